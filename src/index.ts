@@ -3,3 +3,23 @@ export { migrate, readMigrations, type MigrateOptions, type Migration } from './
 export { connect, type Sql, type ConnectOptions } from './db/sql.js';
 export { DatabaseStartError, MigrationError, InvalidIdentifierError } from './db/errors.js';
 export { PostgresSessionStore, type PostgresSessionStoreOptions } from './store/postgres-session-store.js';
+export type {
+  AgentBackend,
+  AgentSessionHandle,
+  BackendKind,
+  EnsureSessionOpts,
+  PermissionMode,
+  PromptCtx,
+  TurnErrorCode,
+  TurnResult,
+} from './backends/agent-backend.js';
+export type { AgentEvent, MessagePart } from './backends/agent-event.js';
+export { agentEnv, configuredSecrets, CLAUDE_ENV_PREFIXES } from './backends/agent-env.js';
+export { AgentStartError, BackendClosedError } from './backends/errors.js';
+export { createPushable, PushableClosedError, type Pushable } from './backends/pushable.js';
+export { ClaudeSdkBackend, type ClaudeSdkBackendDeps } from './backends/claude-sdk/claude-sdk-backend.js';
+export {
+  mapSdkMessage,
+  createClaudeSdkMapState,
+  type ClaudeSdkMapState,
+} from './backends/claude-sdk/claude-sdk-mapper.js';

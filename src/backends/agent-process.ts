@@ -1,0 +1,122 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface AgentProcessOptions {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env: Record<string, string | undefined>;
+  /** Aborting it kills the process group. */
+  signal?: AbortSignal;
+}
+
+const STDERR_TAIL = 8 * 1024;
+
+/** Marks every process an agent starts, whatever session or group it moves to. */
+export const AGENT_TAG_VAR = 'HEARTH_AGENT_ID';
+
+/**
+ * An agent's OS process, leader of a process group of its own. The tools it runs
+ * inherit a tag in their environment; agents start some tools in sessions of their
+ * own (Claude Code's Bash does), beyond the group's reach, so ending an agent ends the
+ * group and then every process still carrying its tag. Its stderr is drained into a
+ * short tail for error messages.
+ */
+export class AgentProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly pid: number;
+  readonly tag = randomUUID();
+  /** Settles when the process has exited, with how it ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private stderr = '';
+
+  constructor(options: AgentProcessOptions) {
+    this.child = spawn(options.command, options.args, {
+      cwd: options.cwd,
+      env: { ...options.env, [AGENT_TAG_VAR]: this.tag },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => resolve({ code, signal }));
+      // A process that never started has no exit event to give.
+      this.child.once('error', () => resolve({ code: null, signal: null }));
+    });
+    this.child.stderr.setEncoding('utf8');
+    this.child.stderr.on('data', (chunk: string) => {
+      this.stderr = (this.stderr + chunk).slice(-STDERR_TAIL);
+    });
+    this.pid = this.child.pid ?? -1;
+    options.signal?.addEventListener('abort', () => this.killAll(), { once: true });
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.pid > 0;
+  }
+
+  stderrTail(): string {
+    return this.stderr.trim();
+  }
+
+  /** Signals every process in the group; a group already gone is not an error. */
+  killGroup(signal: NodeJS.Signals): void {
+    if (this.pid <= 0) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+
+  /** Ends the group and every process that still carries this agent's tag. */
+  killAll(): void {
+    this.killGroup('SIGKILL');
+    for (const pid of taggedProcesses(this.tag)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  }
+
+  /** Asks the process to end, then ends everything it started, waiting at most `graceMs` in between. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.running) {
+      this.child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    this.killAll();
+    await this.exited;
+  }
+}
+
+/**
+ * Pids whose environment carries the agent tag (all tags when `tag` is omitted), read
+ * from /proc; where there is no /proc the list is empty and the process group is all
+ * that is ended.
+ */
+export function taggedProcesses(tag?: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const needle = tag === undefined ? `${AGENT_TAG_VAR}=` : `${AGENT_TAG_VAR}=${tag}`;
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+    } catch {
+      continue; // gone already, or not ours to read
+    }
+    if (environ.split('\0').some((v) => (tag === undefined ? v.startsWith(needle) : v === needle))) found.push(Number(entry));
+  }
+  return found;
+}

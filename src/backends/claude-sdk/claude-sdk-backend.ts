@@ -1,0 +1,435 @@
+import { accessSync, constants } from 'node:fs';
+import {
+  query,
+  type Options,
+  type Query,
+  type SDKMessage,
+  type SDKResultMessage,
+  type SDKUserMessage,
+} from '@anthropic-ai/claude-agent-sdk';
+import type { Logger } from 'pino';
+import type { Sql } from '../../db/sql.js';
+import { PostgresSessionStore } from '../../store/postgres-session-store.js';
+import type {
+  AgentBackend,
+  AgentSessionHandle,
+  EnsureSessionOpts,
+  PermissionMode,
+  PromptCtx,
+  TurnErrorCode,
+  TurnResult,
+} from '../agent-backend.js';
+import type { AgentEvent } from '../agent-event.js';
+import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
+import { AgentProcess } from '../agent-process.js';
+import { AgentStartError, BackendClosedError } from '../errors.js';
+import { createPushable, type Pushable } from '../pushable.js';
+import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
+
+export interface ClaudeSdkBackendDeps {
+  sql: Sql;
+  log: Logger;
+  /** The (chat, agent) this backend serves: its pool identity and its row in agent_sessions. */
+  chatId: string;
+  agent: string;
+  /** The `claude` executable (available_agents.install_path); null uses the SDK's bundled one. */
+  installPath: string | null;
+  /** Where the agent's environment is drawn from, through the allowlist. Default: process.env. */
+  env?: EnvSource;
+  /** Variables never passed to the agent. Default: those named in HEARTH_SECRET_ENV. */
+  secrets?: readonly string[];
+  sessionStore?: PostgresSessionStore;
+  /** How long the agent gets to come up. */
+  startTimeoutMs?: number;
+  /** How long an aborted turn may take to stop before its process is killed. */
+  interruptGraceMs?: number;
+}
+
+/** One warm agent: the query, the queue feeding it, and the process behind it. */
+interface Live {
+  query: Query;
+  input: Pushable<SDKUserMessage>;
+  process: AgentProcess;
+  cwd: string;
+  model: string | null;
+  permissionMode: PermissionMode | null;
+  /** The query's running cost total as last reported; results carry totals, not per-turn figures. */
+  costSeen: number;
+}
+
+type State =
+  | { kind: 'cold' }
+  | { kind: 'warm'; live: Live }
+  | { kind: 'turn'; live: Live }
+  | { kind: 'disposed' };
+
+/**
+ * The `claude` agent through the Claude Agent SDK, warm across turns: one persistent
+ * `query()` per (chat, agent) in streaming-input mode, fed one user message per turn,
+ * its transcript mirrored into PostgreSQL so any node can resume it.
+ *
+ * Telemetry writes (the agent_sessions row: ids, usage, status) never fail a turn:
+ * they are logged and the turn goes on.
+ */
+export class ClaudeSdkBackend implements AgentBackend {
+  readonly backend = 'claude_sdk' as const;
+  private readonly deps: ClaudeSdkBackendDeps;
+  private readonly store: PostgresSessionStore;
+  private state: State = { kind: 'cold' };
+  /** The agent's session id (resume token), from the row or the latest init message. */
+  private agentSessionId: string | null = null;
+  /** Why the last start failed; the backend reports down until a start succeeds. */
+  private startError: AgentStartError | null = null;
+
+  constructor(deps: ClaudeSdkBackendDeps) {
+    this.deps = deps;
+    this.store = deps.sessionStore ?? new PostgresSessionStore(deps.sql);
+  }
+
+  health(): 'up' | 'down' {
+    return this.state.kind === 'disposed' || this.startError ? 'down' : 'up';
+  }
+
+  isBusy(): boolean {
+    return this.state.kind === 'turn';
+  }
+
+  /** The pid of the warm agent process, or null when none is running. */
+  agentPid(): number | null {
+    return this.state.kind === 'warm' || this.state.kind === 'turn' ? this.state.live.process.pid : null;
+  }
+
+  async ensureSession(sessionId: string, opts: EnsureSessionOpts): Promise<AgentSessionHandle> {
+    if (this.state.kind === 'disposed') throw new BackendClosedError(this.backend);
+    // A crashed session is not resumed: it starts fresh.
+    const [row] = await this.deps.sql<{ agent_session_id: string | null; status: string }[]>`
+      SELECT agent_session_id, status FROM agent_sessions
+      WHERE chat_id = ${opts.chatId} AND agent = ${opts.agent}`;
+    const resumeId = row?.agent_session_id ?? null;
+    const model = opts.model || null;
+    const permissionMode = opts.permissionMode ?? null;
+
+    if (this.state.kind === 'warm' && this.state.live.permissionMode !== permissionMode) {
+      // Most modes change on the live process; entering bypassPermissions needs a process
+      // launched for it, which then resumes the same conversation.
+      const live = this.state.live;
+      try {
+        await live.query.setPermissionMode(permissionMode ?? 'default');
+        live.permissionMode = permissionMode;
+      } catch (err) {
+        this.deps.log.info({ chatId: opts.chatId, err }, 'claude-sdk: restarting for a new permission mode');
+        await this.teardown();
+      }
+    }
+    if (this.state.kind === 'warm' && (this.state.live.model !== model || this.state.live.cwd !== opts.worktreePath)) {
+      // A model is chosen at spawn; the new process resumes the same conversation.
+      await this.teardown();
+    }
+    if (this.state.kind === 'cold') {
+      // The id this backend last saw is the freshest, unless the row says the session crashed.
+      this.agentSessionId = row?.status === 'crashed' ? null : (this.agentSessionId ?? resumeId);
+      await this.start(opts.worktreePath, model, permissionMode, this.agentSessionId);
+    }
+
+    await this.telemetry('agent_sessions upsert', this.deps.sql`
+      INSERT INTO agent_sessions (chat_id, session_id, worktree_id, agent, backend, agent_session_id,
+                                  server_port, status, last_active_at)
+      VALUES (${opts.chatId}, ${sessionId}, ${opts.worktreeId}, ${opts.agent}, 'claude_sdk', ${this.agentSessionId},
+              NULL, 'active', clock_timestamp())
+      ON CONFLICT (chat_id, agent) DO UPDATE SET
+        session_id = EXCLUDED.session_id, worktree_id = EXCLUDED.worktree_id, backend = 'claude_sdk',
+        agent_session_id = EXCLUDED.agent_session_id, server_port = NULL, status = 'active',
+        last_active_at = clock_timestamp()`);
+
+    return {
+      sessionId,
+      agent: opts.agent,
+      backend: 'claude_sdk',
+      chatId: opts.chatId,
+      worktreeId: opts.worktreeId,
+      agentSessionId: this.agentSessionId,
+      serverPort: null,
+    };
+  }
+
+  /** Spawns the agent and waits until it has answered the SDK's initialize request. */
+  private async start(
+    cwd: string,
+    model: string | null,
+    permissionMode: PermissionMode | null,
+    resumeId: string | null,
+  ): Promise<Live> {
+    const { installPath } = this.deps;
+    if (installPath) {
+      try {
+        accessSync(installPath, constants.X_OK);
+      } catch (err) {
+        throw this.failStart(new AgentStartError(this.deps.agent, `cannot execute ${installPath}`, '', { cause: err }));
+      }
+    }
+    const input = createPushable<SDKUserMessage>();
+    let spawned: AgentProcess | null = null;
+    const options: Options = {
+      cwd,
+      sessionStore: this.store,
+      // Partial messages carry text, thinking and tool input as they are written.
+      includePartialMessages: true,
+      env: agentEnv(this.deps.env ?? process.env, {
+        allowPrefixes: CLAUDE_ENV_PREFIXES,
+        secrets: this.deps.secrets ?? configuredSecrets(),
+      }),
+      ...(model ? { model } : {}),
+      ...(resumeId ? { resume: resumeId } : {}),
+      ...(permissionMode ? { permissionMode } : {}),
+      ...(permissionMode === 'bypassPermissions' ? { allowDangerouslySkipPermissions: true } : {}),
+      ...(installPath ? { pathToClaudeCodeExecutable: installPath } : {}),
+      spawnClaudeCodeProcess: (o) => {
+        spawned = new AgentProcess({ command: o.command, args: o.args, cwd: o.cwd, env: o.env, signal: o.signal });
+        return spawned.child;
+      },
+    };
+    const q = query({ prompt: input.iterable, options });
+    const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        q.initializationResult(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      const proc = spawned as AgentProcess | null;
+      input.close();
+      q.close();
+      await proc?.stop(1_000);
+      throw this.failStart(
+        new AgentStartError(this.deps.agent, `claude did not start: ${(err as Error).message}`, proc?.stderrTail() ?? '', {
+          cause: err,
+        }),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!spawned) throw this.failStart(new AgentStartError(this.deps.agent, 'the SDK started no process', ''));
+    const live: Live = { query: q, input, process: spawned, cwd, model, permissionMode, costSeen: 0 };
+    this.startError = null;
+    this.state = { kind: 'warm', live };
+    this.deps.log.info(
+      { chatId: this.deps.chatId, agent: this.deps.agent, model, resume: resumeId, pid: live.process.pid },
+      'claude-sdk: warm query started',
+    );
+    return live;
+  }
+
+  private failStart(err: AgentStartError): AgentStartError {
+    this.startError = err;
+    this.deps.log.error({ chatId: this.deps.chatId, err }, 'claude-sdk: agent failed to start');
+    return err;
+  }
+
+  async prompt(handle: AgentSessionHandle, input: string, ctx: PromptCtx): Promise<TurnResult> {
+    if (this.state.kind === 'disposed') return fail('closed', 'the backend has been disposed');
+    if (this.state.kind === 'turn') return fail('busy', 'a turn is already running in this session');
+    if (ctx.signal.aborted) return fail('aborted', 'aborted');
+    let live: Live;
+    if (this.state.kind === 'warm') {
+      live = this.state.live;
+    } else {
+      // Evicted or crashed since ensureSession: start again on what the row says.
+      try {
+        this.agentSessionId = handle.agentSessionId;
+        live = await this.start(ctx.worktreePath, ctx.model || null, null, handle.agentSessionId);
+      } catch (err) {
+        this.emit(ctx, { kind: 'error', message: (err as Error).message });
+        return fail('start_failed', (err as Error).message);
+      }
+    }
+    this.state = { kind: 'turn', live };
+    try {
+      return await this.runTurn(live, input, ctx);
+    } finally {
+      if (this.state.kind === 'turn' && this.state.live === live) this.state = { kind: 'warm', live };
+    }
+  }
+
+  private async runTurn(live: Live, input: string, ctx: PromptCtx): Promise<TurnResult> {
+    const map = createClaudeSdkMapState();
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      aborted = true;
+      // Interrupt the turn on the same process and keep it warm; a process that does
+      // not stop in time is ended, and the next turn resumes from the store.
+      live.query.interrupt().catch(() => {});
+      killTimer = setTimeout(() => live.process.killGroup('SIGKILL'), this.deps.interruptGraceMs ?? 5_000);
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      live.input.push({ type: 'user', message: { role: 'user', content: input }, parent_tool_use_id: null });
+      for (;;) {
+        // next(), never for-await: leaving a for-await loop would end the query.
+        const step = await this.next(live);
+        if (step.done) {
+          if (this.closedUnder(live)) return fail('closed', 'the session was closed during the turn');
+          await this.teardown();
+          if (aborted) return fail('aborted', 'aborted');
+          return this.crashed(ctx, `claude exited mid-turn${exitNote(live)}`);
+        }
+        const msg = step.value;
+        if (msg.type === 'system' && msg.subtype === 'init' && msg.session_id !== this.agentSessionId) {
+          this.agentSessionId = msg.session_id;
+          await this.telemetry('session id', this.deps.sql`
+            UPDATE agent_sessions SET agent_session_id = ${msg.session_id}, last_active_at = clock_timestamp()
+            WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
+        }
+        for (const ev of mapSdkMessage(msg, map)) this.emit(ctx, ev);
+        if (msg.type === 'result') return await this.finishTurn(live, msg, aborted, ctx);
+      }
+    } catch (err) {
+      if (this.closedUnder(live)) return fail('closed', 'the session was closed during the turn');
+      await this.teardown();
+      if (aborted) return fail('aborted', 'aborted');
+      return this.crashed(ctx, `claude failed mid-turn: ${(err as Error).message}${exitNote(live)}`);
+    } finally {
+      clearTimeout(killTimer);
+      ctx.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Whether closeSession or dispose took this turn's process away. */
+  private closedUnder(live: Live): boolean {
+    return !((this.state.kind === 'turn' || this.state.kind === 'warm') && this.state.live === live);
+  }
+
+  /** The next SDK message, or an error once the process has died and the SDK has had its say. */
+  private async next(live: Live): Promise<IteratorResult<SDKMessage, void>> {
+    let timer: NodeJS.Timeout | undefined;
+    const died = live.process.exited.then(
+      () =>
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('the agent process exited')), 2_000);
+        }),
+    );
+    try {
+      return await Promise.race([live.query.next(), died]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async finishTurn(live: Live, result: SDKResultMessage, aborted: boolean, ctx: PromptCtx): Promise<TurnResult> {
+    const u = result.usage;
+    const usage = {
+      inputTokens: count(u?.input_tokens),
+      outputTokens: count(u?.output_tokens),
+      cacheReadTokens: count(u?.cache_read_input_tokens),
+      cacheWriteTokens: count(u?.cache_creation_input_tokens),
+      costUsd: 0,
+    };
+    const total = amount(result.total_cost_usd);
+    // Rounded so that float noise in the running total does not land in the numeric column.
+    usage.costUsd = Math.round(Math.max(0, total - live.costSeen) * 1e10) / 1e10;
+    live.costSeen = Math.max(live.costSeen, total);
+    this.emit(ctx, { kind: 'usage', ...usage });
+
+    const failed = !aborted && (result.is_error || result.subtype !== 'success');
+    // An abort is the user's choice, not a crash: the session stays resumable.
+    const status = failed ? 'crashed' : 'idle';
+    await this.telemetry('usage and status', this.deps.sql`
+      UPDATE agent_sessions SET
+        input_tokens = input_tokens + ${usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens},
+        output_tokens = output_tokens + ${usage.outputTokens},
+        cost = cost + ${usage.costUsd},
+        status = ${status},
+        last_active_at = clock_timestamp()
+      WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
+
+    if (aborted) return fail('aborted', 'aborted');
+    if (!failed) return { ok: true };
+    const message = resultErrorMessage(result);
+    this.emit(ctx, { kind: 'error', message });
+    return fail(result.subtype === 'success' ? 'api_error' : 'agent_error', message);
+  }
+
+  private async crashed(ctx: PromptCtx, message: string): Promise<TurnResult> {
+    this.agentSessionId = null;
+    await this.telemetry('status', this.deps.sql`
+      UPDATE agent_sessions SET status = 'crashed', last_active_at = clock_timestamp()
+      WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
+    this.emit(ctx, { kind: 'error', message });
+    this.deps.log.warn({ chatId: this.deps.chatId, agent: this.deps.agent, message }, 'claude-sdk: turn crashed');
+    return fail('crashed', message);
+  }
+
+  async closeSession(handle: AgentSessionHandle): Promise<void> {
+    await this.teardown();
+    await this.telemetry('close', this.deps.sql`
+      UPDATE agent_sessions SET status = 'closed'
+      WHERE chat_id = ${handle.chatId} AND agent = ${handle.agent}`);
+  }
+
+  async dispose(): Promise<void> {
+    await this.teardown('disposed');
+  }
+
+  /** Ends the query and its whole process group. Idempotent. */
+  private async teardown(next: 'cold' | 'disposed' = 'cold'): Promise<void> {
+    const current = this.state;
+    if (current.kind === 'disposed') return;
+    this.state = { kind: next };
+    if (current.kind === 'cold') return;
+    const { live } = current;
+    live.input.close();
+    live.query.close();
+    await live.process.stop(3_000);
+  }
+
+  /** A subscriber's failure is logged and never ends the turn. */
+  private emit(ctx: PromptCtx, event: AgentEvent): void {
+    try {
+      ctx.onEvent(event);
+    } catch (err) {
+      this.deps.log.warn({ err, chatId: this.deps.chatId, kind: event.kind }, 'claude-sdk: event subscriber threw');
+    }
+  }
+
+  /** Telemetry never fails a turn: a failed write is logged and the turn goes on. */
+  private async telemetry(what: string, write: PromiseLike<unknown>): Promise<void> {
+    try {
+      await write;
+    } catch (err) {
+      this.deps.log.warn({ err, chatId: this.deps.chatId, agent: this.deps.agent }, `claude-sdk: ${what} not saved`);
+    }
+  }
+}
+
+function fail(code: TurnErrorCode, error: string): TurnResult {
+  return { ok: false, code, error };
+}
+
+function exitNote(live: Live): string {
+  const { exitCode, signalCode } = live.process.child;
+  const how = signalCode ? ` (killed by ${signalCode})` : exitCode !== null ? ` (exit code ${exitCode})` : '';
+  const tail = live.process.stderrTail();
+  return how + (tail ? `\n${tail}` : '');
+}
+
+/** Tokens: a non-negative integer whatever arrives. */
+function count(v: unknown): number {
+  const x = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(x) && x > 0 ? Math.round(x) : 0;
+}
+
+/** USD: a non-negative finite number whatever arrives. */
+function amount(v: unknown): number {
+  const x = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(x) && x > 0 ? x : 0;
+}
+
+/** What went wrong in a failed result, in words a person can act on. */
+export function resultErrorMessage(result: SDKResultMessage): string {
+  if (result.subtype === 'success') return result.result || 'the model API returned an error';
+  const errors = result.errors ?? [];
+  return errors.length > 0 ? `${result.subtype}: ${errors.join('; ')}` : result.subtype;
+}
