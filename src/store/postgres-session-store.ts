@@ -5,7 +5,7 @@ import {
   type SessionStoreEntry,
   type SessionSummaryEntry,
 } from '@anthropic-ai/claude-agent-sdk';
-import type { PendingQuery, Row } from 'postgres';
+import type { PendingQuery, Row, TransactionSql } from 'postgres';
 import type { Sql } from '../db/sql.js';
 import { checkIdentifier } from '../db/errors.js';
 
@@ -14,21 +14,36 @@ export interface PostgresSessionStoreOptions {
   schema?: string;
 }
 
-/** Rows per INSERT; keeps a batch of any size under the protocol's parameter limit. */
+/** Entries per INSERT on the locked path, so a batch of any size stays a sane statement. */
 const INSERT_CHUNK = 5_000;
+/** Transcript rows remembered for the one-statement append; the oldest is forgotten first. */
+const KNOWN_LIMIT = 10_000;
 
-type TranscriptRow = { id: string; next_seq: string; mtime: string; summary: string | null };
+type Summary = { data: Record<string, unknown>; json: string };
+
+/** A transcript row as this store last saw it. */
+interface Known {
+  id: string;
+  version: string;
+  /** The folded summary of a main transcript; undefined for a subagent transcript. */
+  summary: Summary | undefined;
+}
 
 /**
  * The Claude Agent SDK's `SessionStore` on PostgreSQL, so a conversation lives in the
  * database rather than on one machine's disk.
  *
- * Each transcript key has a row in `claude_transcripts` holding its mtime, the next
- * sequence number and, for a main transcript, the folded summary; entries sit in
- * `claude_transcript_entries` as JSON text. An append locks the key's row, so appends
- * to one key from any number of connections are serialized and lose nothing, and the
- * summary's read-fold-write happens under the same lock. Appends from this process to
- * one key also queue in call order before they reach the database.
+ * Each transcript key has a row in `claude_transcripts` with its mtime, a version and,
+ * for a main transcript, the folded summary, so listing reads one row per session and
+ * none of the entries; entries sit in `claude_transcript_entries` as JSON text, in
+ * insertion order.
+ *
+ * An append to a key this store knows is one statement: it updates the transcript row
+ * (mtime, version, and the summary it folded in advance) if the version is the one
+ * remembered, and inserts the entries under that row lock. Anything unexpected (another writer's summary, a
+ * deleted row, a first append) goes down the locked path, which reads the row afresh
+ * under its lock; that is also what serializes the summary's read-fold-write. Appends
+ * from this process to one key queue in call order before they reach the database.
  */
 export class PostgresSessionStore implements SessionStore {
   private readonly sql: Sql;
@@ -36,6 +51,7 @@ export class PostgresSessionStore implements SessionStore {
   private readonly entries: PendingQuery<Row[]>;
   /** Tail of the append chain of each key with an append in progress. */
   private readonly appending = new Map<string, Promise<void>>();
+  private readonly known = new Map<string, Known>();
 
   constructor(sql: Sql, options: PostgresSessionStoreOptions = {}) {
     this.sql = sql;
@@ -47,7 +63,7 @@ export class PostgresSessionStore implements SessionStore {
   append(key: SessionKey, entries: SessionStoreEntry[]): Promise<void> {
     const id = keyId(key);
     const previous = this.appending.get(id) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => this.appendNow(key, entries));
+    const next = previous.catch(() => {}).then(() => this.appendInOrder(id, key, entries));
     const tail = next.catch(() => {});
     this.appending.set(id, tail);
     void tail.then(() => {
@@ -56,62 +72,125 @@ export class PostgresSessionStore implements SessionStore {
     return next;
   }
 
-  private async appendNow(key: SessionKey, entries: SessionStoreEntry[]): Promise<void> {
+  private async appendInOrder(id: string, key: SessionKey, entries: SessionStoreEntry[]): Promise<void> {
     const subpath = subpathOf(key);
-    await this.sql.begin(async (tx) => {
-      // The upsert takes the row lock. mtime is integer epoch ms on the database clock,
-      // which every node shares, and never repeats for one key.
-      const [row] = await tx<TranscriptRow[]>`
-        INSERT INTO ${this.transcripts} (project_key, session_id, subpath, mtime)
-        VALUES (${key.projectKey}, ${key.sessionId}, ${subpath}, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-        ON CONFLICT (project_key, session_id, subpath)
-          DO UPDATE SET mtime = GREATEST(EXCLUDED.mtime, ${this.transcripts}.mtime + 1)
-        RETURNING id, next_seq, mtime, summary`;
-      const t = row!;
-      const first = Number(t.next_seq);
-      const landed: number[] = [];
-      for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
-        const chunk = entries.slice(start, start + INSERT_CHUNK);
-        const rows = chunk.map((entry, i) => ({
-          transcript_id: t.id,
-          seq: first + start + i,
-          uuid: typeof entry.uuid === 'string' ? entry.uuid : null,
-          entry: JSON.stringify(entry),
-        }));
-        // A uuid already stored under this key (a retried or replayed batch) is skipped.
-        const inserted = await tx<{ seq: string }[]>`
-          INSERT INTO ${this.entries} ${tx(rows, 'transcript_id', 'seq', 'uuid', 'entry')}
-          ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
-          RETURNING seq`;
-        for (const r of inserted) landed.push(Number(r.seq) - first);
+    const known = this.known.get(id);
+    if (known && (await this.appendKnown(id, key, known, entries))) return;
+    this.remember(id, await this.appendLocked(key, subpath, entries));
+  }
+
+  /** The one-statement append. False when the row was not as remembered: nothing was written. */
+  private async appendKnown(id: string, key: SessionKey, known: Known, entries: SessionStoreEntry[]): Promise<boolean> {
+    if (entries.length === 0) return true;
+    const folded = known.summary && fold(known.summary, key, entries);
+    const summary = folded && folded.json !== known.summary!.json ? this.sql`, summary = ${folded.json}` : this.sql``;
+    // The row update takes the row lock: writers of one transcript go one at a time, so
+    // each batch stays contiguous and the summary is folded from the one before.
+    const hold = this.sql`
+      UPDATE ${this.transcripts} SET ${this.moveOn()} ${summary}
+      WHERE id = ${known.id} AND version = ${known.version}
+      RETURNING id, version`;
+    const [r] = await this.sql<{ version: string | null; uuids: (string | null)[] }[]>`
+      WITH t AS (${hold}), ins AS (
+        INSERT INTO ${this.entries} (transcript_id, uuid, entry)
+        SELECT t.id, v.uuid, v.entry::text FROM t, ${this.rowsOf(entries)}
+        ORDER BY v.ord
+        ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
+        RETURNING uuid
+      )
+      SELECT (SELECT version FROM t) AS version, ARRAY(SELECT uuid FROM ins) AS uuids`;
+    if (!r || r.version === null) {
+      this.known.delete(id);
+      return false;
+    }
+    let now: Known | null = { id: known.id, version: r.version, summary: folded };
+    if (r.uuids.length < entries.length && known.summary) {
+      // A replayed uuid did not land: the summary may count only what did.
+      const refolded = fold(known.summary, key, landedOf(entries, r.uuids));
+      if (refolded.json !== now.summary!.json) {
+        const [u] = await this.sql<{ version: string }[]>`
+          UPDATE ${this.transcripts} SET summary = ${refolded.json}, version = version + 1
+          WHERE id = ${known.id} AND version = ${r.version}
+          RETURNING version`;
+        now = u ? { id: known.id, version: u.version, summary: refolded } : null;
       }
-      const summary =
-        subpath === '' && (landed.length > 0 || t.summary === null)
-          ? JSON.stringify(
-              foldSessionSummary(
-                parseSummary(t.summary, key.sessionId),
-                key,
-                landed.sort((a, b) => a - b).map((i) => entries[i]!),
-                { mtime: Number(t.mtime) },
-              )
-                .data,
-            )
-          : t.summary;
-      await tx`
-        UPDATE ${this.transcripts}
-        SET next_seq = ${first + entries.length}, summary = ${summary}
-        WHERE id = ${t.id}`;
+    }
+    if (now) this.remember(id, now);
+    else this.known.delete(id);
+    return true;
+  }
+
+  /** Creates the row if needed, takes its lock, inserts what is new and folds what landed. */
+  private async appendLocked(key: SessionKey, subpath: string, entries: SessionStoreEntry[]): Promise<Known> {
+    return this.sql.begin(async (tx) => {
+      const [t] = await tx<{ id: string; version: string; summary: string | null }[]>`
+        INSERT INTO ${this.transcripts} (project_key, session_id, subpath)
+        VALUES (${key.projectKey}, ${key.sessionId}, ${subpath})
+        ON CONFLICT (project_key, session_id, subpath) DO UPDATE SET version = ${this.transcripts}.version
+        RETURNING id, version, summary`;
+      const row = t!;
+      const landed = await this.insertNew(tx, row.id, entries);
+      const previous = row.summary === null ? undefined : { data: JSON.parse(row.summary), json: row.summary };
+      const summary = subpath === '' ? fold(previous, key, landed) : undefined;
+      const [u] = await tx<{ version: string }[]>`
+        UPDATE ${this.transcripts} SET ${this.moveOn()} ${summary ? tx`, summary = ${summary.json}` : tx``}
+        WHERE id = ${row.id} RETURNING version`;
+      return { id: row.id, version: u!.version, summary };
     });
   }
 
+  /**
+   * What every append does to its transcript row: mtime moves on (integer epoch ms on the
+   * database clock every node shares, never repeating) and so does the version.
+   */
+  private moveOn() {
+    return this.sql`mtime = GREATEST(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint, mtime + 1),
+      version = version + 1`;
+  }
+
+  /** Inserts the entries whose uuid is not stored under the transcript yet; returns those that landed. */
+  private async insertNew(tx: TransactionSql, transcriptId: string, entries: SessionStoreEntry[]): Promise<SessionStoreEntry[]> {
+    const landed: SessionStoreEntry[] = [];
+    for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
+      const chunk = entries.slice(start, start + INSERT_CHUNK);
+      const inserted = await tx<{ uuid: string | null }[]>`
+        INSERT INTO ${this.entries} (transcript_id, uuid, entry)
+        SELECT ${transcriptId}::bigint, v.uuid, v.entry::text FROM ${this.rowsOf(chunk)}
+        ORDER BY v.ord
+        ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
+        RETURNING uuid`;
+      landed.push(...landedOf(chunk, inserted.map((r) => r.uuid)));
+    }
+    return landed;
+  }
+
+  /**
+   * A batch as rows (entry, uuid, ord). The entries travel as one JSON array, whose
+   * elements PostgreSQL hands back with their text untouched: cheaper than an array of
+   * strings, which the driver would quote character by character. `::text::json` keeps
+   * the driver from encoding the parameter as a JSON string of its own.
+   */
+  private rowsOf(entries: SessionStoreEntry[]) {
+    const payload = `[${entries.map((e) => JSON.stringify(e)).join(',')}]`;
+    return this.sql`ROWS FROM (json_array_elements(${payload}::text::json), unnest(${entries.map(uuidOf)}::text[]))
+      WITH ORDINALITY AS v(entry, uuid, ord)`;
+  }
+
+  private remember(id: string, known: Known): void {
+    this.known.delete(id);
+    this.known.set(id, known);
+    if (this.known.size > KNOWN_LIMIT) this.known.delete(this.known.keys().next().value!);
+  }
+
   async load(key: SessionKey): Promise<SessionStoreEntry[] | null> {
-    const [t] = await this.sql<{ id: string }[]>`
-      SELECT id FROM ${this.transcripts}
-      WHERE project_key = ${key.projectKey} AND session_id = ${key.sessionId} AND subpath = ${subpathOf(key)}`;
-    if (!t) return null;
-    const rows = await this.sql<{ entry: string }[]>`
-      SELECT entry FROM ${this.entries} WHERE transcript_id = ${t.id} ORDER BY seq`;
-    return rows.map((r) => JSON.parse(r.entry) as SessionStoreEntry);
+    const rows = await this.sql<{ entry: string | null }[]>`
+      SELECT e.entry FROM ${this.transcripts} t
+      LEFT JOIN ${this.entries} e ON e.transcript_id = t.id
+      WHERE t.project_key = ${key.projectKey} AND t.session_id = ${key.sessionId} AND t.subpath = ${subpathOf(key)}
+      ORDER BY e.id`;
+    if (rows.length === 0) return null;
+    if (rows.length === 1 && rows[0]!.entry === null) return [];
+    return rows.map((r) => JSON.parse(r.entry!) as SessionStoreEntry);
   }
 
   async listSessions(projectKey: string): Promise<Array<{ sessionId: string; mtime: number }>> {
@@ -132,17 +211,25 @@ export class PostgresSessionStore implements SessionStore {
     }));
   }
 
-  /** Deleting a main transcript deletes its subagent transcripts too; entries follow by cascade. */
+  /** Deleting a main transcript deletes its subagent transcripts too. */
   async delete(key: SessionKey): Promise<void> {
-    if (key.subpath === undefined) {
-      await this.sql`
-        DELETE FROM ${this.transcripts}
-        WHERE project_key = ${key.projectKey} AND session_id = ${key.sessionId}`;
-    } else {
-      await this.sql`
+    const main = key.subpath === undefined;
+    await this.sql.begin(async (tx) => {
+      // Deleting the rows first waits out appends holding them and stops any after.
+      const gone = await tx<{ id: string }[]>`
         DELETE FROM ${this.transcripts}
         WHERE project_key = ${key.projectKey} AND session_id = ${key.sessionId}
-          AND subpath = ${subpathOf(key)}`;
+          ${main ? tx`` : tx`AND subpath = ${subpathOf(key)}`}
+        RETURNING id`;
+      if (gone.length > 0) {
+        await tx`DELETE FROM ${this.entries} WHERE transcript_id = ANY(${gone.map((g) => g.id)}::bigint[])`;
+      }
+    });
+    for (const id of [...this.known.keys()]) {
+      const [projectKey, sessionId, subpath] = JSON.parse(id) as [string, string, string | null];
+      if (projectKey === key.projectKey && sessionId === key.sessionId && (main || subpath === key.subpath)) {
+        this.known.delete(id);
+      }
     }
   }
 
@@ -166,8 +253,25 @@ function keyId(key: SessionKey): string {
   return JSON.stringify([key.projectKey, key.sessionId, key.subpath ?? null]);
 }
 
-function parseSummary(summary: string | null, sessionId: string): SessionSummaryEntry | undefined {
-  if (summary === null) return undefined;
-  // The fold keeps the previous mtime only when none is passed; this store always passes one.
-  return { sessionId, mtime: 0, data: JSON.parse(summary) as Record<string, unknown> };
+function uuidOf(entry: SessionStoreEntry): string | null {
+  return typeof entry.uuid === 'string' ? entry.uuid : null;
+}
+
+/**
+ * Which entries of a batch an INSERT ... ON CONFLICT DO NOTHING stored, given the uuids
+ * it returned: every entry without a uuid, and the first entry of each returned uuid.
+ */
+function landedOf(entries: SessionStoreEntry[], returned: (string | null)[]): SessionStoreEntry[] {
+  const fresh = new Set(returned.filter((u): u is string => u !== null));
+  return entries.filter((e) => {
+    const uuid = uuidOf(e);
+    return uuid === null || fresh.delete(uuid);
+  });
+}
+
+/** The SDK's fold; its mtime is not used, since the store keeps mtime in a column of its own. */
+function fold(previous: Summary | undefined, key: SessionKey, entries: SessionStoreEntry[]): Summary {
+  const prev = previous && { sessionId: key.sessionId, mtime: 0, data: previous.data };
+  const data = foldSessionSummary(prev, key, entries, { mtime: 0 }).data;
+  return { data, json: JSON.stringify(data) };
 }

@@ -317,6 +317,40 @@ describe('PostgresSessionStore: concurrency', () => {
   });
 });
 
+describe('PostgresSessionStore: several stores on one database', () => {
+  it('appends after another store deleted the session, leaving no stray entries', async () => {
+    const writer = new PostgresSessionStore(db.connect(2));
+    const other = new PostgresSessionStore(db.connect(2));
+    const key = freshKey();
+    await writer.append(key, [userEntry('x1', 'before')]);
+    await writer.append(key, [userEntry('x2', 'before too')]);
+    await other.delete(key);
+    await writer.append(key, [userEntry('x3', 'after the delete')]);
+    assert.deepEqual(await store.load(key), [userEntry('x3', 'after the delete')]);
+    const [{ n }] = (await db.sql`
+      SELECT count(*)::int AS n FROM claude_transcript_entries e
+      WHERE NOT EXISTS (SELECT 1 FROM claude_transcripts t WHERE t.id = e.transcript_id)`) as unknown as [{ n: number }];
+    assert.equal(n, 0);
+    const [summary] = (await store.listSessionSummaries(key.projectKey)).filter((s) => s.sessionId === key.sessionId);
+    assert.equal(summary!.data.firstPrompt, 'after the delete', 'the summary starts over with the session');
+  });
+
+  it('interleaves two stores writing one session turn by turn, each seeing the other', async () => {
+    const a = new PostgresSessionStore(db.connect(2));
+    const b = new PostgresSessionStore(db.connect(2));
+    const key = freshKey();
+    for (let i = 0; i < 6; i++) await (i % 2 ? b : a).append(key, [userEntry(`t${i}`, `turn ${i}`)]);
+    await a.append(key, [userEntry('t1', 'a replay of b')]);
+    assert.deepEqual(
+      (await store.load(key))!.map((e) => e.uuid),
+      ['t0', 't1', 't2', 't3', 't4', 't5'],
+    );
+    const [summary] = (await store.listSessionSummaries(key.projectKey)).filter((s) => s.sessionId === key.sessionId);
+    const refolded = foldSessionSummary(undefined, key, (await store.load(key))!, { mtime: 0 });
+    assert.deepEqual(summary!.data, refolded.data);
+  });
+});
+
 describe('PostgresSessionStore: listing at scale', () => {
   it('lists thousands of sessions without reading a single entry row', async () => {
     const project = 'thousands';
@@ -324,13 +358,13 @@ describe('PostgresSessionStore: listing at scale', () => {
     // own appends are covered above.
     await db.sql`
       WITH t AS (
-        INSERT INTO claude_transcripts (project_key, session_id, mtime, next_seq, summary)
-        SELECT ${project}, 'bulk-' || g, 1700000000000 + g, 20, '{"firstPrompt":"p"}'
+        INSERT INTO claude_transcripts (project_key, session_id, mtime, summary)
+        SELECT ${project}, 'bulk-' || g, 1700000000000 + g, '{"firstPrompt":"p"}'
         FROM generate_series(1, 3000) g
         RETURNING id
       )
-      INSERT INTO claude_transcript_entries (transcript_id, seq, uuid, entry)
-      SELECT t.id, s, 'e' || s, '{"type":"progress"}' FROM t, generate_series(0, 19) s`;
+      INSERT INTO claude_transcript_entries (transcript_id, uuid, entry)
+      SELECT t.id, 'e' || s, '{"type":"progress"}' FROM t, generate_series(0, 19) s`;
     await db.sql`ANALYZE claude_transcripts`;
     await db.sql`ANALYZE claude_transcript_entries`;
 
@@ -351,12 +385,13 @@ describe('PostgresSessionStore: listing at scale', () => {
       // The probe itself: a load does read entries, so the counter is live.
       await inTx.load({ projectKey: project, sessionId: 'bulk-1' });
       const loading = (await scans()) - start - listing;
-      return { sessions: sessions.length, summaries: summaries.length, listing, loading };
+      return { sessions, summaries: summaries.length, listing, loading };
     });
-    assert.equal(counts.sessions, 3000);
+    assert.equal(counts.sessions.length, 3000);
     assert.equal(counts.summaries, 3000);
     assert.equal(counts.listing, 0);
     assert.ok(counts.loading > 0, 'the scan counter sees a load');
+    assert.equal(counts.sessions.find((s) => s.sessionId === 'bulk-7')!.mtime, 1700000000007);
   });
 });
 

@@ -1,0 +1,17 @@
+/**
+ * Runs the benchmarks: `npm run bench` for all, or name some (`npm run bench -- store`).
+ * Each prints its own tables and cleans up after itself.
+ */
+import { benchClaudeSdkBackend } from './claude-sdk-backend.js';
+import { sessionStoreBench } from './session-store.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  store: sessionStoreBench,
+  claude: benchClaudeSdkBackend,
+};
+const chosen = process.argv.slice(2);
+for (const name of chosen.length ? chosen : Object.keys(benches)) {
+  const bench = benches[name];
+  if (!bench) throw new Error(`unknown benchmark "${name}"; choose from: ${Object.keys(benches).join(', ')}`);
+  await bench();
+}
