@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closeDatabase, openDatabase } from '../../src/db/database.js';
 import { DatabaseStartError } from '../../src/db/errors.js';
+import { alive } from '../fixtures/processes.js';
 
 // The embedded server is what runs when no DATABASE_URL is set.
 delete process.env.DATABASE_URL;
@@ -26,14 +27,6 @@ after(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Starts a separate Hearth-like process that holds the database, and waits for it. */
 async function holder(dir: string): Promise<{ child: ChildProcess; postmaster: number }> {

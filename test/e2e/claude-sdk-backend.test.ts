@@ -15,6 +15,7 @@ import type { AgentSessionHandle, EnsureSessionOpts, TurnResult } from '../../sr
 import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { alive } from '../fixtures/processes.js';
 
 let db: TestSchema;
 const cleanup: string[] = [];
@@ -123,14 +124,6 @@ function sent(req: RecordedRequest | undefined): string {
   return JSON.stringify(req.body.messages);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(what: string, probe: () => boolean, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -455,14 +448,7 @@ describe('ClaudeSdkBackend with the real Claude Code binary', () => {
     assert.equal((await row(chat)).status, 'crashed');
     assert.equal(backend.agentPid(), null);
     // Nothing survives: not the agent's group, not the tool's background process.
-    await waitUntil('the process group to be gone', () => {
-      try {
-        process.kill(-pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await waitUntil('the process group to be gone', () => !alive(-pid));
     const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
       .split('\n')
       .filter((l) => l.includes(marker));
