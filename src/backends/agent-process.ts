@@ -9,6 +9,8 @@ export interface AgentProcessOptions {
   env: Record<string, string | undefined>;
   /** Aborting it kills the process group. */
   signal?: AbortSignal;
+  /** Starts the process's tag, so one node can find the processes it started (its node id). */
+  tagPrefix?: string;
 }
 
 const STDERR_TAIL = 8 * 1024;
@@ -26,12 +28,13 @@ export const AGENT_TAG_VAR = 'HEARTH_AGENT_ID';
 export class AgentProcess {
   readonly child: ChildProcessWithoutNullStreams;
   readonly pid: number;
-  readonly tag = randomUUID();
+  readonly tag: string;
   /** Settles when the process has exited, with how it ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stderr = '';
 
   constructor(options: AgentProcessOptions) {
+    this.tag = `${options.tagPrefix ?? ''}${randomUUID()}`;
     this.child = spawn(options.command, options.args, {
       cwd: options.cwd,
       env: { ...options.env, [AGENT_TAG_VAR]: this.tag },
@@ -72,7 +75,7 @@ export class AgentProcess {
   /** Ends the group and every process that still carries this agent's tag. */
   killAll(): void {
     this.killGroup('SIGKILL');
-    for (const pid of taggedProcesses(this.tag)) {
+    for (const pid of taggedProcesses({ tag: this.tag })) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch (err) {
@@ -94,19 +97,33 @@ export class AgentProcess {
   }
 }
 
+/** Ends every process carrying a tag that starts with `prefix`; returns how many there were. */
+export function killTagged(prefix: string): number {
+  const pids = taggedProcesses({ prefix });
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+  return pids.length;
+}
+
 /**
- * Pids whose environment carries the agent tag (all tags when `tag` is omitted), read
- * from /proc; where there is no /proc the list is empty and the process group is all
- * that is ended.
+ * Pids whose environment carries an agent tag: exactly `tag`, or any tag starting with
+ * `prefix`. Read from /proc; where there is none the list is empty, and the process
+ * group is all that is ended.
  */
-export function taggedProcesses(tag?: string): number[] {
+export function taggedProcesses(match: { tag: string } | { prefix: string }): number[] {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return [];
   }
-  const needle = tag === undefined ? `${AGENT_TAG_VAR}=` : `${AGENT_TAG_VAR}=${tag}`;
+  const wanted = (v: string) =>
+    'tag' in match ? v === `${AGENT_TAG_VAR}=${match.tag}` : v.startsWith(`${AGENT_TAG_VAR}=${match.prefix}`);
   const found: number[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -116,7 +133,7 @@ export function taggedProcesses(tag?: string): number[] {
     } catch {
       continue; // gone already, or not ours to read
     }
-    if (environ.split('\0').some((v) => (tag === undefined ? v.startsWith(needle) : v === needle))) found.push(Number(entry));
+    if (environ.split('\0').some(wanted)) found.push(Number(entry));
   }
   return found;
 }

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Sql } from '../db/sql.js';
+import type { Runtime } from '../runtime/hearth-runtime.js';
 
 export interface HealthDeps {
   sql: Sql;
   /** Where the database runs, for people reading the health report. */
   databaseKind: 'embedded' | 'external';
+  runtime?: Runtime;
 }
 
+const up = { type: 'string', enum: ['up', 'down'] } as const;
 const healthSchema = {
   type: 'object',
   required: ['status', 'database'],
@@ -22,21 +25,37 @@ const healthSchema = {
         error: { type: 'string' },
       },
     },
+    pool: {
+      type: 'object',
+      properties: { warm: { type: 'integer' }, max: { type: 'integer' }, evictions: { type: 'integer' } },
+    },
+    backends: {
+      type: 'object',
+      properties: { claude_sdk: up, claude_pty: up, warm_acp: up, opencode_server: up },
+    },
   },
 } as const;
 
 /** `GET /health`: no auth, 200 while the database answers, 503 with the reason when it does not. */
 export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
   app.get('/health', { schema: { response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
+    const runtime = deps.runtime
+      ? {
+          pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
+          backends: deps.runtime.backendHealth(),
+        }
+      : {};
     const started = performance.now();
     try {
       await within(deps.sql`SELECT 1`, 2_000);
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-      return { status: 'ok', database: { up: true, kind: deps.databaseKind, latencyMs } };
+      return { status: 'ok', database: { up: true, kind: deps.databaseKind, latencyMs }, ...runtime };
     } catch (err) {
-      return reply
-        .code(503)
-        .send({ status: 'degraded', database: { up: false, kind: deps.databaseKind, error: (err as Error).message } });
+      return reply.code(503).send({
+        status: 'degraded',
+        database: { up: false, kind: deps.databaseKind, error: (err as Error).message },
+        ...runtime,
+      });
     }
   });
 }

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../../src/http/app.js';
@@ -65,19 +65,22 @@ describe('hearth serve', () => {
     assert.ok(!existsSync(path.join(dataDir, 'hearth.pid')));
   });
 
-  it('uses DATABASE_URL when set, and migrates it', async () => {
+  it('uses DATABASE_URL when set, migrates it, and prints a generated token once', async () => {
     const schema = `serve_${process.pid}`;
-    const child = hearth(['serve'], {
-      DATABASE_URL: TEST_DATABASE_URL,
-      HEARTH_DATABASE_SCHEMA: schema,
-      HEARTH_PORT: '0',
-      HEARTH_DATA_DIR: path.join(tmpdir(), 'hearth-never-created'),
-    });
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-serve-ext-'));
+    dirs.push(dataDir);
+    const env = { DATABASE_URL: TEST_DATABASE_URL, HEARTH_DATABASE_SCHEMA: schema, HEARTH_PORT: '0', HEARTH_DATA_DIR: dataDir, HEARTH_TOKEN: '' };
+    const child = hearth(['serve'], env);
     const out = output(child);
     const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
     const body = (await (await fetch(`${url}/health`)).json()) as { database: { kind: string } };
     assert.equal(body.database.kind, 'external');
-    assert.ok(!existsSync(path.join(tmpdir(), 'hearth-never-created')), 'no embedded server was started');
+    assert.ok(!existsSync(path.join(dataDir, 'postgres')), 'no embedded server was started');
+    const [, token] = out.text().match(/Hearth API token \(kept in .*\): (\S+)/) ?? [];
+    assert.ok(token, 'the generated token is printed');
+    assert.equal((await readFile(path.join(dataDir, 'token'), 'utf8')).trim(), token);
+    assert.equal((await fetch(`${url}/api/chats`)).status, 401);
+    assert.equal((await fetch(`${url}/api/chats`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     child.kill('SIGINT');
     assert.equal(await out.exit, 0);
     const sql = connect(TEST_DATABASE_URL, { max: 1 });
@@ -101,7 +104,7 @@ describe('hearth serve', () => {
     const child = hearth(['serve'], { HEARTH_PORT: 'eighty' });
     const out = output(child);
     assert.equal(await out.exit, 1);
-    assert.match(out.text(), /HEARTH_PORT must be a port number/);
+    assert.match(out.text(), /HEARTH_PORT must be a whole number/);
   });
 
   it('prints help, and refuses unknown commands', async () => {

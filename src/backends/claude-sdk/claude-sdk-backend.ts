@@ -43,6 +43,8 @@ export interface ClaudeSdkBackendDeps {
   startTimeoutMs?: number;
   /** How long an aborted turn may take to stop before its process is killed. */
   interruptGraceMs?: number;
+  /** Prefix of the tag on the agent's processes: the node id, so a restarted node finds its orphans. */
+  processTagPrefix?: string;
 }
 
 /** One warm agent: the query, the queue feeding it, and the process behind it. */
@@ -184,7 +186,14 @@ export class ClaudeSdkBackend implements AgentBackend {
       ...(permissionMode === 'bypassPermissions' ? { allowDangerouslySkipPermissions: true } : {}),
       ...(installPath ? { pathToClaudeCodeExecutable: installPath } : {}),
       spawnClaudeCodeProcess: (o) => {
-        spawned = new AgentProcess({ command: o.command, args: o.args, cwd: o.cwd, env: o.env, signal: o.signal });
+        spawned = new AgentProcess({
+          command: o.command,
+          args: o.args,
+          cwd: o.cwd,
+          env: o.env,
+          signal: o.signal,
+          tagPrefix: this.deps.processTagPrefix,
+        });
         return spawned.child;
       },
     };

@@ -1,0 +1,86 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { defaultDataDir } from '../db/database.js';
+
+/** Everything `hearth serve` reads from its environment, checked before anything starts. */
+export interface ServeConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  /** Schema holding Hearth's tables, so several installations can share one database. */
+  schema: string;
+  repoRoots: string[];
+  worktreesDir: string;
+  maxWarm: number;
+  idleMs: number;
+  maxQueued: number;
+  maxPromptBytes: number;
+  claudeSdk: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'off', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const dataDir = defaultDataDir(env);
+  return {
+    host: env.HEARTH_HOST || '127.0.0.1',
+    port: int(env, 'HEARTH_PORT', 8420, 0, 65535),
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    schema: env.HEARTH_DATABASE_SCHEMA || 'public',
+    repoRoots: (env.HEARTH_REPO_ROOTS || homedir()).split(path.delimiter).filter(Boolean).map((p) => path.resolve(p)),
+    worktreesDir: path.resolve(env.HEARTH_WORKTREES_DIR || path.join(dataDir, 'worktrees')),
+    maxWarm: int(env, 'HEARTH_POOL_MAX', 8, 1, 1000),
+    idleMs: int(env, 'HEARTH_POOL_IDLE_SECONDS', 900, 1, 7 * 24 * 3600) * 1000,
+    maxQueued: int(env, 'HEARTH_QUEUE_MAX', 5, 0, 1000),
+    maxPromptBytes: int(env, 'HEARTH_MAX_PROMPT_BYTES', 256 * 1024, 1, 16 * 1024 * 1024),
+    claudeSdk: flag(env, 'CLAUDE_SDK_BACKEND', true),
+    logLevel: env.HEARTH_LOG_LEVEL || 'info',
+  };
+}
+
+/** A value kept in the data directory: read it, or make it once and keep it (mode 0600). */
+async function kept(dataDir: string, name: string, make: () => string): Promise<{ value: string; created: boolean }> {
+  const file = path.join(dataDir, name);
+  const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (existing) return { value: existing, created: false };
+  await mkdir(dataDir, { recursive: true });
+  const value = make();
+  await writeFile(file, value + '\n', { mode: 0o600 });
+  return { value, created: true };
+}
+
+/** This node's id: kept in the data directory so a restarted node knows its own turns and processes. */
+export async function nodeId(env: NodeJS.ProcessEnv, dataDir: string): Promise<string> {
+  return env.HEARTH_NODE_ID || (await kept(dataDir, 'node-id', () => randomUUID())).value;
+}
+
+/** The API token: HEARTH_TOKEN, else one generated on first start and kept. */
+export async function apiToken(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ value: string; created: boolean }> {
+  if (env.HEARTH_TOKEN) return { value: env.HEARTH_TOKEN, created: false };
+  return kept(dataDir, 'token', () => randomBytes(32).toString('base64url'));
+}

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../runtime/hearth-runtime.js';
+
+const BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** `GET /metrics`: Prometheus text format, no auth (like /health). */
+export async function metricsRoute(app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
+  app.get('/metrics', async (_req, reply) => {
+    const { turns, durations } = runtime.dispatcher.metrics;
+    const lines: string[] = [
+      '# HELP hearth_turns_total Turns finished, by outcome.',
+      '# TYPE hearth_turns_total counter',
+      ...Object.entries(turns).map(([outcome, n]) => `hearth_turns_total{outcome="${outcome}"} ${n}`),
+      '# HELP hearth_turn_duration_seconds Time from a turn starting to its end.',
+      '# TYPE hearth_turn_duration_seconds histogram',
+      ...BUCKETS.map((b) => `hearth_turn_duration_seconds_bucket{le="${b}"} ${durations.filter((d) => d <= b).length}`),
+      `hearth_turn_duration_seconds_bucket{le="+Inf"} ${durations.length}`,
+      `hearth_turn_duration_seconds_sum ${durations.reduce((a, b) => a + b, 0)}`,
+      `hearth_turn_duration_seconds_count ${durations.length}`,
+      '# HELP hearth_warm_backends Agent backends kept warm in the pool.',
+      '# TYPE hearth_warm_backends gauge',
+      `hearth_warm_backends ${runtime.pool.size}`,
+      '# HELP hearth_backend_evictions_total Warm backends evicted for room or idleness.',
+      '# TYPE hearth_backend_evictions_total counter',
+      `hearth_backend_evictions_total ${runtime.pool.evictions}`,
+      '# HELP hearth_event_subscribers Live event stream subscribers.',
+      '# TYPE hearth_event_subscribers gauge',
+      `hearth_event_subscribers ${runtime.events.subscriberCount()}`,
+    ];
+    return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
+  });
+}

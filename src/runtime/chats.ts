@@ -1,0 +1,191 @@
+import type { Logger } from 'pino';
+import type { Sql } from '../db/sql.js';
+import type { PermissionMode } from '../backends/agent-backend.js';
+import type { AgentRegistry } from './agent-registry.js';
+import type { BackendPool } from './backend-pool.js';
+import type { Dispatcher, StoredPart } from './dispatcher.js';
+import { HearthError } from './errors.js';
+import { createWorktree, removeWorktree, resolveRepo, type WorktreeConfig } from './worktrees.js';
+
+export interface ChatsDeps {
+  sql: Sql;
+  log: Logger;
+  registry: AgentRegistry;
+  pool: BackendPool;
+  dispatcher: Dispatcher;
+  worktrees: WorktreeConfig;
+}
+
+export interface NewChat {
+  repoPath: string;
+  agent?: string;
+  model?: string | null;
+  title?: string | null;
+  permissionMode?: PermissionMode | null;
+}
+
+export interface ChatView {
+  id: string;
+  title: string | null;
+  repoPath: string;
+  agent: string;
+  model: string | null;
+  permissionMode: PermissionMode | null;
+  worktreePath: string | null;
+  branch: string | null;
+  busy: boolean;
+  createdAt: string;
+  updatedAt: string;
+  sessions?: SessionView[];
+}
+
+export interface SessionView {
+  agent: string;
+  backend: string;
+  status: string;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+  lastActiveAt: string;
+}
+
+export interface StoredMessage {
+  id: string;
+  turnId: string | null;
+  role: 'user' | 'assistant';
+  agent: string | null;
+  parts: StoredPart[];
+  /** queued, running, succeeded, failed, aborted or interrupted. */
+  turnStatus: string | null;
+  createdAt: string;
+}
+
+interface ChatRow {
+  id: string;
+  title: string | null;
+  repo_path: string;
+  default_agent: string;
+  model: string | null;
+  permission_mode: PermissionMode | null;
+  worktree_path: string | null;
+  branch: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Chats and their worktrees: made together, removed together (the branch stays). */
+export class Chats {
+  constructor(private readonly deps: ChatsDeps) {}
+
+  async create(input: NewChat): Promise<ChatView> {
+    const repo = await resolveRepo(this.deps.worktrees, input.repoPath);
+    const agent = this.deps.registry.get(input.agent ?? 'claude');
+    const [chat] = await this.deps.sql<{ id: string }[]>`
+      INSERT INTO chats (title, repo_path, default_agent, model, permission_mode)
+      VALUES (${input.title ?? null}, ${repo}, ${agent.agent}, ${input.model ?? null}, ${input.permissionMode ?? null})
+      RETURNING id`;
+    const id = chat!.id;
+    try {
+      const wt = await createWorktree(this.deps.worktrees, repo, id);
+      await this.deps.sql.begin(async (tx) => {
+        const [w] = await tx<{ id: string }[]>`
+          INSERT INTO worktrees (repo_path, path, branch, base_ref)
+          VALUES (${repo}, ${wt.path}, ${wt.branch}, ${wt.baseRef}) RETURNING id`;
+        await tx`UPDATE chats SET worktree_id = ${w!.id} WHERE id = ${id}`;
+      });
+    } catch (err) {
+      await this.deps.sql`DELETE FROM chats WHERE id = ${id}`;
+      throw err;
+    }
+    return (await this.get(id, false))!;
+  }
+
+  async list(): Promise<ChatView[]> {
+    const rows = await this.deps.sql<ChatRow[]>`${this.select()} ORDER BY c.updated_at DESC`;
+    return rows.map((r) => this.view(r));
+  }
+
+  async get(id: string, withSessions = true): Promise<ChatView | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await this.deps.sql<ChatRow[]>`${this.select()} WHERE c.id = ${id}`;
+    if (!row) return null;
+    const view = this.view(row);
+    if (withSessions) {
+      const sessions = await this.deps.sql<
+        { agent: string; backend: string; status: string; input_tokens: string; output_tokens: string; cost: string; last_active_at: Date }[]
+      >`SELECT agent, backend, status, input_tokens, output_tokens, cost, last_active_at
+        FROM agent_sessions WHERE chat_id = ${id} ORDER BY agent`;
+      view.sessions = sessions.map((s) => ({
+        agent: s.agent,
+        backend: s.backend,
+        status: s.status,
+        inputTokens: Number(s.input_tokens),
+        outputTokens: Number(s.output_tokens),
+        cost: Number(s.cost),
+        lastActiveAt: s.last_active_at.toISOString(),
+      }));
+    }
+    return view;
+  }
+
+  /** The durable history: user and assistant messages with their parts, oldest first. */
+  async history(id: string): Promise<StoredMessage[] | null> {
+    if (!(await this.get(id, false))) return null;
+    const rows = await this.deps.sql<
+      { id: string; turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; created_at: Date; status: string | null }[]
+    >`SELECT m.id, m.turn_id, m.role, m.agent, m.parts, m.created_at, t.status
+      FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
+      WHERE m.chat_id = ${id} ORDER BY m.ord`;
+    return rows.map((r) => ({
+      id: r.id,
+      turnId: r.turn_id,
+      role: r.role,
+      agent: r.agent,
+      parts: JSON.parse(r.parts),
+      turnStatus: r.status,
+      createdAt: r.created_at.toISOString(),
+    }));
+  }
+
+  /** Stops the chat's turns, ends its agents, removes its worktree and forgets it. */
+  async delete(id: string): Promise<void> {
+    const chat = await this.get(id, false);
+    if (!chat) throw new HearthError(404, 'chat_not_found', `no chat ${id}`);
+    await this.deps.dispatcher.abort(id);
+    await this.deps.pool.removeChat(id);
+    if (chat.worktreePath) await removeWorktree(chat.repoPath, chat.worktreePath);
+    await this.deps.sql.begin(async (tx) => {
+      await tx`UPDATE worktrees SET status = 'removed', removed_at = now()
+               WHERE id = (SELECT worktree_id FROM chats WHERE id = ${id})`;
+      await tx`DELETE FROM chats WHERE id = ${id}`;
+    });
+  }
+
+  private select() {
+    return this.deps.sql`
+      SELECT c.id, c.title, c.repo_path, c.default_agent, c.model, c.permission_mode, c.created_at, c.updated_at,
+             w.path AS worktree_path, w.branch
+      FROM chats c LEFT JOIN worktrees w ON w.id = c.worktree_id`;
+  }
+
+  private view(r: ChatRow): ChatView {
+    return {
+      id: r.id,
+      title: r.title,
+      repoPath: r.repo_path,
+      agent: r.default_agent,
+      model: r.model,
+      permissionMode: r.permission_mode,
+      worktreePath: r.worktree_path,
+      branch: r.branch,
+      busy: this.deps.dispatcher.busy(r.id),
+      createdAt: r.created_at.toISOString(),
+      updatedAt: r.updated_at.toISOString(),
+    };
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

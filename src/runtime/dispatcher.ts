@@ -1,0 +1,287 @@
+import type { Logger } from 'pino';
+import type { Sql } from '../db/sql.js';
+import type { AgentBackend, BackendKind, PermissionMode, TurnErrorCode } from '../backends/agent-backend.js';
+import type { AgentEvent } from '../backends/agent-event.js';
+import { killTagged } from '../backends/agent-process.js';
+import type { AgentRegistry, InstalledAgent } from './agent-registry.js';
+import type { BackendPool } from './backend-pool.js';
+import type { EventLog } from './event-log.js';
+import { HearthError } from './errors.js';
+
+export interface DispatcherDeps {
+  sql: Sql;
+  log: Logger;
+  events: EventLog;
+  pool: BackendPool;
+  registry: AgentRegistry;
+  nodeId: string;
+  /** Builds a backend of the given kind for (chat, agent). */
+  makeBackend(kind: BackendKind, chatId: string, agent: InstalledAgent): AgentBackend;
+  /** Routes `claude` to the SDK backend (else to the PTY path). */
+  claudeSdk: boolean;
+  /** Turns that may wait behind a running one, per (chat, agent). */
+  maxQueued: number;
+}
+
+/** A part of a stored message. */
+export type StoredPart =
+  | { type: 'text'; text: string }
+  | { type: 'thinking'; text: string }
+  | { type: 'tool_call'; id: string; name: string; input: unknown }
+  | { type: 'tool_result'; id: string; output: string; isError: boolean }
+  | { type: 'error'; message: string };
+
+interface Turn {
+  id: string;
+  chatId: string;
+  agent: InstalledAgent;
+  text: string;
+  controller: AbortController;
+}
+
+interface Lane {
+  running: Turn | null;
+  queue: Turn[];
+}
+
+interface ChatRow {
+  id: string;
+  default_agent: string;
+  model: string | null;
+  permission_mode: PermissionMode | null;
+  worktree_id: string | null;
+  worktree_path: string | null;
+}
+
+export interface TurnMetrics {
+  turns: Record<'succeeded' | 'failed' | 'aborted', number>;
+  /** Seconds each finished turn took, for the latency histogram. */
+  durations: number[];
+}
+
+/**
+ * Runs chats' turns: stores the user's message before anything else, keeps one turn in
+ * flight per (chat, agent) with the rest queued in order, streams the backend's events
+ * into the event log, and finalizes every turn (stored reply, status, turn_end) however
+ * it ends.
+ */
+export class Dispatcher {
+  private readonly lanes = new Map<string, Lane>();
+  readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  /** Accepts a message for a chat; the turn runs in the background. */
+  async submit(chatId: string, text: string, agentName?: string): Promise<{ messageId: string; turnId: string; queued: number }> {
+    const chat = await this.chat(chatId);
+    const agent = this.deps.registry.get(agentName ?? chat.default_agent);
+    const laneKey = `${chatId}\u0000${agent.agent}`;
+    let lane = this.lanes.get(laneKey);
+    if (!lane) this.lanes.set(laneKey, (lane = { running: null, queue: [] }));
+    const waiting = lane.queue.length + (lane.running ? 1 : 0);
+    if (lane.running && lane.queue.length >= this.deps.maxQueued) {
+      throw new HearthError(409, 'queue_full', `${waiting} messages are already running or waiting in this chat; wait for one to finish`);
+    }
+    const ids = await this.deps.sql.begin(async (tx) => {
+      const [turn] = await tx<{ id: string }[]>`
+        INSERT INTO turns (chat_id, agent, node_id) VALUES (${chatId}, ${agent.agent}, ${this.deps.nodeId}) RETURNING id`;
+      const [message] = await tx<{ id: string }[]>`
+        INSERT INTO messages (chat_id, turn_id, role, agent, parts)
+        VALUES (${chatId}, ${turn!.id}, 'user', ${agent.agent}, ${JSON.stringify([{ type: 'text', text }])})
+        RETURNING id`;
+      await tx`UPDATE chats SET updated_at = now() WHERE id = ${chatId}`;
+      return { turnId: turn!.id, messageId: message!.id };
+    });
+    await this.deps.events.append(chatId, 'message', {
+      turnId: ids.turnId,
+      messageId: ids.messageId,
+      role: 'user',
+      agent: agent.agent,
+      parts: [{ type: 'text', text }],
+    });
+    const turn: Turn = { id: ids.turnId, chatId, agent, text, controller: new AbortController() };
+    lane.queue.push(turn);
+    if (lane.running) {
+      await this.deps.events.append(chatId, 'status', { turnId: turn.id, message: 'queued', position: lane.queue.length });
+    }
+    void this.pump(laneKey, lane);
+    return { ...ids, queued: lane.running ? lane.queue.length : 0 };
+  }
+
+  /** Stops the chat's running turns and drops its queued ones. Returns how many were stopped. */
+  async abort(chatId: string): Promise<number> {
+    await this.chat(chatId);
+    let stopped = 0;
+    for (const [key, lane] of this.lanes) {
+      if (!key.startsWith(`${chatId}\u0000`)) continue;
+      for (const turn of lane.queue.splice(0)) {
+        stopped++;
+        await this.finish(turn, [], { ok: false, code: 'aborted', error: 'aborted before it started' }, null, Date.now());
+      }
+      if (lane.running) {
+        stopped++;
+        lane.running.controller.abort();
+      }
+    }
+    return stopped;
+  }
+
+  /** Whether any turn of the chat is running or waiting. */
+  busy(chatId: string): boolean {
+    for (const [key, lane] of this.lanes) if (key.startsWith(`${chatId}\u0000`) && (lane.running || lane.queue.length)) return true;
+    return false;
+  }
+
+  private async pump(laneKey: string, lane: Lane): Promise<void> {
+    if (lane.running) return;
+    const turn = lane.queue.shift();
+    if (!turn) {
+      this.lanes.delete(laneKey);
+      return;
+    }
+    lane.running = turn;
+    try {
+      await this.run(turn);
+    } catch (err) {
+      this.deps.log.error({ err, turnId: turn.id }, 'turn could not be finalized');
+    } finally {
+      lane.running = null;
+      void this.pump(laneKey, lane);
+    }
+  }
+
+  private async run(turn: Turn): Promise<void> {
+    const started = Date.now();
+    const parts: StoredPart[] = [];
+    let backendKind: BackendKind | null = null;
+    let outcome: { ok: true } | { ok: false; error: string; code: TurnErrorCode | 'no_backend' };
+    try {
+      const chat = await this.chat(turn.chatId);
+      if (!chat.worktree_path) throw new HearthError(400, 'no_worktree', 'the chat has no worktree');
+      await this.deps.sql`UPDATE turns SET status = 'running', started_at = clock_timestamp() WHERE id = ${turn.id}`;
+      const backend = await this.backendFor(turn);
+      backendKind = backend.backend;
+      await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend: backend.backend });
+      const handle = await backend.ensureSession(`${turn.chatId}:${turn.agent.agent}`, {
+        chatId: turn.chatId,
+        agent: turn.agent.agent,
+        worktreeId: chat.worktree_id,
+        worktreePath: chat.worktree_path,
+        model: chat.model,
+        permissionMode: chat.permission_mode,
+      });
+      outcome = await backend.prompt(handle, turn.text, {
+        signal: turn.controller.signal,
+        worktreePath: chat.worktree_path,
+        model: chat.model,
+        onEvent: (event) => {
+          collect(parts, event);
+          void this.deps.events.append(turn.chatId, event.kind, { turnId: turn.id, ...event });
+        },
+      });
+      this.deps.pool.touch(turn.chatId, turn.agent.agent);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      parts.push({ type: 'error', message });
+      await this.deps.events.append(turn.chatId, 'error', { turnId: turn.id, message });
+      outcome = { ok: false, error: message, code: err instanceof HearthError ? 'no_backend' : 'start_failed' };
+    }
+    await this.finish(turn, parts, outcome, backendKind, started);
+  }
+
+  /** Picks the backend for the turn's agent; `claude` falls back to the PTY path while the SDK backend is down. */
+  private async backendFor(turn: Turn): Promise<AgentBackend> {
+    if (turn.agent.agent !== 'claude') {
+      throw new HearthError(400, 'no_backend', `no backend runs agent "${turn.agent.agent}" yet`);
+    }
+    if (this.deps.claudeSdk) {
+      const backend = await this.deps.pool.acquire(turn.chatId, 'claude', () =>
+        this.deps.makeBackend('claude_sdk', turn.chatId, turn.agent),
+      );
+      if (backend.health() === 'up') return backend;
+      this.deps.log.warn({ chatId: turn.chatId }, 'claude SDK backend is down; falling back to the PTY path');
+    }
+    throw new HearthError(
+      503,
+      'no_backend',
+      this.deps.claudeSdk
+        ? 'the claude SDK backend is down and the PTY fallback is not available on this server'
+        : 'CLAUDE_SDK_BACKEND is off and the PTY path is not available on this server',
+    );
+  }
+
+  private async finish(
+    turn: Turn,
+    parts: StoredPart[],
+    outcome: { ok: true } | { ok: false; error: string; code: string },
+    backend: BackendKind | null,
+    started: number,
+  ): Promise<void> {
+    const status = outcome.ok ? 'succeeded' : outcome.code === 'aborted' ? 'aborted' : 'failed';
+    const error = outcome.ok ? null : outcome.error;
+    if (parts.length > 0) {
+      await this.deps.sql`
+        INSERT INTO messages (chat_id, turn_id, role, agent, parts)
+        VALUES (${turn.chatId}, ${turn.id}, 'assistant', ${turn.agent.agent}, ${JSON.stringify(parts)})`.catch((err) =>
+        this.deps.log.error({ err, turnId: turn.id }, 'assistant message not saved'),
+      );
+    }
+    await this.deps.sql`
+      UPDATE turns SET status = ${status}, error = ${error}, backend = ${backend}, ended_at = clock_timestamp()
+      WHERE id = ${turn.id}`.catch((err) => this.deps.log.error({ err, turnId: turn.id }, 'turn status not saved'));
+    await this.deps.events.append(turn.chatId, 'turn_end', {
+      turnId: turn.id,
+      ok: outcome.ok,
+      ...(outcome.ok ? {} : { error: outcome.error, code: outcome.code }),
+    });
+    this.metrics.turns[status]++;
+    this.metrics.durations.push((Date.now() - started) / 1000);
+    if (this.metrics.durations.length > 10_000) this.metrics.durations.splice(0, 5_000);
+  }
+
+  private async chat(chatId: string): Promise<ChatRow> {
+    const [chat] = await this.deps.sql<ChatRow[]>`
+      SELECT c.id, c.default_agent, c.model, c.permission_mode, c.worktree_id, w.path AS worktree_path
+      FROM chats c LEFT JOIN worktrees w ON w.id = c.worktree_id
+      WHERE c.id = ${chatId}`;
+    if (!chat) throw new HearthError(404, 'chat_not_found', `no chat ${chatId}`);
+    return chat;
+  }
+
+  /**
+   * After a restart: turns this node had queued or running when it died are marked
+   * interrupted (each with a turn_end a client can see), and agent processes it left
+   * behind are ended.
+   */
+  async recover(): Promise<{ interrupted: number; orphans: number }> {
+    const orphans = killTagged(`${this.deps.nodeId}:`);
+    const turns = await this.deps.sql<{ id: string; chat_id: string }[]>`
+      UPDATE turns SET status = 'interrupted', error = 'the server stopped during this turn', ended_at = clock_timestamp()
+      WHERE node_id = ${this.deps.nodeId} AND status IN ('queued', 'running')
+      RETURNING id, chat_id`;
+    for (const t of turns) {
+      await this.deps.events.append(t.chat_id, 'turn_end', {
+        turnId: t.id,
+        ok: false,
+        error: 'the server stopped during this turn',
+        code: 'interrupted',
+      });
+    }
+    return { interrupted: turns.length, orphans };
+  }
+}
+
+/** What a turn's events leave in the stored assistant message. */
+function collect(parts: StoredPart[], event: AgentEvent): void {
+  switch (event.kind) {
+    case 'message':
+      for (const p of event.parts) parts.push(p);
+      break;
+    case 'tool_result':
+      parts.push({ type: 'tool_result', id: event.id, output: event.output, isError: event.isError });
+      break;
+    case 'error':
+      parts.push({ type: 'error', message: event.message });
+      break;
+  }
+}

@@ -1,0 +1,124 @@
+// `hearth serve` killed with SIGKILL mid-conversation, then started again: the turn in
+// flight is marked interrupted, the agent it left running is ended, and the next message
+// continues the conversation with its whole history.
+
+import { after, before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { connect } from '../../src/db/sql.js';
+import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
+import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
+import { TEST_DATABASE_URL } from '../fixtures/database.js';
+import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
+import { alive } from '../fixtures/processes.js';
+
+const TOKEN = 'restart-token-0123456789';
+const NODE = `restart-node-${process.pid}`;
+let fake: FakeModelServer;
+let root: string;
+let repo: string;
+let env: Record<string, string>;
+const schema = `restart_${process.pid}`;
+const servers: ChildProcess[] = [];
+
+before(async () => {
+  fake = await startFakeModel();
+  root = await mkdtemp(path.join(tmpdir(), 'hearth-restart-'));
+  repo = path.join(root, 'repo');
+  execFileSync('git', ['init', '-q', repo]);
+  await writeFile(path.join(repo, 'a.txt'), 'a\n');
+  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
+  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'a']);
+  env = {
+    ...claudeEnv(fake, await makeConfigDir()),
+    DATABASE_URL: TEST_DATABASE_URL,
+    HEARTH_DATABASE_SCHEMA: schema,
+    HEARTH_DATA_DIR: path.join(root, 'data'),
+    HEARTH_REPO_ROOTS: root,
+    HEARTH_PORT: '0',
+    HEARTH_TOKEN: TOKEN,
+    HEARTH_NODE_ID: NODE,
+    HEARTH_LOG_LEVEL: 'info',
+  };
+});
+
+after(async () => {
+  for (const s of servers) s.kill('SIGKILL');
+  for (const pid of taggedProcesses({ prefix: `${NODE}:` })) process.kill(pid, 'SIGKILL');
+  await fake.close();
+  const sql = connect(TEST_DATABASE_URL, { max: 1 });
+  await sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`;
+  await sql.end();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function start(): Promise<{ server: ChildProcess; client: HearthClient }> {
+  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  servers.push(server);
+  let out = '';
+  server.stdout!.on('data', (d) => (out += d));
+  server.stderr!.on('data', (d) => (out += d));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const m = out.match(/Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    if (m) return { server, client: new HearthClient(m[1]!, TOKEN) };
+    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it('survives SIGKILL mid-turn: interrupted turn, no orphan agent, whole history after restart', { timeout: 120_000 }, async () => {
+  const first = await start();
+  const created = await first.client.request('POST', '/api/chats', { repoPath: repo });
+  assert.equal(created.status, 201);
+  const chatId = created.body.id as string;
+
+  fake.enqueue({ kind: 'text', chunks: ['Noted: the code is KESTREL.'] });
+  const one = await first.client.request('POST', `/api/chats/${chatId}/messages`, { text: 'The code is KESTREL.' });
+  await first.client.follow(chatId, untilTurnEnd(one.body.turnId));
+
+  fake.enqueue({ kind: 'stall', chunks: ['Working on it'] });
+  const two = await first.client.request('POST', `/api/chats/${chatId}/messages`, { text: 'Now think for a long time.' });
+  await first.client.follow(chatId, (e) => e.event === 'text_delta' && e.data.turnId === two.body.turnId);
+  const agents = taggedProcesses({ prefix: `${NODE}:` });
+  assert.ok(agents.length > 0, 'the agent is running');
+  first.server.kill('SIGKILL');
+  await new Promise((r) => first.server.once('exit', r));
+  assert.ok(agents.some(alive), 'the killed server left its agent behind');
+
+  const second = await start();
+  for (const pid of agents) {
+    // SIGKILL lands asynchronously; give it a moment.
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(pid), false, `orphan ${pid} was ended at start`);
+  }
+  const history = await second.client.request('GET', `/api/chats/${chatId}/messages`);
+  const users = history.body.messages.filter((m: any) => m.role === 'user');
+  assert.deepEqual(
+    users.map((m: any) => [m.parts[0].text, m.turnStatus]),
+    [
+      ['The code is KESTREL.', 'succeeded'],
+      ['Now think for a long time.', 'interrupted'],
+    ],
+  );
+  const replay = await second.client.follow(chatId, untilTurnEnd(two.body.turnId), { after: 0 });
+  assert.equal(replay.at(-1)!.data.code, 'interrupted');
+
+  fake.enqueue({ kind: 'text', chunks: ['It was KESTREL.'] });
+  const three = await second.client.request('POST', `/api/chats/${chatId}/messages`, { text: 'What was the code?' });
+  const events = await second.client.follow(chatId, untilTurnEnd(three.body.turnId), { lastEventId: replay.at(-1)!.id });
+  assert.equal(events.at(-1)!.data.ok, true, JSON.stringify(events.at(-1)));
+  const sent = JSON.stringify(fake.mainRequests().at(-1)!.body.messages);
+  assert.match(sent, /The code is KESTREL\./);
+  assert.match(sent, /Noted: the code is KESTREL\./);
+  assert.match(sent, /What was the code\?/);
+  second.server.kill('SIGTERM');
+  await new Promise((r) => second.server.once('exit', r));
+});
