@@ -58,21 +58,33 @@ export async function eventStreamRoute(app: FastifyInstance, options: EventStrea
       let closed = false;
       let overflowed = false;
       const pending: ChatEvent[] = [];
-      const close = () => {
+      /** Ends the stream; `drop` also throws away what the client has not taken yet. */
+      const close = (drop = false) => {
         if (closed) return;
         closed = true;
         unsubscribe();
         clearInterval(heartbeat);
-        res.end();
+        if (drop) res.destroy();
+        else res.end();
       };
+      /** Writes one event; false when the socket wants a pause. */
+      const write = (event: ChatEvent): boolean => {
+        last = event.seq;
+        return res.write(`id: ${event.seq}\nevent: ${event.kind}\ndata: ${JSON.stringify(event.data)}\n\n`);
+      };
+      /**
+       * Live events are pushed as they come; a client whose backlog passes the limit is cut
+       * off. The backlog is checked before writing, so one event larger than the limit
+       * still goes out to a client that keeps up: what is held is the limit plus one event.
+       */
       const send = (event: ChatEvent) => {
         if (closed || event.seq <= last) return;
-        last = event.seq;
-        res.write(`id: ${event.seq}\nevent: ${event.kind}\ndata: ${JSON.stringify(event.data)}\n\n`);
         if (res.writableLength > maxBuffered) {
           req.log.warn({ chatId, buffered: res.writableLength }, 'SSE client too slow; disconnecting it');
-          close();
+          close(true);
+          return;
         }
+        write(event);
       };
       const unsubscribe = runtime.events.subscribe(chatId, (event) => {
         if (live) return send(event);
@@ -80,12 +92,16 @@ export async function eventStreamRoute(app: FastifyInstance, options: EventStrea
         else overflowed = true;
       });
       const heartbeat = setInterval(() => !closed && res.write(': keep-alive\n\n'), heartbeatMs);
-      req.raw.on('close', close);
+      req.raw.on('close', () => close());
 
       try {
         for (;;) {
           const page = await runtime.events.read(chatId, last, PAGE);
-          for (const event of page) send(event);
+          // The replay goes at the client's pace: it waits for the socket to drain.
+          for (const event of page) {
+            if (closed) return;
+            if (event.seq > last && !write(event)) await new Promise((r) => res.once('drain', r).once('close', r));
+          }
           if (page.length < PAGE && !overflowed) break;
           overflowed = false;
           pending.length = 0;

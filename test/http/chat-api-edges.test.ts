@@ -1,0 +1,163 @@
+// The API where things go wrong: an SDK backend that cannot start (and the fallback that
+// is not there yet), the SDK path switched off, and a client too slow to read its stream.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApp } from '../../src/http/app.js';
+import { createRuntime, type Runtime, type RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
+import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
+import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
+import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
+
+const TOKEN = 'edge-token-0123456789';
+const LIMIT = { timeout: 90_000 };
+let db: TestSchema;
+let fake: FakeModelServer;
+let root: string;
+let repo: string;
+const running: Array<{ app: FastifyInstance; runtime: Runtime }> = [];
+
+before(async () => {
+  db = await testSchema('api_edges');
+  fake = await startFakeModel();
+  root = await mkdtemp(path.join(tmpdir(), 'hearth-edges-'));
+  repo = path.join(root, 'repo');
+  execFileSync('git', ['init', '-q', repo]);
+  await writeFile(path.join(repo, 'a.txt'), 'a\n');
+  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
+  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'a']);
+});
+
+after(async () => {
+  for (const { app, runtime } of running) {
+    await app.close();
+    await runtime.close();
+  }
+  await fake.close();
+  await db.drop();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function serve(
+  config: Partial<RuntimeConfig> = {},
+  sseMaxBufferedBytes?: number,
+): Promise<{ client: HearthClient; runtime: Runtime }> {
+  const runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
+    nodeId: `edges-${process.pid}-${running.length}`,
+    worktrees: { repoRoots: [root], worktreesDir: path.join(root, `worktrees-${running.length}`) },
+    maxWarm: 4,
+    idleMs: 600_000,
+    maxQueued: 5,
+    claudeSdk: true,
+    agentEnv: claudeEnv(fake, await makeConfigDir()),
+    ...config,
+  });
+  const app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN, sseMaxBufferedBytes });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  running.push({ app, runtime });
+  return { client: new HearthClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, TOKEN), runtime };
+}
+
+async function turn(client: HearthClient, chatId: string, text: string) {
+  const sent = await client.request('POST', `/api/chats/${chatId}/messages`, { text });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  const events = await client.follow(chatId, untilTurnEnd(sent.body.turnId), { after: 0 });
+  return events.at(-1)!.data;
+}
+
+describe('when the claude SDK backend cannot run', () => {
+  it('fails the turn with the reason, reports the backend down, and says plainly there is no fallback yet', LIMIT, async () => {
+    // Answers --version like an agent would, then cannot hold a session.
+    const impostor = path.join(root, 'not-claude');
+    await writeFile(impostor, '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "9.9.9 (impostor)"; exit 0; fi\necho "no session for you" >&2\nexit 3\n');
+    await chmod(impostor, 0o755);
+    const { client } = await serve({ agentPaths: { claude: impostor } });
+    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+
+    const first = await turn(client, chat.id, 'hello?');
+    assert.equal(first.ok, false);
+    assert.equal(first.code, 'start_failed');
+    assert.match(String(first.error), /claude did not start/);
+    assert.match(String(first.error), /no session for you/, 'the agent’s own words are in the error');
+    assert.equal((await client.request('GET', '/health')).body.backends.claude_sdk, 'down');
+
+    const second = await turn(client, chat.id, 'anyone?');
+    assert.equal(second.ok, false);
+    assert.equal(second.code, 'no_backend');
+    assert.match(String(second.error), /SDK backend is down and the PTY fallback is not available/);
+
+    const history = (await client.request('GET', `/api/chats/${chat.id}/messages`)).body.messages;
+    assert.deepEqual(
+      history.filter((m: any) => m.role === 'user').map((m: any) => [m.parts[0].text, m.turnStatus]),
+      [
+        ['hello?', 'failed'],
+        ['anyone?', 'failed'],
+      ],
+      'every message is kept, with what became of it',
+    );
+  });
+
+  it('says so when CLAUDE_SDK_BACKEND is off, since the PTY path is not there yet', LIMIT, async () => {
+    const { client } = await serve({ claudeSdk: false });
+    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    const end = await turn(client, chat.id, 'hi');
+    assert.equal(end.ok, false);
+    assert.match(String(end.error), /CLAUDE_SDK_BACKEND is off and the PTY path is not available/);
+  });
+});
+
+describe('a client too slow to read its event stream', () => {
+  it('is cut off instead of growing the server’s memory, and replays the rest when it comes back', LIMIT, async () => {
+    const { client, runtime } = await serve({}, 512 * 1024);
+    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    // Far more than the kernel's socket buffers take in for a reader that does not read.
+    const chunk = 'x'.repeat(4096);
+    fake.enqueue({ kind: 'text', chunks: Array.from({ length: 3000 }, () => chunk) });
+
+    // A raw connection that asks for the stream and then reads nothing.
+    const { port } = new URL(client.baseUrl);
+    const slow = net.connect(Number(port), '127.0.0.1');
+    await new Promise((r) => slow.once('connect', r));
+    slow.write(`GET /api/chats/${chat.id}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    slow.pause();
+    let closedByServer = false;
+    slow.once('end', () => (closedByServer = true));
+    // The server may reset the connection rather than close it gently: that is a close too.
+    slow.on('error', () => (closedByServer = true));
+    while (runtime.events.subscriberCount() === 0) await new Promise((r) => setTimeout(r, 10));
+    const subscribersBefore = runtime.events.subscriberCount();
+
+    const sent = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'say a lot' });
+    // Wait for the end through the history, not a second stream in this same process.
+    for (;;) {
+      const history = (await client.request('GET', `/api/chats/${chat.id}/messages`)).body.messages;
+      if (history.some((m: any) => m.turnId === sent.body.turnId && m.turnStatus === 'succeeded')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await runtime.events.flushed(chat.id);
+    assert.ok(runtime.events.subscriberCount() < subscribersBefore, 'the slow subscriber was dropped');
+    const whole = await client.follow(chat.id, untilTurnEnd(sent.body.turnId), { after: 0, timeoutMs: 60_000 });
+    assert.equal(whole.at(-1)!.data.ok, true, 'a replay of everything goes through, at the reader’s pace');
+
+    // Now read what the slow client got: a prefix, then the server closed the stream.
+    slow.resume();
+    let received = '';
+    slow.on('data', (d) => (received += d));
+    await new Promise((r) => (slow.readableEnded ? r(null) : slow.once('close', r)));
+    assert.ok(closedByServer || slow.readableEnded || slow.destroyed, 'the server ended the stream');
+    assert.doesNotMatch(received, /event: turn_end/, 'it never got to the end');
+    const lastId = Math.max(...[...received.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])));
+    assert.ok(lastId > 0);
+    const rest = await client.follow(chat.id, untilTurnEnd(sent.body.turnId), { lastEventId: lastId });
+    assert.equal(rest[0]!.id, lastId + 1);
+    assert.equal(rest.at(-1)!.id, whole.at(-1)!.id, 'reconnecting, it catches up to the end');
+  });
+});
