@@ -3,11 +3,13 @@
  * Each prints its own tables and cleans up after itself.
  */
 import { benchClaudeSdkBackend } from './claude-sdk-backend.js';
+import { benchHttpApi } from './http-api.js';
 import { sessionStoreBench } from './session-store.js';
 
 const benches: Record<string, () => Promise<void>> = {
   store: sessionStoreBench,
   claude: benchClaudeSdkBackend,
+  http: benchHttpApi,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(benches)) {
