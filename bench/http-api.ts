@@ -4,8 +4,7 @@
 // Cold is a chat's first message (the agent spawns), warm a later one on the same agent;
 // the baseline of the ratio column is cold. Run: npm run bench -- http
 
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -16,6 +15,7 @@ import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
 import { testSchema } from '../test/fixtures/database.js';
 import { HearthClient } from '../test/fixtures/hearth-client.js';
 import { median, ms, percentile, ratio, table } from './report.js';
+import { makeRepo } from '../test/fixtures/git-repo.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
 const PARALLEL = 20;
@@ -53,10 +53,7 @@ export async function benchHttpApi(): Promise<void> {
   const db = await testSchema('bench_http');
   const root = await mkdtemp(path.join(tmpdir(), 'hearth-bench-http-'));
   const repo = path.join(root, 'repo');
-  execFileSync('git', ['init', '-q', repo]);
-  await writeFile(path.join(repo, 'a.txt'), 'a\n');
-  execFileSync('git', ['-C', repo, '-c', 'user.name=b', '-c', 'user.email=b@b', 'add', '.']);
-  execFileSync('git', ['-C', repo, '-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '-m', 'a']);
+  makeRepo(repo);
   const runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
     nodeId: `bench-${process.pid}`,
     worktrees: { repoRoots: [root], worktreesDir: path.join(root, 'worktrees') },

@@ -1,6 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Runtime } from '../runtime/hearth-runtime.js';
 import { requireToken } from './auth.js';
 import { chatRoutes } from './chat-routes.js';
 import { handleErrors } from './error-handler.js';

@@ -3,7 +3,6 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
+import { makeRepo } from '../fixtures/git-repo.js';
 
 const TOKEN = 'edge-token-0123456789';
 const LIMIT = { timeout: 90_000 };
@@ -30,10 +30,7 @@ before(async () => {
   fake = await startFakeModel();
   root = await mkdtemp(path.join(tmpdir(), 'hearth-edges-'));
   repo = path.join(root, 'repo');
-  execFileSync('git', ['init', '-q', repo]);
-  await writeFile(path.join(repo, 'a.txt'), 'a\n');
-  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
-  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'a']);
+  makeRepo(repo);
 });
 
 after(async () => {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -16,6 +16,7 @@ import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
+import { makeRepo } from '../fixtures/git-repo.js';
 
 const TOKEN = 'test-token-0123456789';
 const LIMIT = { timeout: 90_000 };
@@ -38,10 +39,7 @@ before(async () => {
   });
   root = await mkdtemp(path.join(tmpdir(), 'hearth-api-'));
   repo = path.join(root, 'repo');
-  execFileSync('git', ['init', '-q', '-b', 'main', repo]);
-  await writeFile(path.join(repo, 'README.md'), 'hello\n');
-  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
-  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'init']);
+  makeRepo(repo);
   const log = pino({ level: 'silent' });
   runtime = await createRuntime(db.sql, log, {
     nodeId: `test-${process.pid}`,

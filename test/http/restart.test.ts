@@ -4,8 +4,8 @@
 
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { taggedProcesses } from '../../src/backends/agent-process.js';
@@ -15,6 +15,7 @@ import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { alive } from '../fixtures/processes.js';
+import { makeRepo } from '../fixtures/git-repo.js';
 
 const TOKEN = 'restart-token-0123456789';
 const NODE = `restart-node-${process.pid}`;
@@ -29,10 +30,7 @@ before(async () => {
   fake = await startFakeModel();
   root = await mkdtemp(path.join(tmpdir(), 'hearth-restart-'));
   repo = path.join(root, 'repo');
-  execFileSync('git', ['init', '-q', repo]);
-  await writeFile(path.join(repo, 'a.txt'), 'a\n');
-  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
-  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'a']);
+  makeRepo(repo);
   env = {
     ...claudeEnv(fake, await makeConfigDir()),
     DATABASE_URL: TEST_DATABASE_URL,
