@@ -52,12 +52,16 @@ export class PostgresSessionStore implements SessionStore {
   /** Tail of the append chain of each key with an append in progress. */
   private readonly appending = new Map<string, Promise<void>>();
   private readonly known = new Map<string, Known>();
+  /** The hot path's statement, built once: assembling it from fragments per append costs more than running it. */
+  private readonly appendKnownSql: string;
 
   constructor(sql: Sql, options: PostgresSessionStoreOptions = {}) {
     this.sql = sql;
     const schema = options.schema === undefined ? undefined : checkIdentifier('schema', options.schema);
     this.transcripts = schema ? sql`${sql(schema)}.claude_transcripts` : sql`claude_transcripts`;
     this.entries = schema ? sql`${sql(schema)}.claude_transcript_entries` : sql`claude_transcript_entries`;
+    const prefix = schema ? `"${schema}".` : '';
+    this.appendKnownSql = appendKnownSql(`${prefix}claude_transcripts`, `${prefix}claude_transcript_entries`);
   }
 
   append(key: SessionKey, entries: SessionStoreEntry[]): Promise<void> {
@@ -83,22 +87,13 @@ export class PostgresSessionStore implements SessionStore {
   private async appendKnown(id: string, key: SessionKey, known: Known, entries: SessionStoreEntry[]): Promise<boolean> {
     if (entries.length === 0) return true;
     const folded = known.summary && fold(known.summary, key, entries);
-    const summary = folded && folded.json !== known.summary!.json ? this.sql`, summary = ${folded.json}` : this.sql``;
-    // The row update takes the row lock: writers of one transcript go one at a time, so
-    // each batch stays contiguous and the summary is folded from the one before.
-    const hold = this.sql`
-      UPDATE ${this.transcripts} SET ${this.moveOn()} ${summary}
-      WHERE id = ${known.id} AND version = ${known.version}
-      RETURNING id, version`;
-    const [r] = await this.sql<{ version: string | null; uuids: (string | null)[] }[]>`
-      WITH t AS (${hold}), ins AS (
-        INSERT INTO ${this.entries} (transcript_id, uuid, entry)
-        SELECT t.id, v.uuid, v.entry::text FROM t, ${this.rowsOf(entries)}
-        ORDER BY v.ord
-        ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
-        RETURNING uuid
-      )
-      SELECT (SELECT version FROM t) AS version, ARRAY(SELECT uuid FROM ins) AS uuids`;
+    const summary = folded && folded.json !== known.summary!.json ? folded.json : null;
+    const payload = `[${entries.map((e) => JSON.stringify(e)).join(',')}]`;
+    const [r] = await this.sql.unsafe<{ version: string | null; uuids: (string | null)[] }[]>(
+      this.appendKnownSql,
+      [known.id, known.version, summary, payload, entries.map(uuidOf)],
+      { prepare: true },
+    );
     if (!r || r.version === null) {
       this.known.delete(id);
       return false;
@@ -240,6 +235,33 @@ export class PostgresSessionStore implements SessionStore {
       ORDER BY subpath`;
     return rows.map((r) => r.subpath);
   }
+}
+
+/**
+ * The one-statement append. It updates the transcript row only while the version is the
+ * one remembered, which takes the row lock, so writers of one transcript go one at a time,
+ * each batch stays contiguous, and the summary ($3, folded in advance; null when unchanged)
+ * is folded from the one before. The entries ($4) travel as one JSON array, whose elements
+ * PostgreSQL hands back with their text untouched, next to their uuids ($5).
+ */
+function appendKnownSql(transcripts: string, entries: string): string {
+  return `
+    WITH t AS (
+      UPDATE ${transcripts} SET
+        mtime = GREATEST(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint, mtime + 1),
+        version = version + 1,
+        summary = coalesce($3::text, summary)
+      WHERE id = $1::bigint AND version = $2::bigint
+      RETURNING id, version
+    ), ins AS (
+      INSERT INTO ${entries} (transcript_id, uuid, entry)
+      SELECT t.id, v.uuid, v.entry::text
+      FROM t, ROWS FROM (json_array_elements($4::text::json), unnest($5::text[])) WITH ORDINALITY AS v(entry, uuid, ord)
+      ORDER BY v.ord
+      ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
+      RETURNING uuid
+    )
+    SELECT (SELECT version FROM t) AS version, ARRAY(SELECT uuid FROM ins) AS uuids`;
 }
 
 /** The SDK marks a main transcript by leaving `subpath` out; an empty one is invalid. */
