@@ -67,6 +67,7 @@ export class PostgresSessionStore implements SessionStore {
   append(key: SessionKey, entries: SessionStoreEntry[]): Promise<void> {
     const id = keyId(key);
     const previous = this.appending.get(id) ?? Promise.resolve();
+    // A failed append is reported to its own caller; the next one still runs after it.
     const next = previous.catch(() => {}).then(() => this.appendInOrder(id, key, entries));
     const tail = next.catch(() => {});
     this.appending.set(id, tail);

@@ -270,7 +270,9 @@ export class ClaudeSdkBackend implements AgentBackend {
       aborted = true;
       // Interrupt the turn on the same process and keep it warm; a process that does
       // not stop in time is ended, and the next turn resumes from the store.
-      live.query.interrupt().catch(() => {});
+      live.query.interrupt().catch((err) => {
+        this.deps.log.warn({ err, chatId: this.deps.chatId }, 'claude-sdk: interrupt failed; the process will be ended');
+      });
       killTimer = setTimeout(() => live.process.killGroup('SIGKILL'), this.deps.interruptGraceMs ?? 5_000);
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
