@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { DatabaseStartError } from './errors.js';
+import { within } from '../util/within.js';
 
 export interface EmbeddedServerOptions {
   /** Hearth's data directory; the cluster lives in its `postgres/` folder. */
@@ -149,18 +150,12 @@ class ServerProcess {
       child.once('error', reject);
       child.once('exit', (code, signal) => reject(new Error(`postgres exited (code ${code}, signal ${signal})`)));
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`not ready within ${timeoutMs} ms`)), timeoutMs);
-    });
     try {
-      await Promise.race([ready, timeout]);
+      await within(ready, timeoutMs, `not ready within ${timeoutMs} ms`);
       return server;
     } catch (err) {
       await server.stop();
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -282,7 +277,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The command line of a process, or '' where /proc does not tell. */
+/** The command line of a process, or '' where `ps` cannot tell. */
 function commandOf(pid: number): string {
   try {
     return execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();

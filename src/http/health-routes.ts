@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Sql } from '../db/sql.js';
 import type { Runtime } from '../runtime/hearth-runtime.js';
+import { within } from '../util/within.js';
 
 export interface HealthDeps {
   sql: Sql;
@@ -47,7 +48,8 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
       : {};
     const started = performance.now();
     try {
-      await within(deps.sql`SELECT 1`, 2_000);
+      // Promptly, even when the database hangs instead of refusing.
+      await within(deps.sql`SELECT 1`, 2_000, 'no answer within 2000 ms');
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
       return { status: 'ok', database: { up: true, kind: deps.databaseKind, latencyMs }, ...runtime };
     } catch (err) {
@@ -60,17 +62,3 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
   });
 }
 
-/** A health check answers promptly even when the database hangs instead of refusing. */
-async function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

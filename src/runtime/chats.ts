@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import type { PermissionMode } from '../backends/agent-backend.js';
 import type { AgentRegistry } from './agent-registry.js';
@@ -9,7 +8,6 @@ import { createWorktree, removeWorktree, resolveRepo, type WorktreeConfig } from
 
 export interface ChatsDeps {
   sql: Sql;
-  log: Logger;
   registry: AgentRegistry;
   pool: BackendPool;
   dispatcher: Dispatcher;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
-import type { AgentBackend, BackendKind, PermissionMode, TurnErrorCode } from '../backends/agent-backend.js';
+import type { AgentBackend, BackendKind, PermissionMode } from '../backends/agent-backend.js';
 import type { AgentEvent } from '../backends/agent-event.js';
 import { killTagged } from '../backends/agent-process.js';
 import type { AgentRegistry, InstalledAgent } from './agent-registry.js';
@@ -154,7 +154,7 @@ export class Dispatcher {
     const started = Date.now();
     const parts: StoredPart[] = [];
     let backendKind: BackendKind | null = null;
-    let outcome: { ok: true } | { ok: false; error: string; code: TurnErrorCode | 'no_backend' };
+    let outcome: { ok: true } | { ok: false; error: string; code: string };
     try {
       const chat = await this.chat(turn.chatId);
       if (!chat.worktree_path) throw new HearthError(400, 'no_worktree', 'the chat has no worktree');
@@ -184,7 +184,7 @@ export class Dispatcher {
       const message = err instanceof Error ? err.message : String(err);
       parts.push({ type: 'error', message });
       await this.deps.events.append(turn.chatId, 'error', { turnId: turn.id, message });
-      outcome = { ok: false, error: message, code: err instanceof HearthError ? 'no_backend' : 'start_failed' };
+      outcome = { ok: false, error: message, code: err instanceof HearthError ? err.code : 'start_failed' };
     }
     await this.finish(turn, parts, outcome, backendKind, started);
   }

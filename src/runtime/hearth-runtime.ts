@@ -68,7 +68,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     claudeSdk: config.claudeSdk,
     maxQueued: config.maxQueued,
   });
-  const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees: config.worktrees });
+  const chats = new Chats({ sql, registry, pool, dispatcher, worktrees: config.worktrees });
   const recovered = await dispatcher.recover();
   if (recovered.interrupted || recovered.orphans) log.warn(recovered, 'recovered from an unclean stop');
   pool.start();

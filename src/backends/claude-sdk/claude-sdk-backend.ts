@@ -25,6 +25,7 @@ import { AgentProcess } from '../agent-process.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
+import { within } from '../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
   sql: Sql;
@@ -199,14 +200,8 @@ export class ClaudeSdkBackend implements AgentBackend {
     };
     const q = query({ prompt: input.iterable, options });
     const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        q.initializationResult(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      await within(q.initializationResult(), timeoutMs, `no answer within ${timeoutMs} ms`);
     } catch (err) {
       const proc = spawned as AgentProcess | null;
       input.close();
@@ -217,8 +212,6 @@ export class ClaudeSdkBackend implements AgentBackend {
           cause: err,
         }),
       );
-    } finally {
-      clearTimeout(timer);
     }
     if (!spawned) throw this.failStart(new AgentStartError(this.deps.agent, 'the SDK started no process', ''));
     const live: Live = { query: q, input, process: spawned, cwd, model, permissionMode, costSeen: 0 };
