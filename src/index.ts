@@ -18,6 +18,7 @@ export { agentEnv, configuredSecrets, CLAUDE_ENV_PREFIXES } from './backends/age
 export { AgentStartError, BackendClosedError } from './backends/errors.js';
 export { createPushable, PushableClosedError, type Pushable } from './backends/pushable.js';
 export { ClaudeSdkBackend, type ClaudeSdkBackendDeps } from './backends/claude-sdk/claude-sdk-backend.js';
+export { ClaudePtyBackend, type ClaudePtyBackendDeps } from './backends/claude-pty/claude-pty-backend.js';
 export {
   mapSdkMessage,
   createClaudeSdkMapState,

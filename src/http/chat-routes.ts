@@ -3,6 +3,7 @@ import type { Runtime } from '../runtime/hearth-runtime.js';
 import { HearthError } from '../runtime/errors.js';
 import { isUuid } from '../runtime/chats.js';
 import type { PermissionMode } from '../backends/agent-backend.js';
+import type { ClaudePath } from '../runtime/dispatcher.js';
 
 export interface ChatRoutesOptions {
   runtime: Runtime;
@@ -61,7 +62,7 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { id: string }; Body: { text: string; agent?: string } }>(
+  app.post<{ Params: { id: string }; Body: { text: string; agent?: string; backend?: ClaudePath } }>(
     '/api/chats/:id/messages',
     {
       // The JSON around the text may take a little more than the text itself.
@@ -75,6 +76,7 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
           properties: {
             text: { type: 'string', minLength: 1 },
             agent: { type: 'string', minLength: 1, maxLength: 100 },
+            backend: { type: 'string', enum: ['claude_sdk', 'claude_pty'] },
           },
         },
       },
@@ -85,7 +87,10 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
         throw new HearthError(413, 'prompt_too_large', `the message is ${bytes} bytes; the limit is ${maxPromptBytes}`);
       }
       if (req.body.text.trim() === '') throw new HearthError(400, 'empty_message', 'the message is empty');
-      const accepted = await runtime.dispatcher.submit(chatId(req.params.id), req.body.text, req.body.agent);
+      const accepted = await runtime.dispatcher.submit(chatId(req.params.id), req.body.text, {
+        agent: req.body.agent,
+        backend: req.body.backend,
+      });
       return reply.code(202).send(accepted);
     },
   );

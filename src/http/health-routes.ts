@@ -34,6 +34,8 @@ const healthSchema = {
       type: 'object',
       properties: { claude_sdk: up, claude_pty: up, warm_acp: up, opencode_server: up },
     },
+    /** Why a backend is down, where that is known. */
+    backendErrors: { type: 'object', additionalProperties: { type: 'string' } },
   },
 } as const;
 
@@ -44,6 +46,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
       ? {
           pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
           backends: deps.runtime.backendHealth(),
+          ...backendErrors(deps.runtime),
         }
       : {};
     const started = performance.now();
@@ -62,3 +65,8 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
   });
 }
 
+
+function backendErrors(runtime: Runtime): { backendErrors?: Record<string, string> } {
+  const sdk = runtime.sdkError();
+  return sdk ? { backendErrors: { claude_sdk: sdk } } : {};
+}

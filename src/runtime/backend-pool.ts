@@ -74,6 +74,11 @@ export class BackendPool {
     }
   }
 
+  /** Takes the backend of (chat, agent) out of the pool and disposes it. */
+  async remove(chatId: string, agent: string): Promise<void> {
+    await this.evict(keyOf(chatId, agent), 'removed', false);
+  }
+
   /** Takes a chat's backends out of the pool and disposes them (the chat was deleted). */
   async removeChat(chatId: string): Promise<void> {
     for (const [key, e] of [...this.entries]) if (e.chatId === chatId) await this.evict(key, 'chat deleted', false);

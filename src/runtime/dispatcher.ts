@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
-import type { AgentBackend, BackendKind, PermissionMode } from '../backends/agent-backend.js';
+import type { AgentBackend, AgentSessionHandle, BackendKind, PermissionMode } from '../backends/agent-backend.js';
 import type { AgentEvent } from '../backends/agent-event.js';
 import { killTagged } from '../backends/agent-process.js';
+import { AgentStartError } from '../backends/errors.js';
 import type { AgentRegistry, InstalledAgent } from './agent-registry.js';
 import type { BackendPool } from './backend-pool.js';
 import type { EventLog } from './event-log.js';
 import { HearthError } from './errors.js';
+import type { SdkHealth } from './sdk-health.js';
 
 export interface DispatcherDeps {
   sql: Sql;
@@ -19,6 +21,8 @@ export interface DispatcherDeps {
   makeBackend(kind: BackendKind, chatId: string, agent: InstalledAgent): AgentBackend;
   /** Routes `claude` to the SDK backend (else to the PTY path). */
   claudeSdk: boolean;
+  /** Whether the SDK path is standing down after failing to start. */
+  sdkHealth: SdkHealth;
   /** Turns that may wait behind a running one, per (chat, agent). */
   maxQueued: number;
 }
@@ -31,11 +35,16 @@ export type StoredPart =
   | { type: 'tool_result'; id: string; output: string; isError: boolean }
   | { type: 'error'; message: string };
 
+/** The two ways of running `claude` a message may ask for. */
+export type ClaudePath = 'claude_sdk' | 'claude_pty';
+
 interface Turn {
   id: string;
   chatId: string;
   agent: InstalledAgent;
   text: string;
+  /** The path the message asked for; undefined lets the dispatcher choose. */
+  path: ClaudePath | undefined;
   controller: AbortController;
 }
 
@@ -67,14 +76,26 @@ export interface TurnMetrics {
  */
 export class Dispatcher {
   private readonly lanes = new Map<string, Lane>();
+  /** PTY backends with a turn in flight; they live for one turn and are not pooled. */
+  private readonly ptyTurns = new Set<AgentBackend>();
   readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
 
   constructor(private readonly deps: DispatcherDeps) {}
 
   /** Accepts a message for a chat; the turn runs in the background. */
-  async submit(chatId: string, text: string, agentName?: string): Promise<{ messageId: string; turnId: string; queued: number }> {
+  async submit(
+    chatId: string,
+    text: string,
+    options: { agent?: string; backend?: ClaudePath } = {},
+  ): Promise<{ messageId: string; turnId: string; queued: number }> {
     const chat = await this.chat(chatId);
-    const agent = this.deps.registry.get(agentName ?? chat.default_agent);
+    const agent = this.deps.registry.get(options.agent ?? chat.default_agent);
+    if (options.backend && agent.agent !== 'claude') {
+      throw new HearthError(400, 'backend_mismatch', `backend ${options.backend} runs only the claude agent, not "${agent.agent}"`);
+    }
+    if (options.backend === 'claude_sdk' && !this.deps.claudeSdk) {
+      throw new HearthError(400, 'backend_unavailable', 'the claude SDK backend is switched off on this server (CLAUDE_SDK_BACKEND)');
+    }
     const laneKey = `${chatId}\u0000${agent.agent}`;
     let lane = this.lanes.get(laneKey);
     if (!lane) this.lanes.set(laneKey, (lane = { running: null, queue: [] }));
@@ -99,7 +120,7 @@ export class Dispatcher {
       agent: agent.agent,
       parts: [{ type: 'text', text }],
     });
-    const turn: Turn = { id: ids.turnId, chatId, agent, text, controller: new AbortController() };
+    const turn: Turn = { id: ids.turnId, chatId, agent, text, path: options.backend, controller: new AbortController() };
     lane.queue.push(turn);
     if (lane.running) {
       await this.deps.events.append(chatId, 'status', { turnId: turn.id, message: 'queued', position: lane.queue.length });
@@ -159,27 +180,23 @@ export class Dispatcher {
       const chat = await this.chat(turn.chatId);
       if (!chat.worktree_path) throw new HearthError(400, 'no_worktree', 'the chat has no worktree');
       await this.deps.sql`UPDATE turns SET status = 'running', started_at = clock_timestamp() WHERE id = ${turn.id}`;
-      const backend = await this.backendFor(turn);
+      const { backend, handle } = await this.start(turn, chat);
       backendKind = backend.backend;
-      await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend: backend.backend });
-      const handle = await backend.ensureSession(`${turn.chatId}:${turn.agent.agent}`, {
-        chatId: turn.chatId,
-        agent: turn.agent.agent,
-        worktreeId: chat.worktree_id,
-        worktreePath: chat.worktree_path,
-        model: chat.model,
-        permissionMode: chat.permission_mode,
-      });
-      outcome = await backend.prompt(handle, turn.text, {
-        signal: turn.controller.signal,
-        worktreePath: chat.worktree_path,
-        model: chat.model,
-        onEvent: (event) => {
-          collect(parts, event);
-          void this.deps.events.append(turn.chatId, event.kind, { turnId: turn.id, ...event });
-        },
-      });
-      this.deps.pool.touch(turn.chatId, turn.agent.agent);
+      try {
+        await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend: backend.backend });
+        outcome = await backend.prompt(handle, turn.text, {
+          signal: turn.controller.signal,
+          worktreePath: chat.worktree_path,
+          model: chat.model,
+          onEvent: (event) => {
+            collect(parts, event);
+            void this.deps.events.append(turn.chatId, event.kind, { turnId: turn.id, ...event });
+          },
+        });
+        this.deps.pool.touch(turn.chatId, turn.agent.agent);
+      } finally {
+        if (this.ptyTurns.has(backend)) await this.endPtyTurn(backend);
+      }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       parts.push({ type: 'error', message });
@@ -189,25 +206,66 @@ export class Dispatcher {
     await this.finish(turn, parts, outcome, backendKind, started);
   }
 
-  /** Picks the backend for the turn's agent; `claude` falls back to the PTY path while the SDK backend is down. */
-  private async backendFor(turn: Turn): Promise<AgentBackend> {
+  /**
+   * The backend for the turn, its session ready. `claude` runs on the SDK path unless
+   * the message asks for the PTY path, the SDK path is switched off, or it is standing
+   * down after failing to start; an SDK backend that fails to start hands the turn to
+   * the PTY path, unless the message asked for the SDK path by name.
+   */
+  private async start(turn: Turn, chat: ChatRow): Promise<{ backend: AgentBackend; handle: AgentSessionHandle }> {
     if (turn.agent.agent !== 'claude') {
       throw new HearthError(400, 'no_backend', `no backend runs agent "${turn.agent.agent}" yet`);
     }
-    if (this.deps.claudeSdk) {
+    const opts = {
+      chatId: turn.chatId,
+      agent: turn.agent.agent,
+      worktreeId: chat.worktree_id,
+      worktreePath: chat.worktree_path!,
+      model: chat.model,
+      permissionMode: chat.permission_mode,
+    };
+    const sessionId = `${turn.chatId}:${turn.agent.agent}`;
+    const sdk = turn.path === 'claude_sdk' || (turn.path === undefined && this.deps.claudeSdk && !this.deps.sdkHealth.down());
+    if (sdk) {
       const backend = await this.deps.pool.acquire(turn.chatId, 'claude', () =>
         this.deps.makeBackend('claude_sdk', turn.chatId, turn.agent),
       );
-      if (backend.health() === 'up') return backend;
-      this.deps.log.warn({ chatId: turn.chatId }, 'claude SDK backend is down; falling back to the PTY path');
+      try {
+        const handle = await backend.ensureSession(sessionId, opts);
+        this.deps.sdkHealth.started();
+        return { backend, handle };
+      } catch (err) {
+        if (!(err instanceof AgentStartError)) throw err;
+        this.deps.sdkHealth.failed(err);
+        await this.deps.pool.remove(turn.chatId, 'claude');
+        if (turn.path === 'claude_sdk') throw err;
+        this.deps.log.warn({ chatId: turn.chatId, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
+        await this.deps.events.append(turn.chatId, 'status', {
+          turnId: turn.id,
+          message: `the claude SDK backend cannot start, so this turn runs on the PTY path: ${err.message}`,
+        });
+      }
     }
-    throw new HearthError(
-      503,
-      'no_backend',
-      this.deps.claudeSdk
-        ? 'the claude SDK backend is down and the PTY fallback is not available on this server'
-        : 'CLAUDE_SDK_BACKEND is off and the PTY path is not available on this server',
-    );
+    // A warm SDK process would not know about this turn; the next SDK turn resumes from the store.
+    await this.deps.pool.remove(turn.chatId, 'claude');
+    const backend = this.deps.makeBackend('claude_pty', turn.chatId, turn.agent);
+    this.ptyTurns.add(backend);
+    try {
+      return { backend, handle: await backend.ensureSession(sessionId, opts) };
+    } catch (err) {
+      await this.endPtyTurn(backend);
+      throw err;
+    }
+  }
+
+  private async endPtyTurn(backend: AgentBackend): Promise<void> {
+    this.ptyTurns.delete(backend);
+    await backend.dispose();
+  }
+
+  /** Ends the PTY turns in flight (their processes with them); the pool's backends are the pool's. */
+  async close(): Promise<void> {
+    await Promise.all([...this.ptyTurns].map((b) => this.endPtyTurn(b)));
   }
 
   private async finish(

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import type { BackendKind } from '../backends/agent-backend.js';
 import { ClaudeSdkBackend } from '../backends/claude-sdk/claude-sdk-backend.js';
+import { ClaudePtyBackend } from '../backends/claude-pty/claude-pty-backend.js';
+import { ptyAvailable } from '../backends/claude-pty/pty.js';
 import type { EnvSource } from '../backends/agent-env.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
 import { AgentRegistry, type InstalledAgent } from './agent-registry.js';
@@ -9,6 +11,7 @@ import { BackendPool } from './backend-pool.js';
 import { Chats } from './chats.js';
 import { Dispatcher } from './dispatcher.js';
 import { EventLog } from './event-log.js';
+import { SdkHealth } from './sdk-health.js';
 import type { WorktreeConfig } from './worktrees.js';
 
 export interface RuntimeConfig {
@@ -23,6 +26,10 @@ export interface RuntimeConfig {
   agentEnv: EnvSource;
   /** Executables to use instead of what is found, by agent. */
   agentPaths?: Record<string, string>;
+  /** The executable the SDK path runs instead of the installed `claude`. */
+  sdkExecutable?: string;
+  /** How long the SDK path stands down after its agent failed to start. Default: a minute. */
+  sdkRetryMs?: number;
 }
 
 /** Everything behind the HTTP API, built and torn down in one place. */
@@ -35,6 +42,8 @@ export interface Runtime {
   chats: Chats;
   /** Health of each backend kind. */
   backendHealth(): Record<BackendKind, 'up' | 'down'>;
+  /** Why the SDK path is down, while it is. */
+  sdkError(): string | null;
   close(): Promise<void>;
 }
 
@@ -44,18 +53,21 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const registry = new AgentRegistry(sql, config.nodeId, config.agentPaths);
   await registry.refresh();
   const store = new PostgresSessionStore(sql);
+  const sdkHealth = new SdkHealth(config.sdkRetryMs ?? 60_000);
+  const pty = await ptyAvailable();
   const makeBackend = (kind: BackendKind, chatId: string, agent: InstalledAgent) => {
-    if (kind !== 'claude_sdk') throw new Error(`backend ${kind} is not available`);
-    return new ClaudeSdkBackend({
+    const common = {
       sql,
       log,
       chatId,
       agent: agent.agent,
-      installPath: agent.installPath,
       env: config.agentEnv,
       sessionStore: store,
       processTagPrefix: `${config.nodeId}:`,
-    });
+    };
+    if (kind === 'claude_sdk') return new ClaudeSdkBackend({ ...common, installPath: config.sdkExecutable ?? agent.installPath });
+    if (kind === 'claude_pty') return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
+    throw new Error(`backend ${kind} is not available`);
   };
   const dispatcher = new Dispatcher({
     sql,
@@ -66,6 +78,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     nodeId: config.nodeId,
     makeBackend,
     claudeSdk: config.claudeSdk,
+    sdkHealth,
     maxQueued: config.maxQueued,
   });
   const chats = new Chats({ sql, registry, pool, dispatcher, worktrees: config.worktrees });
@@ -81,15 +94,16 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     chats,
     backendHealth() {
       const claudeInstalled = registry.list().some((a) => a.agent === 'claude');
-      const sdkDown = pool.backends().some((b) => b.backend === 'claude_sdk' && b.health() === 'down');
       return {
-        claude_sdk: config.claudeSdk && claudeInstalled && !sdkDown ? 'up' : 'down',
-        claude_pty: 'down',
+        claude_sdk: config.claudeSdk && claudeInstalled && !sdkHealth.down() ? 'up' : 'down',
+        claude_pty: pty && claudeInstalled ? 'up' : 'down',
         warm_acp: 'down',
         opencode_server: 'down',
       };
     },
+    sdkError: () => sdkHealth.error(),
     async close() {
+      await dispatcher.close();
       await pool.close();
     },
   };

@@ -229,6 +229,18 @@ export class PostgresSessionStore implements SessionStore {
     }
   }
 
+  /**
+   * The project keys a session's main transcript is stored under, most recently written
+   * first: how a reader that knows only the session id finds where the SDK filed it.
+   */
+  async projectKeysOf(sessionId: string): Promise<string[]> {
+    const rows = await this.sql<{ project_key: string }[]>`
+      SELECT project_key FROM ${this.transcripts}
+      WHERE session_id = ${sessionId} AND subpath = ''
+      ORDER BY mtime DESC`;
+    return rows.map((r) => r.project_key);
+  }
+
   async listSubkeys(key: { projectKey: string; sessionId: string }): Promise<string[]> {
     const rows = await this.sql<{ subpath: string }[]>`
       SELECT subpath FROM ${this.transcripts}

@@ -1,5 +1,5 @@
-// The API where things go wrong: an SDK backend that cannot start (and the fallback that
-// is not there yet), the SDK path switched off, and a client too slow to read its stream.
+// The API where things go wrong: an SDK backend that cannot start (and the fallback to
+// the PTY path), the SDK path switched off, and a client too slow to read its stream.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,15 +63,52 @@ async function serve(
   return { client: new HearthClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, TOKEN), runtime };
 }
 
-async function turn(client: HearthClient, chatId: string, text: string) {
+/** Sends a message and returns its turn's events, turn_end last. */
+async function turnEvents(client: HearthClient, chatId: string, text: string) {
   const sent = await client.request('POST', `/api/chats/${chatId}/messages`, { text });
   assert.equal(sent.status, 202, JSON.stringify(sent.body));
   const events = await client.follow(chatId, untilTurnEnd(sent.body.turnId), { after: 0 });
-  return events.at(-1)!.data;
+  return events.filter((e) => e.data.turnId === sent.body.turnId);
 }
 
 describe('when the claude SDK backend cannot run', () => {
-  it('fails the turn with the reason, reports the backend down, and says plainly there is no fallback yet', LIMIT, async () => {
+  it('falls back to the PTY path: the turns run, health shows the SDK down, and the history stays whole', LIMIT, async () => {
+    const { client } = await serve({ sdkExecutable: path.join(root, 'no-such-claude') });
+    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    fake.enqueue({ kind: 'text', chunks: ['Fallback ', 'works.'] });
+    const first = await turnEvents(client, chat.id, 'hello?');
+    const end = first.at(-1)!.data;
+    assert.equal(end.ok, true, JSON.stringify(end));
+    const status = first.find((e) => e.event === 'status');
+    assert.match(String(status?.data.message), /SDK backend cannot start, so this turn runs on the PTY path: cannot execute/);
+    assert.equal(first.find((e) => e.event === 'turn_start')!.data.backend, 'claude_pty');
+    assert.equal(first.filter((e) => e.event === 'text_delta').map((e) => e.data.text).join(''), 'Fallback works.');
+
+    const health = (await client.request('GET', '/health')).body;
+    assert.equal(health.backends.claude_sdk, 'down');
+    assert.equal(health.backends.claude_pty, 'up');
+    assert.match(health.backendErrors.claude_sdk, /cannot execute .*no-such-claude/);
+
+    // While the SDK path stands down, turns go straight to the PTY path and keep the conversation.
+    fake.enqueue({ kind: 'text', chunks: ['Still here.'] });
+    const second = await turnEvents(client, chat.id, 'anyone?');
+    assert.equal(second.at(-1)!.data.ok, true);
+    assert.ok(!second.some((e) => e.event === 'status'), 'no second attempt at the SDK path');
+    assert.match(JSON.stringify(fake.mainRequests().at(-1)!.body.messages), /Fallback works\./);
+
+    const history = (await client.request('GET', `/api/chats/${chat.id}/messages`)).body.messages;
+    assert.deepEqual(
+      history.map((m: any) => [m.role, m.parts.filter((p: any) => p.type === 'text').map((p: any) => p.text).join('')]),
+      [
+        ['user', 'hello?'],
+        ['assistant', 'Fallback works.'],
+        ['user', 'anyone?'],
+        ['assistant', 'Still here.'],
+      ],
+    );
+  });
+
+  it('fails the turn with both paths’ reasons when no claude can run at all', LIMIT, async () => {
     // Answers --version like an agent would, then cannot hold a session.
     const impostor = path.join(root, 'not-claude');
     await writeFile(impostor, '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "9.9.9 (impostor)"; exit 0; fi\necho "no session for you" >&2\nexit 3\n');
@@ -79,35 +116,40 @@ describe('when the claude SDK backend cannot run', () => {
     const { client } = await serve({ agentPaths: { claude: impostor } });
     const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
 
-    const first = await turn(client, chat.id, 'hello?');
-    assert.equal(first.ok, false);
-    assert.equal(first.code, 'start_failed');
-    assert.match(String(first.error), /claude did not start/);
-    assert.match(String(first.error), /no session for you/, 'the agent’s own words are in the error');
+    const events = await turnEvents(client, chat.id, 'hello?');
+    const end = events.at(-1)!.data;
+    assert.equal(end.ok, false);
+    assert.equal(end.code, 'crashed');
+    assert.match(String(end.error), /claude exited without finishing the turn \(exit code 3\)/);
+    assert.match(String(end.error), /no session for you/, 'the agent’s own words are in the error');
+    const status = events.find((e) => e.event === 'status');
+    assert.match(String(status?.data.message), /claude did not start/);
     assert.equal((await client.request('GET', '/health')).body.backends.claude_sdk, 'down');
-
-    const second = await turn(client, chat.id, 'anyone?');
-    assert.equal(second.ok, false);
-    assert.equal(second.code, 'no_backend');
-    assert.match(String(second.error), /SDK backend is down and the PTY fallback is not available/);
 
     const history = (await client.request('GET', `/api/chats/${chat.id}/messages`)).body.messages;
     assert.deepEqual(
       history.filter((m: any) => m.role === 'user').map((m: any) => [m.parts[0].text, m.turnStatus]),
-      [
-        ['hello?', 'failed'],
-        ['anyone?', 'failed'],
-      ],
-      'every message is kept, with what became of it',
+      [['hello?', 'failed']],
+      'the message is kept, with what became of it',
     );
   });
 
-  it('says so when CLAUDE_SDK_BACKEND is off, since the PTY path is not there yet', LIMIT, async () => {
+  it('runs on the PTY path when CLAUDE_SDK_BACKEND is off, and refuses a message that asks for the SDK', LIMIT, async () => {
     const { client } = await serve({ claudeSdk: false });
     const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
-    const end = await turn(client, chat.id, 'hi');
-    assert.equal(end.ok, false);
-    assert.match(String(end.error), /CLAUDE_SDK_BACKEND is off and the PTY path is not available/);
+    fake.enqueue({ kind: 'text', chunks: ['pty only'] });
+    const events = await turnEvents(client, chat.id, 'hi');
+    assert.equal(events.at(-1)!.data.ok, true);
+    assert.equal(events.find((e) => e.event === 'turn_start')!.data.backend, 'claude_pty');
+    const health = (await client.request('GET', '/health')).body;
+    assert.deepEqual([health.backends.claude_sdk, health.backends.claude_pty], ['down', 'up']);
+
+    const refused = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'hi', backend: 'claude_sdk' });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.code, 'backend_unavailable');
+    const unknown = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'hi', backend: 'tmux' });
+    assert.equal(unknown.status, 400);
+    assert.match(JSON.stringify(unknown.body), /backend/);
   });
 });
 

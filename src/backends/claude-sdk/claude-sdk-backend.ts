@@ -24,7 +24,9 @@ import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from
 import { AgentProcess } from '../agent-process.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
+import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
+import { resultFailure, turnUsage } from './claude-result.js';
 import { within } from '../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
@@ -71,13 +73,13 @@ type State =
  * `query()` per (chat, agent) in streaming-input mode, fed one user message per turn,
  * its transcript mirrored into PostgreSQL so any node can resume it.
  *
- * Telemetry writes (the agent_sessions row: ids, usage, status) never fail a turn:
- * they are logged and the turn goes on.
+ * Its agent_sessions row (ids, usage, status) is telemetry and never fails a turn.
  */
 export class ClaudeSdkBackend implements AgentBackend {
   readonly backend = 'claude_sdk' as const;
   private readonly deps: ClaudeSdkBackendDeps;
   private readonly store: PostgresSessionStore;
+  private readonly row: AgentSessionRow;
   private state: State = { kind: 'cold' };
   /** The agent's session id (resume token), from the row or the latest init message. */
   private agentSessionId: string | null = null;
@@ -87,6 +89,7 @@ export class ClaudeSdkBackend implements AgentBackend {
   constructor(deps: ClaudeSdkBackendDeps) {
     this.deps = deps;
     this.store = deps.sessionStore ?? new PostgresSessionStore(deps.sql);
+    this.row = new AgentSessionRow({ sql: deps.sql, log: deps.log, chatId: deps.chatId, agent: deps.agent, backend: this.backend });
   }
 
   health(): 'up' | 'down' {
@@ -105,10 +108,8 @@ export class ClaudeSdkBackend implements AgentBackend {
   async ensureSession(sessionId: string, opts: EnsureSessionOpts): Promise<AgentSessionHandle> {
     if (this.state.kind === 'disposed') throw new BackendClosedError(this.backend);
     // A crashed session is not resumed: it starts fresh.
-    const [row] = await this.deps.sql<{ agent_session_id: string | null; status: string }[]>`
-      SELECT agent_session_id, status FROM agent_sessions
-      WHERE chat_id = ${opts.chatId} AND agent = ${opts.agent}`;
-    const resumeId = row?.agent_session_id ?? null;
+    const row = await this.row.read();
+    const resumeId = row?.agentSessionId ?? null;
     const model = opts.model || null;
     const permissionMode = opts.permissionMode ?? null;
 
@@ -134,15 +135,7 @@ export class ClaudeSdkBackend implements AgentBackend {
       await this.start(opts.worktreePath, model, permissionMode, this.agentSessionId);
     }
 
-    await this.telemetry('agent_sessions upsert', this.deps.sql`
-      INSERT INTO agent_sessions (chat_id, session_id, worktree_id, agent, backend, agent_session_id,
-                                  server_port, status, last_active_at)
-      VALUES (${opts.chatId}, ${sessionId}, ${opts.worktreeId}, ${opts.agent}, 'claude_sdk', ${this.agentSessionId},
-              NULL, 'active', clock_timestamp())
-      ON CONFLICT (chat_id, agent) DO UPDATE SET
-        session_id = EXCLUDED.session_id, worktree_id = EXCLUDED.worktree_id, backend = 'claude_sdk',
-        agent_session_id = EXCLUDED.agent_session_id, server_port = NULL, status = 'active',
-        last_active_at = clock_timestamp()`);
+    await this.row.activate(sessionId, opts.worktreeId, this.agentSessionId);
 
     return {
       sessionId,
@@ -283,9 +276,7 @@ export class ClaudeSdkBackend implements AgentBackend {
         const msg = step.value;
         if (msg.type === 'system' && msg.subtype === 'init' && msg.session_id !== this.agentSessionId) {
           this.agentSessionId = msg.session_id;
-          await this.telemetry('session id', this.deps.sql`
-            UPDATE agent_sessions SET agent_session_id = ${msg.session_id}, last_active_at = clock_timestamp()
-            WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
+          await this.row.saveAgentSessionId(msg.session_id);
         }
         for (const ev of mapSdkMessage(msg, map)) this.emit(ctx, ev);
         if (msg.type === 'result') return await this.finishTurn(live, msg, aborted, ctx);
@@ -323,44 +314,21 @@ export class ClaudeSdkBackend implements AgentBackend {
   }
 
   private async finishTurn(live: Live, result: SDKResultMessage, aborted: boolean, ctx: PromptCtx): Promise<TurnResult> {
-    const u = result.usage;
-    const usage = {
-      inputTokens: count(u?.input_tokens),
-      outputTokens: count(u?.output_tokens),
-      cacheReadTokens: count(u?.cache_read_input_tokens),
-      cacheWriteTokens: count(u?.cache_creation_input_tokens),
-      costUsd: 0,
-    };
-    const total = amount(result.total_cost_usd);
-    // Rounded so that float noise in the running total does not land in the numeric column.
-    usage.costUsd = Math.round(Math.max(0, total - live.costSeen) * 1e10) / 1e10;
-    live.costSeen = Math.max(live.costSeen, total);
+    const { usage, total } = turnUsage(result, live.costSeen);
+    live.costSeen = total;
     this.emit(ctx, { kind: 'usage', ...usage });
-
-    const failed = !aborted && (result.is_error || result.subtype !== 'success');
+    const failure = aborted ? null : resultFailure(result);
     // An abort is the user's choice, not a crash: the session stays resumable.
-    const status = failed ? 'crashed' : 'idle';
-    await this.telemetry('usage and status', this.deps.sql`
-      UPDATE agent_sessions SET
-        input_tokens = input_tokens + ${usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens},
-        output_tokens = output_tokens + ${usage.outputTokens},
-        cost = cost + ${usage.costUsd},
-        status = ${status},
-        last_active_at = clock_timestamp()
-      WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
-
+    await this.row.endTurn(usage, failure ? 'crashed' : 'idle');
     if (aborted) return fail('aborted', 'aborted');
-    if (!failed) return { ok: true };
-    const message = resultErrorMessage(result);
-    this.emit(ctx, { kind: 'error', message });
-    return fail(result.subtype === 'success' ? 'api_error' : 'agent_error', message);
+    if (!failure) return { ok: true };
+    this.emit(ctx, { kind: 'error', message: failure.message });
+    return fail(failure.code, failure.message);
   }
 
   private async crashed(ctx: PromptCtx, message: string): Promise<TurnResult> {
     this.agentSessionId = null;
-    await this.telemetry('status', this.deps.sql`
-      UPDATE agent_sessions SET status = 'crashed', last_active_at = clock_timestamp()
-      WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
+    await this.row.setStatus('crashed');
     this.emit(ctx, { kind: 'error', message });
     this.deps.log.warn({ chatId: this.deps.chatId, agent: this.deps.agent, message }, 'claude-sdk: turn crashed');
     return fail('crashed', message);
@@ -368,9 +336,7 @@ export class ClaudeSdkBackend implements AgentBackend {
 
   async closeSession(handle: AgentSessionHandle): Promise<void> {
     await this.teardown();
-    await this.telemetry('close', this.deps.sql`
-      UPDATE agent_sessions SET status = 'closed'
-      WHERE chat_id = ${handle.chatId} AND agent = ${handle.agent}`);
+    await this.row.setStatus('closed');
   }
 
   async dispose(): Promise<void> {
@@ -397,15 +363,6 @@ export class ClaudeSdkBackend implements AgentBackend {
       this.deps.log.warn({ err, chatId: this.deps.chatId, kind: event.kind }, 'claude-sdk: event subscriber threw');
     }
   }
-
-  /** Telemetry never fails a turn: a failed write is logged and the turn goes on. */
-  private async telemetry(what: string, write: PromiseLike<unknown>): Promise<void> {
-    try {
-      await write;
-    } catch (err) {
-      this.deps.log.warn({ err, chatId: this.deps.chatId, agent: this.deps.agent }, `claude-sdk: ${what} not saved`);
-    }
-  }
 }
 
 function fail(code: TurnErrorCode, error: string): TurnResult {
@@ -417,23 +374,4 @@ function exitNote(live: Live): string {
   const how = signalCode ? ` (killed by ${signalCode})` : exitCode !== null ? ` (exit code ${exitCode})` : '';
   const tail = live.process.stderrTail();
   return how + (tail ? `\n${tail}` : '');
-}
-
-/** Tokens: a non-negative integer whatever arrives. */
-function count(v: unknown): number {
-  const x = typeof v === 'number' ? v : Number(v);
-  return Number.isFinite(x) && x > 0 ? Math.round(x) : 0;
-}
-
-/** USD: a non-negative finite number whatever arrives. */
-function amount(v: unknown): number {
-  const x = typeof v === 'number' ? v : Number(v);
-  return Number.isFinite(x) && x > 0 ? x : 0;
-}
-
-/** What went wrong in a failed result, in words a person can act on. */
-export function resultErrorMessage(result: SDKResultMessage): string {
-  if (result.subtype === 'success') return result.result || 'the model API returned an error';
-  const errors = result.errors ?? [];
-  return errors.length > 0 ? `${result.subtype}: ${errors.join('; ')}` : result.subtype;
 }

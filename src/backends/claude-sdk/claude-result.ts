@@ -1,0 +1,49 @@
+import type { SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
+import type { TurnErrorCode } from '../agent-backend.js';
+import type { TurnUsage } from '../agent-session-row.js';
+
+/**
+ * A turn's usage from its `result` message. Results carry the process's running cost
+ * total, not the turn's, so `costSeen` is the total already accounted for.
+ */
+export function turnUsage(result: SDKResultMessage, costSeen: number): { usage: TurnUsage; total: number } {
+  const u = result.usage;
+  const total = amount(result.total_cost_usd);
+  return {
+    usage: {
+      inputTokens: count(u?.input_tokens),
+      outputTokens: count(u?.output_tokens),
+      cacheReadTokens: count(u?.cache_read_input_tokens),
+      cacheWriteTokens: count(u?.cache_creation_input_tokens),
+      // Rounded so that float noise in the running total does not land in the numeric column.
+      costUsd: Math.round(Math.max(0, total - costSeen) * 1e10) / 1e10,
+    },
+    total: Math.max(costSeen, total),
+  };
+}
+
+/** Whether a result ends the turn in failure, and how to name it; null for success. */
+export function resultFailure(result: SDKResultMessage): { code: TurnErrorCode; message: string } | null {
+  if (!result.is_error && result.subtype === 'success') return null;
+  // An API error arrives as a "success" that is an error.
+  return { code: result.subtype === 'success' ? 'api_error' : 'agent_error', message: resultErrorMessage(result) };
+}
+
+/** What went wrong in a failed result, in words a person can act on. */
+export function resultErrorMessage(result: SDKResultMessage): string {
+  if (result.subtype === 'success') return result.result || 'the model API returned an error';
+  const errors = result.errors ?? [];
+  return errors.length > 0 ? `${result.subtype}: ${errors.join('; ')}` : result.subtype;
+}
+
+/** Tokens: a non-negative integer whatever arrives. */
+function count(v: unknown): number {
+  const x = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(x) && x > 0 ? Math.round(x) : 0;
+}
+
+/** USD: a non-negative finite number whatever arrives. */
+function amount(v: unknown): number {
+  const x = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(x) && x > 0 ? x : 0;
+}
