@@ -272,7 +272,7 @@ export class ClaudePtyBackend implements AgentBackend {
       killTagged(running.tag);
       await this.mirror(prepared, ctx);
       const ended = result as SDKResultMessage | null;
-      if (ended) return await this.finishTurn(ended, aborted, ctx);
+      if (ended) return await this.finishTurn(ended, prepared.costSoFar, aborted, ctx);
       if (aborted) {
         await this.row.setStatus('idle');
         return fail('aborted', 'aborted');
@@ -321,9 +321,9 @@ export class ClaudePtyBackend implements AgentBackend {
     }
   }
 
-  private async finishTurn(result: SDKResultMessage, aborted: boolean, ctx: PromptCtx): Promise<TurnResult> {
-    // One process per turn: its running cost total is the turn's.
-    const { usage } = turnUsage(result, 0);
+  private async finishTurn(result: SDKResultMessage, costSoFar: number, aborted: boolean, ctx: PromptCtx): Promise<TurnResult> {
+    // A resumed CLI carries on the session's running total from its transcript.
+    const { usage } = turnUsage(result, costSoFar);
     this.emit(ctx, { kind: 'usage', ...usage });
     const failure = aborted ? null : resultFailure(result);
     await this.row.endTurn(usage, failure ? 'crashed' : 'idle');

@@ -26,6 +26,11 @@ export interface PreparedTranscript {
   stored: Map<string, number>;
   /** Modification times of the subagent metadata files, by subpath. */
   metaMtimes: Map<string, number>;
+  /**
+   * The session's running cost total as the CLI will restore it: the last cost record in
+   * the transcript. A resumed CLI reports totals that start from it.
+   */
+  costSoFar: number;
 }
 
 /**
@@ -48,9 +53,20 @@ export class LocalTranscript {
   /** Makes sure the CLI finds the whole session on this machine before it resumes it. */
   async prepare(sessionId: string): Promise<PreparedTranscript> {
     const [projectKey = null] = await this.store.projectKeysOf(sessionId);
-    const prepared: PreparedTranscript = { sessionId, projectKey, source: 'absent', stored: new Map(), metaMtimes: new Map() };
+    const prepared: PreparedTranscript = {
+      sessionId,
+      projectKey,
+      source: 'absent',
+      stored: new Map(),
+      metaMtimes: new Map(),
+      costSoFar: 0,
+    };
     if (projectKey === null) {
-      if (await this.find(sessionId)) prepared.source = 'local';
+      const file = await this.find(sessionId);
+      if (file) {
+        prepared.source = 'local';
+        prepared.costSoFar = costOf((await readEntries(file)) ?? []);
+      }
       return this.withMeta(prepared);
     }
     const key = { projectKey, sessionId };
@@ -66,11 +82,14 @@ export class LocalTranscript {
     const local = await readEntries(file);
     if (local && holdsAll(local, main)) {
       prepared.source = 'local';
+      prepared.costSoFar = costOf(local);
     } else if (main.length > 0) {
       await this.materialize(projectKey, sessionId, main, subagents);
       prepared.source = 'materialized';
+      prepared.costSoFar = costOf(main);
     } else if (local) {
       prepared.source = 'local';
+      prepared.costSoFar = costOf(local);
     }
     return this.withMeta(prepared);
   }
@@ -159,6 +178,18 @@ export class LocalTranscript {
     }
     return prepared;
   }
+}
+
+/** The running cost total of the transcript's last cost record; 0 without one. */
+function costOf(entries: SessionStoreEntry[]): number {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    if (e.type === 'cost-state') {
+      const total = Number((e as { totalCostUSD?: unknown }).totalCostUSD);
+      return Number.isFinite(total) && total > 0 ? total : 0;
+    }
+  }
+  return 0;
 }
 
 /** A subagent's metadata, which the CLI keeps in a `.meta.json` file beside its transcript. */
