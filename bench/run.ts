@@ -2,6 +2,7 @@
  * Runs the benchmarks: `npm run bench` for all, or name some (`npm run bench -- store`).
  * Each prints its own tables and cleans up after itself.
  */
+import { benchClaudePaths } from './claude-paths.js';
 import { benchClaudeSdkBackend } from './claude-sdk-backend.js';
 import { benchHttpApi } from './http-api.js';
 import { sessionStoreBench } from './session-store.js';
@@ -9,6 +10,7 @@ import { sessionStoreBench } from './session-store.js';
 const benches: Record<string, () => Promise<void>> = {
   store: sessionStoreBench,
   claude: benchClaudeSdkBackend,
+  paths: benchClaudePaths,
   http: benchHttpApi,
 };
 const chosen = process.argv.slice(2);

@@ -241,6 +241,21 @@ export class PostgresSessionStore implements SessionStore {
     return rows.map((r) => r.project_key);
   }
 
+  /**
+   * The newest entry of a type in a session's main transcript (under its most recently
+   * written project key), read from the end, so finding a recent one is quick however
+   * long the transcript.
+   */
+  async lastEntryOfType(sessionId: string, type: string): Promise<SessionStoreEntry | null> {
+    const [row] = await this.sql<{ entry: string }[]>`
+      SELECT e.entry FROM ${this.entries} e
+      WHERE e.transcript_id = (
+        SELECT id FROM ${this.transcripts} WHERE session_id = ${sessionId} AND subpath = '' ORDER BY mtime DESC LIMIT 1)
+        AND e.entry::json->>'type' = ${type}
+      ORDER BY e.id DESC LIMIT 1`;
+    return row ? (JSON.parse(row.entry) as SessionStoreEntry) : null;
+  }
+
   async listSubkeys(key: { projectKey: string; sessionId: string }): Promise<string[]> {
     const rows = await this.sql<{ subpath: string }[]>`
       SELECT subpath FROM ${this.transcripts}

@@ -408,6 +408,10 @@ describe('ClaudeSdkBackend with the real Claude Code binary', () => {
       assert.ok(last.includes(earlier), `the resumed request carries "${earlier}"`);
     }
     assert.equal((await row(chat)).agent_session_id, sessionId, 'the same session goes on');
+    // A resumed process reports totals that carry on from the stored ones: each turn still counts once.
+    const usage = t.events.find((e) => e.kind === 'usage') as Extract<AgentEvent, { kind: 'usage' }>;
+    assert.equal(usage.costUsd, (10 * 4 + 5 * 20) / 1e6);
+    assert.equal(Number((await row(chat)).cost), (3 * (10 * 4 + 5 * 20)) / 1e6);
   });
 
   it('ends a turn whose agent is killed with SIGKILL, leaves no process behind, and recovers', LIMIT, async () => {

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { SessionKey, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
 import type { PostgresSessionStore } from '../../store/postgres-session-store.js';
+import { restoredCost } from '../claude-sdk/claude-result.js';
 
 /** Entries per append when mirroring, as the SDK's own import batches them. */
 const MIRROR_BATCH = 500;
@@ -65,7 +66,7 @@ export class LocalTranscript {
       const file = await this.find(sessionId);
       if (file) {
         prepared.source = 'local';
-        prepared.costSoFar = costOf((await readEntries(file)) ?? []);
+        prepared.costSoFar = restoredCost((await readEntries(file)) ?? []);
       }
       return this.withMeta(prepared);
     }
@@ -82,14 +83,14 @@ export class LocalTranscript {
     const local = await readEntries(file);
     if (local && holdsAll(local, main)) {
       prepared.source = 'local';
-      prepared.costSoFar = costOf(local);
+      prepared.costSoFar = restoredCost(local);
     } else if (main.length > 0) {
       await this.materialize(projectKey, sessionId, main, subagents);
       prepared.source = 'materialized';
-      prepared.costSoFar = costOf(main);
+      prepared.costSoFar = restoredCost(main);
     } else if (local) {
       prepared.source = 'local';
-      prepared.costSoFar = costOf(local);
+      prepared.costSoFar = restoredCost(local);
     }
     return this.withMeta(prepared);
   }
@@ -178,18 +179,6 @@ export class LocalTranscript {
     }
     return prepared;
   }
-}
-
-/** The running cost total of the transcript's last cost record; 0 without one. */
-function costOf(entries: SessionStoreEntry[]): number {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i]!;
-    if (e.type === 'cost-state') {
-      const total = Number((e as { totalCostUSD?: unknown }).totalCostUSD);
-      return Number.isFinite(total) && total > 0 ? total : 0;
-    }
-  }
-  return 0;
 }
 
 /** A subagent's metadata, which the CLI keeps in a `.meta.json` file beside its transcript. */

@@ -1,4 +1,4 @@
-import type { SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
+import type { SDKResultMessage, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
 import type { TurnErrorCode } from '../agent-backend.js';
 import type { TurnUsage } from '../agent-session-row.js';
 
@@ -20,6 +20,18 @@ export function turnUsage(result: SDKResultMessage, costSeen: number): { usage: 
     },
     total: Math.max(costSeen, total),
   };
+}
+
+/**
+ * The running cost total a resumed Claude Code process starts from: the one in the last
+ * `cost-state` record of its transcript. Its results report totals that include it.
+ */
+export function restoredCost(entries: readonly SessionStoreEntry[]): number {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    if (e.type === 'cost-state') return amount((e as { totalCostUSD?: unknown }).totalCostUSD);
+  }
+  return 0;
 }
 
 /** Whether a result ends the turn in failure, and how to name it; null for success. */

@@ -26,7 +26,7 @@ import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
-import { resultFailure, turnUsage } from './claude-result.js';
+import { restoredCost, resultFailure, turnUsage } from './claude-result.js';
 import { within } from '../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
@@ -207,7 +207,7 @@ export class ClaudeSdkBackend implements AgentBackend {
       );
     }
     if (!spawned) throw this.failStart(new AgentStartError(this.deps.agent, 'the SDK started no process', ''));
-    const live: Live = { query: q, input, process: spawned, cwd, model, permissionMode, costSeen: 0 };
+    const live: Live = { query: q, input, process: spawned, cwd, model, permissionMode, costSeen: await this.costSoFar(resumeId) };
     this.startError = null;
     this.state = { kind: 'warm', live };
     this.deps.log.info(
@@ -215,6 +215,18 @@ export class ClaudeSdkBackend implements AgentBackend {
       'claude-sdk: warm query started',
     );
     return live;
+  }
+
+  /** The running cost total a resumed process carries on from; a failed read counts from zero. */
+  private async costSoFar(resumeId: string | null): Promise<number> {
+    if (!resumeId) return 0;
+    try {
+      const last = await this.store.lastEntryOfType(resumeId, 'cost-state');
+      return restoredCost(last ? [last] : []);
+    } catch (err) {
+      this.deps.log.warn({ err, chatId: this.deps.chatId }, 'claude-sdk: the running cost total was not read; this turn may count earlier cost');
+      return 0;
+    }
   }
 
   private failStart(err: AgentStartError): AgentStartError {

@@ -1,0 +1,147 @@
+// Warm against cold, in one run: the same 20-turn conversation through the real Claude
+// Code binary on the SDK path (ClaudeSdkBackend, one process kept warm across turns) and
+// on the PTY path (ClaudePtyBackend, one CLI process per turn, resuming the session each
+// time), against the fake model server on loopback, so the times are Hearth's and the
+// agent's, never a model's. Each turn is timed from before ensureSession to its first text
+// delta and to its end. The SDK path's first turn is its spawn and is reported apart;
+// every PTY turn is cold. The goal is a warm turn at least 10x faster to first delta than
+// a cold one. Run: npm run bench -- paths
+
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { ClaudePtyBackend } from '../src/backends/claude-pty/claude-pty-backend.js';
+import { ClaudeSdkBackend } from '../src/backends/claude-sdk/claude-sdk-backend.js';
+import type { AgentBackend, EnsureSessionOpts } from '../src/backends/agent-backend.js';
+import { bundledClaudePath } from '../src/runtime/agent-registry.js';
+import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../test/fixtures/fake-anthropic.js';
+import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
+import { testSchema, type TestSchema } from '../test/fixtures/database.js';
+import { median, ms, percentile, ratio, table } from './report.js';
+
+const TURNS = 20;
+const PROMPTS = Array.from({ length: TURNS }, (_, i) => `prompt ${i + 1} of ${TURNS}`);
+const log = pino({ level: 'silent' });
+
+interface Sample {
+  firstDelta: number;
+  end: number;
+}
+
+interface Ctx {
+  fake: FakeModelServer;
+  db: TestSchema;
+  dirs: string[];
+}
+
+interface Chat {
+  id: string;
+  worktree: string;
+}
+
+async function chat(ctx: Ctx): Promise<Chat> {
+  const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-bench-wt-'));
+  execFileSync('git', ['init', '-q', worktree]);
+  ctx.dirs.push(worktree);
+  const [row] = await ctx.db.sql<{ id: string }[]>`INSERT INTO chats (repo_path) VALUES (${worktree}) RETURNING id`;
+  return { id: row!.id, worktree };
+}
+
+/** The agent's environment, with a config directory of its own. */
+async function env(ctx: Ctx): Promise<Record<string, string>> {
+  const configDir = await makeConfigDir();
+  ctx.dirs.push(configDir);
+  return claudeEnv(ctx.fake, configDir);
+}
+
+/** One turn timed from before ensureSession to its first delta and its end; a failed turn throws. */
+async function timedTurn(b: AgentBackend, c: Chat, text: string): Promise<Sample> {
+  const started = performance.now();
+  const opts: EnsureSessionOpts = { chatId: c.id, agent: 'claude', worktreeId: null, worktreePath: c.worktree, model: null };
+  const handle = await b.ensureSession(`bench-${c.id}`, opts);
+  let firstDelta = NaN;
+  const result = await b.prompt(handle, text, {
+    signal: new AbortController().signal,
+    worktreePath: c.worktree,
+    model: null,
+    onEvent: (e) => {
+      if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
+    },
+  });
+  if (!result.ok) throw new Error(`${b.backend} turn "${text}" failed: ${result.error}`);
+  return { firstDelta, end: performance.now() - started };
+}
+
+/** The whole conversation on one backend, which is disposed however it ends. */
+async function conversation(b: AgentBackend, c: Chat): Promise<Sample[]> {
+  try {
+    const samples: Sample[] = [];
+    for (const text of PROMPTS) samples.push(await timedTurn(b, c, text));
+    return samples;
+  } finally {
+    await b.dispose();
+  }
+}
+
+/** Whether a user message of a model request holds the text. */
+function userSaid(req: RecordedRequest, text: string): boolean {
+  const messages = (req.body?.messages ?? []) as Array<{ role: string; content: unknown }>;
+  return messages.some((m) => m.role === 'user' && JSON.stringify(m.content).includes(text));
+}
+
+export async function benchClaudePaths(): Promise<void> {
+  // Both paths run the same executable: the one the SDK bundles.
+  const installPath = bundledClaudePath();
+  if (!installPath) throw new Error('the claude executable bundled with the Claude Agent SDK is not installed');
+  const ctx: Ctx = {
+    // Replies follow from the prompt, so both conversations get the same ones.
+    fake: await startFakeModel({ reply: (req) => ({ kind: 'text', chunks: ['a reply ', 'to ', lastUserText(req)] }) }),
+    db: await testSchema('bench_paths'),
+    dirs: [],
+  };
+  try {
+    const sc = await chat(ctx);
+    const sdk = new ClaudeSdkBackend({ sql: ctx.db.sql, log, chatId: sc.id, agent: 'claude', installPath, env: await env(ctx) });
+    const [sdkFirst, ...sdkWarm] = await conversation(sdk, sc);
+
+    const pc = await chat(ctx);
+    const pty = new ClaudePtyBackend({ sql: ctx.db.sql, log, chatId: pc.id, agent: 'claude', installPath, env: await env(ctx) });
+    const ptyTurns = await conversation(pty, pc);
+
+    // The turns ran one after another, so the last request the model saw is the last PTY turn's.
+    const last = ctx.fake.mainRequests().at(-1);
+    if (!last || !userSaid(last, PROMPTS.at(-1)!)) throw new Error('the last PTY turn sent no request to the model');
+    if (!userSaid(last, PROMPTS[0]!)) throw new Error('the PTY path lost the conversation: its last turn did not send the first prompt');
+
+    const row = (name: string, s: Sample[]) => [
+      name,
+      ms(median(s.map((x) => x.firstDelta))),
+      ms(percentile(s.map((x) => x.firstDelta), 95)),
+      ms(median(s.map((x) => x.end))),
+      ms(percentile(s.map((x) => x.end), 95)),
+    ];
+    console.log(
+      table(
+        `The same ${TURNS}-turn conversation on each path (fake model; times from the start of the turn, ensureSession included)`,
+        ['path', 'first delta median', 'first delta p95', 'turn end median', 'turn end p95'],
+        [
+          row(`SDK path, warm (turns 2-${TURNS})`, sdkWarm),
+          row('SDK path, first turn (cold spawn)', [sdkFirst!]),
+          row('PTY path (cold, every turn)', ptyTurns),
+        ],
+      ),
+    );
+    const faster = (pick: (x: Sample) => number) => median(ptyTurns.map(pick)) / median(sdkWarm.map(pick));
+    const firstDelta = faster((x) => x.firstDelta);
+    console.log(`\nPTY median / SDK warm median: first delta ${ratio(firstDelta)}, turn end ${ratio(faster((x) => x.end))}`);
+    console.log(`Goal: warm first delta >= 10x faster than cold: ${firstDelta >= 10 ? 'MET' : 'MISSED'} (${ratio(firstDelta)})\n`);
+  } finally {
+    await ctx.fake.close();
+    await ctx.db.drop();
+    await Promise.all(ctx.dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchClaudePaths();
