@@ -25,8 +25,8 @@ export interface PreparedTranscript {
   source: 'local' | 'materialized' | 'absent';
   /** Entries the store held per subpath ('' is the main transcript): the local lines already mirrored. */
   stored: Map<string, number>;
-  /** Modification times of the subagent metadata files, by subpath. */
-  metaMtimes: Map<string, number>;
+  /** The subagent metadata the store held, as JSON text by subpath. */
+  storedMeta: Map<string, string>;
   /**
    * The session's running cost total as the CLI will restore it: the last cost record in
    * the transcript. A resumed CLI reports totals that start from it.
@@ -59,7 +59,7 @@ export class LocalTranscript {
       projectKey,
       source: 'absent',
       stored: new Map(),
-      metaMtimes: new Map(),
+      storedMeta: new Map(),
       costSoFar: 0,
     };
     if (projectKey === null) {
@@ -68,7 +68,7 @@ export class LocalTranscript {
         prepared.source = 'local';
         prepared.costSoFar = restoredCost((await readEntries(file)) ?? []);
       }
-      return this.withMeta(prepared);
+      return prepared;
     }
     const key = { projectKey, sessionId };
     const main = (await this.store.load(key)) ?? [];
@@ -78,7 +78,11 @@ export class LocalTranscript {
     }
     // Metadata entries live in files of their own, not among a transcript's lines.
     prepared.stored.set('', main.length);
-    for (const [subpath, entries] of subagents) prepared.stored.set(subpath, entries.filter((e) => !isMeta(e)).length);
+    for (const [subpath, entries] of subagents) {
+      prepared.stored.set(subpath, entries.filter((e) => !isMeta(e)).length);
+      const meta = entries.filter(isMeta).at(-1);
+      if (meta) prepared.storedMeta.set(subpath, metaJson(meta));
+    }
     const file = this.mainFile(projectKey, sessionId);
     const local = await readEntries(file);
     if (local && holdsAll(local, main)) {
@@ -92,7 +96,7 @@ export class LocalTranscript {
       prepared.source = 'local';
       prepared.costSoFar = restoredCost(local);
     }
-    return this.withMeta(prepared);
+    return prepared;
   }
 
   /** Appends what the turn wrote to the store; returns how many entries that was. */
@@ -112,11 +116,9 @@ export class LocalTranscript {
       const subpath = path.relative(sessionDir, sub).slice(0, -'.jsonl'.length).split(path.sep).join('/');
       const subKey: SessionKey = { ...key, subpath };
       appended += await this.appendNew(subKey, (await readEntries(sub)) ?? [], stored.get(subpath) ?? 0);
-      const metaFile = sub.slice(0, -'.jsonl'.length) + '.meta.json';
-      const mtime = await stat(metaFile).then((s) => s.mtimeMs, () => null);
-      if (mtime !== null && mtime !== prepared.metaMtimes.get(subpath)) {
-        const meta = JSON.parse(await readFile(metaFile, 'utf8')) as Record<string, unknown>;
-        await this.store.append(subKey, [{ ...meta, type: 'agent_metadata' }]);
+      const meta = await readMeta(sub.slice(0, -'.jsonl'.length) + '.meta.json');
+      if (meta && (projectKey !== prepared.projectKey || metaJson(meta) !== prepared.storedMeta.get(subpath))) {
+        await this.store.append(subKey, [meta]);
         appended++;
       }
     }
@@ -161,29 +163,32 @@ export class LocalTranscript {
       const transcript = entries.filter((e) => !isMeta(e));
       const meta = entries.filter(isMeta).at(-1);
       if (transcript.length > 0) await writeJsonl(`${target}.jsonl`, transcript);
-      if (meta) {
-        const { type: _type, ...rest } = meta;
-        await writeAtomically(`${target}.meta.json`, JSON.stringify(rest));
-      }
+      if (meta) await writeAtomically(`${target}.meta.json`, metaJson(meta));
     }
-  }
-
-  private async withMeta(prepared: PreparedTranscript): Promise<PreparedTranscript> {
-    const file = prepared.projectKey ? this.mainFile(prepared.projectKey, prepared.sessionId) : await this.find(prepared.sessionId);
-    if (!file) return prepared;
-    const sessionDir = file.slice(0, -'.jsonl'.length);
-    for (const sub of await subagentFiles(sessionDir)) {
-      const subpath = path.relative(sessionDir, sub).slice(0, -'.jsonl'.length).split(path.sep).join('/');
-      const mtime = await stat(sub.slice(0, -'.jsonl'.length) + '.meta.json').then((s) => s.mtimeMs, () => null);
-      if (mtime !== null) prepared.metaMtimes.set(subpath, mtime);
-    }
-    return prepared;
   }
 }
 
 /** A subagent's metadata, which the CLI keeps in a `.meta.json` file beside its transcript. */
 function isMeta(entry: SessionStoreEntry): boolean {
   return entry.type === 'agent_metadata';
+}
+
+/** Metadata as comparable text: the file's fields, without the entry's type. */
+function metaJson(entry: SessionStoreEntry): string {
+  const { type: _type, ...fields } = entry;
+  return JSON.stringify(fields);
+}
+
+/** A metadata file as the store keeps it: an `agent_metadata` entry; null when there is none. */
+async function readMeta(file: string): Promise<SessionStoreEntry | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  return { ...(JSON.parse(text) as Record<string, unknown>), type: 'agent_metadata' };
 }
 
 /** Whether the local entries hold every stored one: all stored uuids, and at least as many lines. */
