@@ -333,16 +333,21 @@ export async function sessionStoreBench(url = DATABASE_URL): Promise<void> {
 
     await warmUp(sides);
     progress('warm-up done');
-    const append = await benchAppend(sides);
-    console.log(append.text + '\n');
-    console.log((await benchLoad(sides)) + '\n');
-    const list = await benchList(admin, sides);
-    console.log(list.text + '\n');
-
-    console.log(
-      `Goals: append parity ${append.ratio >= 1 ? 'MET' : 'MISSED'} (${ratio(append.ratio)} the baseline's entries/s); ` +
-        `listing >= 20x ${list.ratio >= 20 ? 'MET' : 'MISSED'} (${ratio(list.ratio)}).`,
-    );
+    // BENCH_STORE_CASES=append (or load, list, comma-separated) runs only those cases.
+    const cases = (process.env.BENCH_STORE_CASES || 'append,load,list').split(',');
+    const goals: string[] = [];
+    if (cases.includes('append')) {
+      const append = await benchAppend(sides);
+      console.log(append.text + '\n');
+      goals.push(`append parity ${append.ratio >= 1 ? 'MET' : 'MISSED'} (${ratio(append.ratio)} the baseline's entries/s)`);
+    }
+    if (cases.includes('load')) console.log((await benchLoad(sides)) + '\n');
+    if (cases.includes('list')) {
+      const list = await benchList(admin, sides);
+      console.log(list.text + '\n');
+      goals.push(`listing >= 20x ${list.ratio >= 20 ? 'MET' : 'MISSED'} (${ratio(list.ratio)})`);
+    }
+    if (goals.length) console.log(`Goals: ${goals.join('; ')}.`);
   } finally {
     await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
     await admin`DROP SCHEMA IF EXISTS ${admin(schemas.hearth)} CASCADE`;

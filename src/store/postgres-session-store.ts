@@ -89,8 +89,8 @@ export class PostgresSessionStore implements SessionStore {
     if (entries.length === 0) return true;
     const folded = known.summary && fold(known.summary, key, entries);
     const summary = folded && folded.json !== known.summary!.json ? folded.json : null;
-    const payload = `[${entries.map((e) => JSON.stringify(e)).join(',')}]`;
-    const [r] = await this.sql.unsafe<{ version: string | null; uuids: (string | null)[] }[]>(
+    const payload = JSON.stringify(entries);
+    const [r] = await this.sql.unsafe<{ version: string | null; uuids: (string | null)[] | null }[]>(
       this.appendKnownSql,
       [known.id, known.version, summary, payload, entries.map(uuidOf)],
       { prepare: true },
@@ -100,7 +100,7 @@ export class PostgresSessionStore implements SessionStore {
       return false;
     }
     let now: Known | null = { id: known.id, version: r.version, summary: folded };
-    if (r.uuids.length < entries.length && known.summary) {
+    if (r.uuids && known.summary) {
       // A replayed uuid did not land: the summary may count only what did.
       const refolded = fold(known.summary, key, landedOf(entries, r.uuids));
       if (refolded.json !== now.summary!.json) {
@@ -167,7 +167,7 @@ export class PostgresSessionStore implements SessionStore {
    * the driver from encoding the parameter as a JSON string of its own.
    */
   private rowsOf(entries: SessionStoreEntry[]) {
-    const payload = `[${entries.map((e) => JSON.stringify(e)).join(',')}]`;
+    const payload = JSON.stringify(entries);
     return this.sql`ROWS FROM (json_array_elements(${payload}::text::json), unnest(${entries.map(uuidOf)}::text[]))
       WITH ORDINALITY AS v(entry, uuid, ord)`;
   }
@@ -270,7 +270,8 @@ export class PostgresSessionStore implements SessionStore {
  * one remembered, which takes the row lock, so writers of one transcript go one at a time,
  * each batch stays contiguous, and the summary ($3, folded in advance; null when unchanged)
  * is folded from the one before. The entries ($4) travel as one JSON array, whose elements
- * PostgreSQL hands back with their text untouched, next to their uuids ($5).
+ * PostgreSQL hands back with their text untouched, next to their uuids ($5). The uuids that
+ * landed come back only when some did not (a replay): usually there is nothing to read.
  */
 function appendKnownSql(transcripts: string, entries: string): string {
   return `
@@ -288,8 +289,9 @@ function appendKnownSql(transcripts: string, entries: string): string {
       ORDER BY v.ord
       ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
       RETURNING uuid
-    )
-    SELECT (SELECT version FROM t) AS version, ARRAY(SELECT uuid FROM ins) AS uuids`;
+    ), n AS (SELECT count(*)::int AS n FROM ins)
+    SELECT (SELECT version FROM t) AS version,
+      CASE WHEN n.n < cardinality($5::text[]) THEN ARRAY(SELECT uuid FROM ins) END AS uuids FROM n`;
 }
 
 /** The SDK marks a main transcript by leaving `subpath` out; an empty one is invalid. */
