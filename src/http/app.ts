@@ -6,6 +6,7 @@ import { handleErrors } from './error-handler.js';
 import { eventStreamRoute } from './event-stream-route.js';
 import { healthRoutes, type HealthDeps } from './health-routes.js';
 import { metricsRoute } from './metrics-route.js';
+import { webUiRoutes } from './web-ui-routes.js';
 
 export interface AppDeps extends HealthDeps {
   /** The process's logger, shared with the runtime; none logs nothing. */
@@ -31,6 +32,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(chatRoutes, { runtime: deps.runtime, maxPromptBytes: deps.maxPromptBytes ?? 256 * 1024 });
     await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes });
     await app.register(metricsRoute, { runtime: deps.runtime });
+    await app.register(webUiRoutes);
   }
   return app;
 }

@@ -8,6 +8,8 @@ export interface HealthDeps {
   /** Where the database runs, for people reading the health report. */
   databaseKind: 'embedded' | 'external';
   runtime?: Runtime;
+  /** The agents talk to the scripted demo model, not to a real one. */
+  demo?: boolean;
 }
 
 const up = { type: 'string', enum: ['up', 'down'] } as const;
@@ -16,6 +18,7 @@ const healthSchema = {
   required: ['status', 'database'],
   properties: {
     status: { type: 'string', enum: ['ok', 'degraded'] },
+    demo: { type: 'boolean' },
     database: {
       type: 'object',
       required: ['up', 'kind'],
@@ -44,6 +47,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
   app.get('/health', { schema: { response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
     const runtime = deps.runtime
       ? {
+          ...(deps.demo ? { demo: true } : {}),
           pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
           backends: deps.runtime.backendHealth(),
           ...backendErrors(deps.runtime),

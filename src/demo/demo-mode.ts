@@ -1,0 +1,42 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { demoReply } from './demo-script.js';
+import { startScriptedModel } from './scripted-model.js';
+
+export interface Demo {
+  /** The scripted model's address. */
+  url: string;
+  /** The agents' environment: pointed at the scripted model, with no credentials of the user's. */
+  agentEnv: Record<string, string | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * `hearth serve --demo`: a scripted model on loopback with the agents pointed at it, so a
+ * round trip works with no API key. The agents get a configuration directory of their
+ * own in the data directory, so the user's Claude login and settings are neither used
+ * nor touched.
+ */
+export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promise<Demo> {
+  const model = await startScriptedModel({ reply: demoReply, chunkDelayMs: 25 });
+  const configDir = path.resolve(dataDir, 'demo-claude');
+  await mkdir(configDir, { recursive: true, mode: 0o700 });
+  // No credential or endpoint of the user's may reach the scripted model or win over it.
+  const base = Object.fromEntries(
+    Object.entries(env).filter(([name]) => !name.startsWith('ANTHROPIC_') && !name.startsWith('CLAUDE_')),
+  );
+  return {
+    url: model.url,
+    agentEnv: {
+      ...base,
+      ANTHROPIC_BASE_URL: model.url,
+      ANTHROPIC_API_KEY: 'hearth-demo-key-not-a-secret',
+      CLAUDE_CONFIG_DIR: configDir,
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      DISABLE_AUTOUPDATER: '1',
+      DISABLE_TELEMETRY: '1',
+      DISABLE_ERROR_REPORTING: '1',
+    },
+    close: () => model.close(),
+  };
+}

@@ -1,0 +1,54 @@
+import { lastUserText, type RecordedRequest, type ScriptedReply } from './scripted-model.js';
+
+/**
+ * The demo's conversation: every prompt gets a look around the repository (a read-only
+ * tool call the agent runs for real), then a Markdown answer built from what the tool
+ * found, saying plainly that it is a scripted demo.
+ */
+export function demoReply(req: RecordedRequest): ScriptedReply {
+  const found = toolResultOf(req);
+  if (found === null) {
+    return {
+      kind: 'tool_use',
+      name: 'Glob',
+      input: { pattern: '*' },
+      text: `(Demo) You asked: "${short(lastUserText(req))}". Let me look at the repository first.`,
+    };
+  }
+  const files = found
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('('))
+    .map((line) => line.split('/').pop()!);
+  const listed = files.slice(0, 8).map((f) => `- \`${f}\``).join('\n');
+  const answer = [
+    `**This is Hearth's demo.** A scripted model on this machine stands in for Claude, so no API key is needed; `,
+    `the tool call above really ran, in this chat's own git worktree.\n\n`,
+    files.length > 0 ? `The repository's top level holds ${files.length} entries, among them:\n\n${listed}\n\n` : `The repository looks empty.\n\n`,
+    'Code comes back highlighted:\n\n',
+    '```ts\n',
+    "const res = await fetch('/api/chats', { headers: { authorization: `Bearer ${token}` } });\n",
+    'const { chats } = await res.json();\n',
+    '```\n\n',
+    'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set or a Claude login, to talk to Claude itself.',
+  ].join('');
+  // Word by word, so the answer visibly streams.
+  return { kind: 'text', chunks: answer.match(/\S+\s*/g) ?? [answer] };
+}
+
+/** The text of the tool result the request ends with, or null when it ends with a prompt. */
+function toolResultOf(req: RecordedRequest): string | null {
+  const messages = (req.body?.messages ?? []) as Array<{ role: string; content: unknown }>;
+  const last = messages[messages.length - 1];
+  if (!last || last.role !== 'user' || !Array.isArray(last.content)) return null;
+  const result = (last.content as Array<{ type?: string; content?: unknown }>).find((b) => b.type === 'tool_result');
+  if (!result) return null;
+  if (typeof result.content === 'string') return result.content;
+  if (Array.isArray(result.content)) return result.content.map((c: { text?: string }) => c.text ?? '').join('\n');
+  return '';
+}
+
+function short(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}

@@ -1,0 +1,246 @@
+// The web UI as a person uses it: headless Chromium against a real server, the real
+// Claude Code binary and the fake model. Each step leaves a screenshot in
+// test-artifacts/web/.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildApp } from '../../src/http/app.js';
+import { createRuntime, type Runtime } from '../../src/runtime/hearth-runtime.js';
+import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
+import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
+import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { makeRepo } from '../fixtures/git-repo.js';
+
+const TOKEN = 'web-token-0123456789';
+const LIMIT = { timeout: 120_000 };
+const ARTIFACTS = path.resolve('test-artifacts/web');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+let db: TestSchema;
+let fake: FakeModelServer;
+let runtime: Runtime;
+let app: FastifyInstance;
+let demoApp: FastifyInstance;
+let browser: Browser;
+let root: string;
+let repo: string;
+let base: string;
+
+before(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  db = await testSchema('web');
+  fake = await startFakeModel({
+    chunkDelayMs: 30,
+    reply: (req) => {
+      const text = lastUserText(req);
+      return text.startsWith('echo:') ? { kind: 'text', chunks: [`reply to ${text}`] } : undefined;
+    },
+  });
+  root = await mkdtemp(path.join(tmpdir(), 'hearth-web-'));
+  repo = path.join(root, 'repo');
+  makeRepo(repo);
+  runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
+    nodeId: `web-${process.pid}`,
+    worktrees: { repoRoots: [root], worktreesDir: path.join(root, 'worktrees') },
+    maxWarm: 4,
+    idleMs: 600_000,
+    maxQueued: 3,
+    claudeSdk: true,
+    agentEnv: claudeEnv(fake, await makeConfigDir()),
+  });
+  app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  demoApp = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN, demo: true });
+  await demoApp.listen({ host: '127.0.0.1', port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // No network beyond loopback here: Chromium's background services would only fail.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await demoApp?.close();
+  await app?.close();
+  await runtime?.close();
+  await fake?.close();
+  await db?.drop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+let shot = 0;
+async function screenshot(page: Page, name: string): Promise<void> {
+  shot++;
+  await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+async function signedIn(url = base): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(url);
+  await page.getByLabel('API token').fill(TOKEN);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('button', { name: 'New chat' }).waitFor();
+  return page;
+}
+
+async function newChat(page: Page, mode = ''): Promise<string> {
+  await page.getByLabel('Repository path').fill(repo);
+  if (mode) await page.getByLabel('Permissions').selectOption(mode);
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await page.waitForURL(/#\/chat\//);
+  return /#\/chat\/(.+)$/.exec(page.url())![1]!;
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+}
+
+const turns = (page: Page) => page.getByTestId('turn');
+
+async function waitForStatus(page: Page, index: number, status: string): Promise<void> {
+  await page.locator(`[data-testid="turn"]:nth-child(${index + 1})[data-status="${status}"]`).waitFor({ timeout: 30_000 });
+}
+
+describe('the web UI', () => {
+  it('asks for the token once, runs a chat with streaming, a tool call and a stop, and keeps it all after a reload', LIMIT, async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(base);
+    await page.getByLabel('API token').fill('not-the-token');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('The server refused that token.').waitFor();
+    await screenshot(page, 'token-refused');
+    await page.getByLabel('API token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('Pick a chat, or start one on a repository.').waitFor();
+    await screenshot(page, 'signed-in');
+
+    const chatId = await newChat(page, 'bypassPermissions');
+    assert.ok(await page.getByTestId('chat-item').count() >= 1);
+
+    // A long reply streams in: part of it shows before the rest has arrived.
+    const words = Array.from({ length: 40 }, (_, i) => `word${i} `);
+    fake.enqueue({ kind: 'text', chunks: ['# Heading\n\n', ...words, '\n\n```ts\nconst answer: number = 42;\n```\n'] });
+    await send(page, 'tell me something long');
+    const text = page.getByTestId('assistant-text').first();
+    await text.getByText('word3', { exact: false }).waitFor();
+    const partial = await text.innerText();
+    assert.ok(!partial.includes('word39'), 'the reply shows before it is complete');
+    await screenshot(page, 'streaming');
+    await waitForStatus(page, 0, 'done');
+    assert.equal(await page.getByLabel('Message').inputValue(), '', 'the composer is cleared');
+    assert.equal(await page.locator('.markdown h1').first().innerText(), 'Heading');
+    assert.ok(await page.locator('.markdown pre code.hljs').count(), 'code is highlighted');
+    await page.getByTestId('backend').getByText('SDK').waitFor();
+    await page.getByTestId('cost').filter({ hasNotText: '$0.0000' }).waitFor();
+    await screenshot(page, 'markdown-reply');
+
+    // Shift+Enter writes a new line instead of sending.
+    await page.getByLabel('Message').fill('first line');
+    await page.getByLabel('Message').press('Shift+Enter');
+    await page.getByLabel('Message').pressSequentially('second line');
+    assert.equal(await page.getByLabel('Message').inputValue(), 'first line\nsecond line');
+    assert.equal(await turns(page).count(), 1);
+
+    // Thinking stays folded.
+    fake.enqueue({ kind: 'thinking', thinking: ['Planning the listing.'], text: ['Thought it over.'] });
+    await page.getByLabel('Message').press('Enter');
+    await waitForStatus(page, 1, 'done');
+    const thinking = page.getByTestId('thinking').first();
+    assert.equal(await thinking.getAttribute('open'), null, 'thinking is collapsed');
+    assert.equal(await thinking.locator('.thinking-text').isVisible(), false);
+    assert.equal(await turns(page).nth(1).getByTestId('user-message').locator('.bubble').innerText(), 'first line\nsecond line');
+
+    // A tool call shows its input and its result, long output folded.
+    fake.enqueue(
+      { kind: 'tool_use', name: 'Bash', input: { command: 'seq 1 60', description: 'count' } },
+      { kind: 'text', chunks: ['Counted to sixty.'] },
+    );
+    await send(page, 'count to sixty');
+    await waitForStatus(page, 2, 'done');
+    const tool = page.getByTestId('tool-call').first();
+    await tool.locator('summary').click();
+    assert.match(await tool.getByTestId('tool-input').innerText(), /seq 1 60/);
+    const output = tool.getByTestId('tool-output');
+    assert.match(await output.innerText(), /^1\n2\n/);
+    assert.ok(!(await output.innerText()).includes('\n60'), 'long output is folded');
+    await output.getByRole('button', { name: /Show all/ }).click();
+    assert.match(await output.innerText(), /\n60/);
+    await screenshot(page, 'tool-call');
+
+    // Stop a turn that hangs, with a message waiting behind it.
+    fake.enqueue({ kind: 'stall', chunks: ['Working on it'] });
+    await send(page, 'this will hang');
+    await turns(page).nth(3).getByText('Working on it').waitFor();
+    await send(page, 'echo: waiting behind');
+    await waitForStatus(page, 4, 'queued');
+    await screenshot(page, 'running-and-queued');
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await waitForStatus(page, 3, 'aborted');
+    await waitForStatus(page, 4, 'aborted');
+    await page.getByRole('button', { name: 'Stop' }).waitFor({ state: 'detached' });
+    await screenshot(page, 'stopped');
+
+    // A dropped connection during a reply: the stream comes back with nothing lost or repeated.
+    const chunks = Array.from({ length: 30 }, (_, i) => `c${i} `);
+    fake.enqueue({ kind: 'text', chunks });
+    await send(page, 'stream through a reconnect');
+    await turns(page).nth(5).getByText('c5', { exact: false }).waitFor();
+    app.server.closeAllConnections();
+    await waitForStatus(page, 5, 'done');
+    assert.equal((await turns(page).nth(5).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
+
+    // After a reload everything is there, in order.
+    await page.reload();
+    await waitForStatus(page, 5, 'done');
+    assert.equal(await turns(page).count(), 6);
+    assert.deepEqual(
+      await page.getByTestId('turn-status').allInnerTexts().then((all) => all.map((s) => s.split(' · ')[0])),
+      ['done', 'done', 'done', 'stopped', 'stopped', 'done'],
+    );
+    assert.equal((await turns(page).nth(5).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
+    assert.equal(await page.getByTestId('tool-call').count(), 1);
+    assert.ok(page.url().endsWith(chatId), 'the chat stays selected');
+    await screenshot(page, 'after-reload');
+    await page.close();
+  });
+
+  it('is usable on a narrow screen, deletes a chat, and shows demo mode plainly', LIMIT, async () => {
+    const page = await signedIn();
+    const id = await newChat(page);
+    await page.setViewportSize({ width: 390, height: 780 });
+    await send(page, 'echo: small screen');
+    await waitForStatus(page, 0, 'done');
+    assert.ok(await page.getByLabel('Message').isVisible());
+    assert.equal(await page.getByRole('list', { name: 'Chats' }).isVisible(), false, 'the chat list folds away');
+    await screenshot(page, 'narrow');
+    await page.getByRole('button', { name: 'Chats' }).click();
+    await page.getByRole('list', { name: 'Chats' }).waitFor();
+    await screenshot(page, 'narrow-menu');
+
+    const before = await page.getByTestId('chat-item').count();
+    await page.locator('[data-testid="chat-item"].selected').getByRole('button', { name: /Delete chat/ }).click();
+    await page.getByText('Pick a chat, or start one on a repository.').waitFor();
+    await page.locator(`[data-testid="chat-item"]:nth-child(${before})`).waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('chat-item').count(), before - 1);
+    assert.equal((await fetch(`${base}/api/chats/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 404);
+    await page.close();
+
+    const demo = await signedIn(`http://127.0.0.1:${(demoApp.server.address() as { port: number }).port}`);
+    await demo.getByTestId('demo-banner').waitFor();
+    assert.match(await demo.getByTestId('demo-banner').innerText(), /Demo mode/);
+    await screenshot(demo, 'demo-banner');
+    await demo.close();
+  });
+});

@@ -1,0 +1,103 @@
+import { useEffect, useReducer, useRef, useState } from 'react';
+import type { Api, Chat } from './api';
+import { Composer } from './Composer';
+import { count, money } from './format';
+import { applyEvent, busy, emptyTranscript } from './transcript';
+import { TurnView } from './TurnView';
+
+/** One chat: its live transcript, what it has cost, and the composer. */
+export function ChatView({
+  api,
+  chatId,
+  onError,
+  onTurnEnd,
+}: {
+  api: Api;
+  chatId: string;
+  onError: (err: unknown) => void;
+  onTurnEnd: () => void;
+}) {
+  const [transcript, dispatch] = useReducer(applyEvent, emptyTranscript);
+  const [chat, setChat] = useState<Chat | null>(null);
+  const [connected, setConnected] = useState(false);
+  const bottom = useRef<HTMLDivElement>(null);
+  const follow = useRef(true);
+
+  useEffect(() => {
+    let ended: ReturnType<typeof setTimeout> | undefined;
+    const load = () => api.chat(chatId).then(setChat, onError);
+    load();
+    const stop = api.follow(
+      chatId,
+      (e) => {
+        dispatch(e);
+        if (e.event === 'turn_end' || e.event === 'turn_start') {
+          clearTimeout(ended);
+          ended = setTimeout(() => {
+            load();
+            onTurnEnd();
+          }, 100);
+        }
+      },
+      setConnected,
+    );
+    return () => {
+      clearTimeout(ended);
+      stop();
+    };
+  }, [api, chatId, onError, onTurnEnd]);
+
+  useEffect(() => {
+    if (follow.current) bottom.current?.scrollIntoView({ block: 'end' });
+  }, [transcript]);
+
+  const sessions = chat?.sessions ?? [];
+  const tokens = sessions.reduce((n, s) => n + s.inputTokens + s.outputTokens, 0);
+  const cost = sessions.reduce((n, s) => n + s.cost, 0);
+  const lastBackend = [...transcript.turns].reverse().find((t) => t.backend)?.backend ?? sessions[0]?.backend ?? null;
+  const running = busy(transcript);
+
+  return (
+    <section className="chat-view" aria-label="Chat">
+      <div className="chat-header">
+        <div className="chat-name">
+          <strong>{chat?.title || chat?.repoPath || '…'}</strong>
+          {chat?.branch && <span className="branch">{chat.branch}</span>}
+        </div>
+        <div className="chat-stats" data-testid="chat-stats">
+          <span>{chat?.agent}</span>
+          {lastBackend && <span className="backend" data-testid="backend">{lastBackend === 'claude_pty' ? 'PTY' : lastBackend === 'claude_sdk' ? 'SDK' : lastBackend}</span>}
+          <span data-testid="tokens">{count(tokens)} tokens</span>
+          <span data-testid="cost">{money(cost)}</span>
+          <span className={connected ? 'conn up' : 'conn down'} title={connected ? 'live' : 'reconnecting'}>
+            {connected ? '● live' : '○ reconnecting'}
+          </span>
+        </div>
+      </div>
+      <div
+        className="transcript"
+        data-testid="transcript"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        }}
+      >
+        {transcript.turns.length === 0 && <p className="hint">No messages yet.</p>}
+        {transcript.turns.map((t) => (
+          <TurnView key={t.id} turn={t} />
+        ))}
+        <div ref={bottom} />
+      </div>
+      <Composer
+        running={running}
+        onSend={async (text) => {
+          follow.current = true;
+          await api.send(chatId, text);
+        }}
+        onStop={async () => {
+          await api.abort(chatId);
+        }}
+      />
+    </section>
+  );
+}

@@ -1,0 +1,60 @@
+import { useState } from 'react';
+
+/** Enter sends, Shift+Enter starts a new line; while a turn runs, Stop ends it (and what waits behind it). */
+export function Composer({
+  running,
+  onSend,
+  onStop,
+}: {
+  running: boolean;
+  onSend: (text: string) => Promise<void>;
+  onStop: () => Promise<void>;
+}) {
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const send = async () => {
+    const message = text;
+    if (!message.trim()) return;
+    setError(null);
+    try {
+      await onSend(message);
+      setText('');
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <div className="composer">
+      {error && (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="composer-row">
+        <textarea
+          aria-label="Message"
+          placeholder={running ? 'Queue another message…' : 'Message the agent (Enter sends, Shift+Enter for a new line)'}
+          value={text}
+          rows={3}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              void send();
+            }
+          }}
+        />
+        <div className="composer-buttons">
+          <button onClick={() => void send()} disabled={!text.trim()}>
+            Send
+          </button>
+          {running && (
+            <button className="stop" onClick={() => void onStop().catch((err: Error) => setError(err.message))}>
+              Stop
+            </button>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}

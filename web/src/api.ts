@@ -1,0 +1,157 @@
+/** The server's HTTP API as the browser uses it. */
+
+export interface SessionInfo {
+  agent: string;
+  backend: string;
+  status: string;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+}
+
+export interface Chat {
+  id: string;
+  title: string | null;
+  repoPath: string;
+  agent: string;
+  model: string | null;
+  permissionMode: string | null;
+  worktreePath: string | null;
+  branch: string | null;
+  busy: boolean;
+  updatedAt: string;
+  sessions?: SessionInfo[];
+}
+
+export interface Health {
+  status: string;
+  demo?: boolean;
+  backends?: Record<string, 'up' | 'down'>;
+  backendErrors?: Record<string, string>;
+}
+
+export interface ChatEvent {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Every kind of event the server streams; EventSource needs each name registered. */
+export const EVENT_KINDS = [
+  'message',
+  'turn_start',
+  'text_delta',
+  'thinking_delta',
+  'tool_call_delta',
+  'tool_call',
+  'tool_result',
+  'usage',
+  'status',
+  'error',
+  'permission_request',
+  'turn_end',
+] as const;
+
+export class Api {
+  constructor(readonly token: string) {}
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, 'unreachable', `the server cannot be reached (${(err as Error).message})`);
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as unknown) : null;
+    if (!res.ok) {
+      const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new ApiError(res.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${res.status}`);
+    }
+    return json as T;
+  }
+
+  health(): Promise<Health> {
+    return this.request('GET', '/health');
+  }
+
+  async chats(): Promise<Chat[]> {
+    return (await this.request<{ chats: Chat[] }>('GET', '/api/chats')).chats;
+  }
+
+  chat(id: string): Promise<Chat> {
+    return this.request('GET', `/api/chats/${id}`);
+  }
+
+  createChat(body: { repoPath: string; agent?: string; model?: string; title?: string; permissionMode?: string }): Promise<Chat> {
+    return this.request('POST', '/api/chats', body);
+  }
+
+  deleteChat(id: string): Promise<void> {
+    return this.request('DELETE', `/api/chats/${id}`);
+  }
+
+  send(id: string, text: string): Promise<{ turnId: string; queued: number }> {
+    return this.request('POST', `/api/chats/${id}/messages`, { text });
+  }
+
+  abort(id: string): Promise<{ stopped: number }> {
+    return this.request('POST', `/api/chats/${id}/abort`, {});
+  }
+
+  /**
+   * Follows a chat's events from the start. The browser reconnects by itself and sends
+   * the last id it saw; when it gives up (the server was away), a new stream starts after
+   * that id. Either way nothing is missed, and an id seen before is skipped.
+   */
+  follow(id: string, onEvent: (e: ChatEvent) => void, onConnection: (up: boolean) => void): () => void {
+    let last = 0;
+    let source: EventSource | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const open = () => {
+      const url = `/api/chats/${id}/events?after=${last}&token=${encodeURIComponent(this.token)}`;
+      const es = new EventSource(url);
+      source = es;
+      es.onopen = () => onConnection(true);
+      es.onerror = () => {
+        onConnection(false);
+        if (es.readyState === EventSource.CLOSED && !stopped) {
+          retry = setTimeout(open, 2_000);
+        }
+      };
+      for (const kind of EVENT_KINDS) {
+        es.addEventListener(kind, (m) => {
+          const message = m as MessageEvent<string>;
+          const seq = Number(message.lastEventId);
+          if (!(seq > last)) return;
+          last = seq;
+          onEvent({ id: seq, event: kind, data: JSON.parse(message.data) as Record<string, unknown> });
+        });
+      }
+    };
+    open();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      source?.close();
+    };
+  }
+}
