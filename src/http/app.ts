@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { requireToken } from './auth.js';
+import { requireToken, withoutToken } from './auth.js';
 import { chatRoutes } from './chat-routes.js';
 import { handleErrors } from './error-handler.js';
 import { eventStreamRoute } from './event-stream-route.js';
@@ -20,7 +20,20 @@ export interface AppDeps extends HealthDeps {
 
 /** The HTTP application: every route plugin is registered here, so its shape reads in one place. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const loggerInstance: FastifyBaseLogger | undefined = deps.logger;
+  // Requests are logged without the token an event stream may carry in its query.
+  const loggerInstance: FastifyBaseLogger | undefined = deps.logger?.child(
+    {},
+    {
+      serializers: {
+        req: (req: { method: string; url: string; host?: string; ip?: string }) => ({
+          method: req.method,
+          url: withoutToken(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+        }),
+      },
+    },
+  );
   // Unknown fields are refused, not silently dropped: a typo should not go unnoticed.
   const common = { bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false as const } } };
   const app = loggerInstance ? Fastify({ loggerInstance, ...common }) : Fastify({ logger: false, ...common });

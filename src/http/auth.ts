@@ -21,3 +21,8 @@ export function requireToken(app: FastifyInstance, token: string): void {
     }
   });
 }
+
+/** A URL as it may be logged: an event stream's `?token=` is replaced, never written to a log. */
+export function withoutToken(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]');
+}
