@@ -23,7 +23,7 @@ import { AGENT_TAG_VAR, killTagged } from '../agent-process.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
-import { resultFailure, turnUsage } from '../claude-sdk/claude-result.js';
+import { finishTurn } from '../claude-sdk/claude-result.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty } from './pty.js';
@@ -272,7 +272,11 @@ export class ClaudePtyBackend implements AgentBackend {
       killTagged(running.tag);
       await this.mirror(prepared, ctx);
       const ended = result as SDKResultMessage | null;
-      if (ended) return await this.finishTurn(ended, prepared.costSoFar, aborted, ctx);
+      if (ended) {
+        // A resumed CLI carries on the session's running cost total from its transcript.
+        const end = await finishTurn(ended, { costSeen: prepared.costSoFar, aborted, row: this.row, emit: (ev) => this.emit(ctx, ev) });
+        return end.outcome;
+      }
       if (aborted) {
         await this.row.setStatus('idle');
         return fail('aborted', 'aborted');
@@ -319,18 +323,6 @@ export class ClaudePtyBackend implements AgentBackend {
         message: `this turn is on this machine only: saving it to the database failed (${(err as Error).message})`,
       });
     }
-  }
-
-  private async finishTurn(result: SDKResultMessage, costSoFar: number, aborted: boolean, ctx: PromptCtx): Promise<TurnResult> {
-    // A resumed CLI carries on the session's running total from its transcript.
-    const { usage } = turnUsage(result, costSoFar);
-    this.emit(ctx, { kind: 'usage', ...usage });
-    const failure = aborted ? null : resultFailure(result);
-    await this.row.endTurn(usage, failure ? 'crashed' : 'idle');
-    if (aborted) return fail('aborted', 'aborted');
-    if (!failure) return { ok: true };
-    this.emit(ctx, { kind: 'error', message: failure.message });
-    return fail(failure.code, failure.message);
   }
 
   private async crashed(ctx: PromptCtx, message: string): Promise<TurnResult> {

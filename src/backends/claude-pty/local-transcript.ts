@@ -181,14 +181,18 @@ function metaJson(entry: SessionStoreEntry): string {
 
 /** A metadata file as the store keeps it: an `agent_metadata` entry; null when there is none. */
 async function readMeta(file: string): Promise<SessionStoreEntry | null> {
-  let text: string;
+  const text = await readIfThere(file);
+  return text === null ? null : { ...(JSON.parse(text) as Record<string, unknown>), type: 'agent_metadata' };
+}
+
+/** A file's text; null when there is no such file. */
+async function readIfThere(file: string): Promise<string | null> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  return { ...(JSON.parse(text) as Record<string, unknown>), type: 'agent_metadata' };
 }
 
 /** Whether the local entries hold every stored one: all stored uuids, and at least as many lines. */
@@ -200,13 +204,8 @@ function holdsAll(local: SessionStoreEntry[], stored: SessionStoreEntry[]): bool
 
 /** A JSONL file's entries, skipping blank and unreadable lines as the SDK's import does; null when there is no file. */
 async function readEntries(file: string): Promise<SessionStoreEntry[] | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const text = await readIfThere(file);
+  if (text === null) return null;
   const entries: SessionStoreEntry[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;

@@ -1,6 +1,7 @@
 import type { SDKResultMessage, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
-import type { TurnErrorCode } from '../agent-backend.js';
-import type { TurnUsage } from '../agent-session-row.js';
+import type { TurnErrorCode, TurnResult } from '../agent-backend.js';
+import type { AgentEvent } from '../agent-event.js';
+import type { AgentSessionRow, TurnUsage } from '../agent-session-row.js';
 
 /**
  * A turn's usage from its `result` message. Results carry the process's running cost
@@ -20,6 +21,25 @@ export function turnUsage(result: SDKResultMessage, costSeen: number): { usage: 
     },
     total: Math.max(costSeen, total),
   };
+}
+
+/**
+ * Ends a turn on its `result` message, the same on every road: the usage goes out and
+ * onto the row, the row goes idle (an abort is the user's choice, not a crash) or
+ * crashed, and a failure is reported. Returns the outcome and the running cost total.
+ */
+export async function finishTurn(
+  result: SDKResultMessage,
+  opts: { costSeen: number; aborted: boolean; row: AgentSessionRow; emit: (event: AgentEvent) => void },
+): Promise<{ outcome: TurnResult; total: number }> {
+  const { usage, total } = turnUsage(result, opts.costSeen);
+  opts.emit({ kind: 'usage', ...usage });
+  const failure = opts.aborted ? null : resultFailure(result);
+  await opts.row.endTurn(usage, failure ? 'crashed' : 'idle');
+  if (opts.aborted) return { outcome: { ok: false, code: 'aborted', error: 'aborted' }, total };
+  if (!failure) return { outcome: { ok: true }, total };
+  opts.emit({ kind: 'error', message: failure.message });
+  return { outcome: { ok: false, code: failure.code, error: failure.message }, total };
 }
 
 /**

@@ -4,7 +4,6 @@ import {
   type Options,
   type Query,
   type SDKMessage,
-  type SDKResultMessage,
   type SDKUserMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from 'pino';
@@ -26,7 +25,7 @@ import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
-import { restoredCost, resultFailure, turnUsage } from './claude-result.js';
+import { finishTurn, restoredCost } from './claude-result.js';
 import { within } from '../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
@@ -291,7 +290,16 @@ export class ClaudeSdkBackend implements AgentBackend {
           await this.row.saveAgentSessionId(msg.session_id);
         }
         for (const ev of mapSdkMessage(msg, map)) this.emit(ctx, ev);
-        if (msg.type === 'result') return await this.finishTurn(live, msg, aborted, ctx);
+        if (msg.type === 'result') {
+          const { outcome, total } = await finishTurn(msg, {
+            costSeen: live.costSeen,
+            aborted,
+            row: this.row,
+            emit: (ev) => this.emit(ctx, ev),
+          });
+          live.costSeen = total;
+          return outcome;
+        }
       }
     } catch (err) {
       if (this.closedUnder(live)) return fail('closed', 'the session was closed during the turn');
@@ -323,19 +331,6 @@ export class ClaudeSdkBackend implements AgentBackend {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private async finishTurn(live: Live, result: SDKResultMessage, aborted: boolean, ctx: PromptCtx): Promise<TurnResult> {
-    const { usage, total } = turnUsage(result, live.costSeen);
-    live.costSeen = total;
-    this.emit(ctx, { kind: 'usage', ...usage });
-    const failure = aborted ? null : resultFailure(result);
-    // An abort is the user's choice, not a crash: the session stays resumable.
-    await this.row.endTurn(usage, failure ? 'crashed' : 'idle');
-    if (aborted) return fail('aborted', 'aborted');
-    if (!failure) return { ok: true };
-    this.emit(ctx, { kind: 'error', message: failure.message });
-    return fail(failure.code, failure.message);
   }
 
   private async crashed(ctx: PromptCtx, message: string): Promise<TurnResult> {
