@@ -1,15 +1,16 @@
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
+import { HearthApi } from './api-client.js';
 import { configFromEnv } from './config.js';
+import { resolveConnection } from './connection.js';
+import { CliError, UsageError } from './errors.js';
+import { listChats } from './commands/chats.js';
+import { showLog } from './commands/log.js';
+import { newChat } from './commands/new-chat.js';
+import { sendMessage } from './commands/send.js';
+import { stopChat } from './commands/stop.js';
 import { serve } from './serve.js';
 
-const USAGE = `Usage: hearth <command> [options]
-
-Commands:
-  serve      Run the Hearth server (embedded database unless DATABASE_URL is set)
-
-Options:
-  -h, --help  Show this help
-
+const SERVE_ENVIRONMENT = `
 Environment:
   DATABASE_URL            PostgreSQL to use instead of the embedded one
   HEARTH_DATABASE_SCHEMA  Schema for Hearth's tables (default: public)
@@ -24,28 +25,123 @@ Environment:
   HEARTH_QUEUE_MAX        Messages that may wait behind a running turn (default: 5)
   HEARTH_MAX_PROMPT_BYTES Largest message accepted (default: 262144)
   CLAUDE_SDK_BACKEND      Run claude through the Agent SDK (default: on)
-  HEARTH_SECRET_ENV       More variable names agents must never see
-`;
+  HEARTH_SECRET_ENV       More variable names agents must never see`;
 
-/** Returns the process exit code. */
+const CLIENT_HELP = `
+The server's address: --url, else HEARTH_URL, else server.json in the data directory
+(HEARTH_DATA_DIR, default .hearth), which "hearth serve" writes; else http://127.0.0.1:8420.
+The token: --token, else HEARTH_TOKEN, else the data directory's token file.
+A chat is named by its id or a unique prefix of at least 4 characters.`;
+
+const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto'];
+
+interface GlobalOptions {
+  url?: string;
+  token?: string;
+}
+
+/** Runs the hearth command line; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: false,
-    options: { help: { type: 'boolean', short: 'h' } },
+  let exitCode = 0;
+  const program = buildProgram((code) => (exitCode = code));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help asked for is a success; every other complaint of commander's is about usage.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`hearth: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('hearth')
+    .usage('<command> [options]')
+    .description('Hearth runs coding agents in persistent chats bound to git worktrees.')
+    .option('--url <url>', 'address of the Hearth server (default: HEARTH_URL, the data directory, http://127.0.0.1:8420)')
+    .option('--token <token>', 'API token (default: HEARTH_TOKEN, else <data dir>/token)')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`hearth: ${text.replace(/^error: /, '')}`) })
+    .addHelpText('after', CLIENT_HELP);
+  program.on('command:*', (operands: string[]) => {
+    throw new UsageError(`unknown command "${operands[0]}" (hearth --help lists the commands)`);
   });
-  const [command] = positionals;
-  if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
-  }
-  switch (command) {
-    case 'serve':
+
+  /** A client command: its options, the API at the resolved address, and its exit code recorded. */
+  const client = <A extends unknown[]>(run: (api: HearthApi, ...args: A) => Promise<number>) =>
+    async function (this: Command, ...args: A) {
+      const global = this.optsWithGlobals<GlobalOptions>();
+      const { url, token } = await resolveConnection(global);
+      setExitCode(await run(new HearthApi(url, token), ...args));
+    };
+  const json = () => new Option('--json', "print the API's JSON instead of text, for scripts");
+
+  program
+    .command('serve')
+    .description('run the Hearth server (the embedded database unless DATABASE_URL is set)')
+    .addHelpText('after', SERVE_ENVIRONMENT)
+    .action(async () => {
       await serve(configFromEnv());
-      return 0;
-    default:
-      process.stderr.write(`hearth: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+    });
+
+  program
+    .command('chats')
+    .description('list the chats: id prefix, title or repository, agent, busy or idle, branch, cost so far')
+    .addOption(json())
+    .action(client((api, options: { json?: boolean }) => listChats(api, { json: Boolean(options.json) })));
+
+  program
+    .command('new')
+    .description('start a chat on a git repository, in a worktree of its own on a new branch; prints the chat id')
+    .argument('<repo>', 'path to the repository (it needs a commit), relative to the working directory')
+    .option('--agent <name>', 'agent to run (default: claude)')
+    .option('--model <model>', 'model for the agent')
+    .option('--title <title>', 'a title for the chat')
+    .addOption(new Option('--permission-mode <mode>', 'what the agent may do without asking').choices(PERMISSION_MODES))
+    .addOption(json())
+    .action(
+      client((api, repo: string, options: { agent?: string; model?: string; title?: string; permissionMode?: string; json?: boolean }) =>
+        newChat(api, repo, { ...options, json: Boolean(options.json) }),
+      ),
+    );
+
+  program
+    .command('send')
+    .description(
+      'send a message and stream the reply until the turn ends; exit 0 when it succeeds, 1 when it fails, 130 when stopped (Ctrl-C stops it)',
+    )
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .argument('[text...]', 'the message; "-" or nothing reads it from stdin')
+    .addOption(new Option('--backend <backend>', 'road for this turn of a claude chat').choices(['claude_sdk', 'claude_pty']))
+    .addOption(new Option('--json', 'print each event of the turn as one line of JSON ({id, event, data})'))
+    .action(
+      client((api, chat: string, text: string[], options: { backend?: string; json?: boolean }) =>
+        sendMessage(api, chat, text, { backend: options.backend, json: Boolean(options.json) }),
+      ),
+    );
+
+  program
+    .command('log')
+    .description("print a chat's history: messages, replies, tool calls and results, and turns that did not succeed")
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .addOption(json())
+    .action(client((api, chat: string, options: { json?: boolean }) => showLog(api, chat, { json: Boolean(options.json) })));
+
+  program
+    .command('stop')
+    .description("stop a chat's running turn and drop its queued messages")
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .addOption(json())
+    .action(client((api, chat: string, options: { json?: boolean }) => stopChat(api, chat, { json: Boolean(options.json) })));
+
+  for (const command of program.commands) {
+    if (command.name() !== 'serve') command.configureHelp({ showGlobalOptions: true });
   }
+  return program;
 }

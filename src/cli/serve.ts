@@ -4,6 +4,7 @@ import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
 import { createRuntime } from '../runtime/hearth-runtime.js';
 import { apiToken, nodeId, type ServeConfig } from './config.js';
+import { removeServerFile, writeServerFile } from './server-file.js';
 
 /** Runs the server until SIGINT or SIGTERM, then closes HTTP first, agents next, the database last. */
 export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -35,6 +36,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
+    await writeServerFile(config.dataDir, url);
     if (token.created) process.stdout.write(`Hearth API token (kept in ${config.dataDir}/token): ${token.value}\n`);
     log.info({ url, node, database: config.databaseUrl ? 'external' : config.dataDir }, `Hearth listening on ${url}`);
 
@@ -49,6 +51,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       process.on('SIGTERM', stop);
     });
     await app.close();
+    await removeServerFile(config.dataDir);
   } finally {
     await runtime?.close();
     await closeDatabase(sql);

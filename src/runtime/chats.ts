@@ -32,6 +32,8 @@ export interface ChatView {
   worktreePath: string | null;
   branch: string | null;
   busy: boolean;
+  /** The chat's latest event sequence number: follow `events?after=` this to see only what comes next. */
+  lastEventId: number;
   createdAt: string;
   updatedAt: string;
   sessions?: SessionView[];
@@ -67,6 +69,7 @@ interface ChatRow {
   permission_mode: PermissionMode | null;
   worktree_path: string | null;
   branch: string | null;
+  last_seq: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -161,7 +164,7 @@ export class Chats {
 
   private select() {
     return this.deps.sql`
-      SELECT c.id, c.title, c.repo_path, c.default_agent, c.model, c.permission_mode, c.created_at, c.updated_at,
+      SELECT c.id, c.title, c.repo_path, c.default_agent, c.model, c.permission_mode, c.last_seq, c.created_at, c.updated_at,
              w.path AS worktree_path, w.branch
       FROM chats c LEFT JOIN worktrees w ON w.id = c.worktree_id`;
   }
@@ -177,6 +180,7 @@ export class Chats {
       worktreePath: r.worktree_path,
       branch: r.branch,
       busy: this.deps.dispatcher.busy(r.id),
+      lastEventId: Number(r.last_seq),
       createdAt: r.created_at.toISOString(),
       updatedAt: r.updated_at.toISOString(),
     };

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../../src/http/app.js';
@@ -58,9 +58,18 @@ describe('hearth serve', () => {
     assert.equal(body.status, 'ok');
     assert.deepEqual({ up: body.database.up, kind: body.database.kind }, { up: true, kind: 'embedded' });
     assert.ok(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION')), 'the cluster lives in the data directory');
+    const serverFile = path.join(dataDir, 'server.json');
+    assert.deepEqual(JSON.parse(await readFile(serverFile, 'utf8')), { url, pid: child.pid });
+    assert.equal((await stat(serverFile)).mode & 0o777, 0o600);
+
+    // The CLI finds the server and its token through the data directory alone.
+    const cli = output(hearth(['chats', '--json'], { HEARTH_DATA_DIR: dataDir, HEARTH_URL: '', HEARTH_TOKEN: '' }));
+    assert.equal(await cli.exit, 0, cli.text());
+    assert.deepEqual(JSON.parse(cli.text()), { chats: [] });
 
     child.kill('SIGTERM');
     assert.equal(await out.exit, 0, out.text());
+    assert.ok(!existsSync(serverFile), 'server.json is removed on shutdown');
     assert.ok(!existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')), 'the database was stopped');
     assert.ok(!existsSync(path.join(dataDir, 'hearth.pid')));
   });

@@ -1,0 +1,30 @@
+import path from 'node:path';
+import type { HearthApi } from '../api-client.js';
+
+export interface NewChatOptions {
+  agent?: string;
+  model?: string;
+  title?: string;
+  permissionMode?: string;
+  json: boolean;
+}
+
+/** Creates a chat on a repository (its path taken from the working directory) and prints its id. */
+export async function newChat(api: HearthApi, repo: string, options: NewChatOptions): Promise<number> {
+  const chat = await api.createChat({
+    repoPath: path.resolve(repo),
+    ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.model ? { model: options.model } : {}),
+    ...(options.title !== undefined ? { title: options.title } : {}),
+    ...(options.permissionMode ? { permissionMode: options.permissionMode } : {}),
+  });
+  if (options.json) {
+    process.stdout.write(JSON.stringify(chat) + '\n');
+    return 0;
+  }
+  // The id alone on the first line, for `id=$(hearth new . | head -1)`.
+  process.stdout.write(`${chat.id}\n`);
+  if (chat.branch) process.stdout.write(`branch    ${chat.branch}\n`);
+  if (chat.worktreePath) process.stdout.write(`worktree  ${chat.worktreePath}\n`);
+  return 0;
+}

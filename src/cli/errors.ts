@@ -1,0 +1,48 @@
+/** An error the CLI reports as one line on stderr, with the exit code it carries. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Bad arguments: exit 2, as commander's own usage errors. */
+export class UsageError extends CliError {
+  override name = 'UsageError';
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+export class UnreachableError extends CliError {
+  override name = 'UnreachableError';
+  constructor(url: string, reason: string) {
+    super(`cannot reach Hearth at ${url}: ${reason}; is "hearth serve" running?`);
+  }
+}
+
+export class UnauthorizedError extends CliError {
+  override name = 'UnauthorizedError';
+  constructor(hadToken: boolean) {
+    super(
+      hadToken
+        ? 'the server refused the token; pass --token or set HEARTH_TOKEN'
+        : 'the server wants a token and none was found; pass --token or set HEARTH_TOKEN (or run where .hearth/token is)',
+    );
+  }
+}
+
+/** The API answered with `{ error: { code, message } }`. */
+export class ApiError extends CliError {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    apiMessage: string,
+  ) {
+    super(`${apiMessage} (${code}, HTTP ${status})`);
+  }
+}

@@ -1,0 +1,116 @@
+import type { StreamEvent } from './api-client.js';
+import { errorLine, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
+
+type Out = { write(chunk: string): unknown; isTTY?: boolean };
+
+/**
+ * Prints one turn's events as they arrive: the reply's text raw on stdout, tool calls and
+ * their results as compact lines between it, thinking, status notices and errors on
+ * stderr. With `json`, every event is one line of JSON on stdout instead.
+ */
+export class LiveTurnPrinter {
+  /** Whether each stream has a line left open, to be ended before the next whole line. */
+  private readonly open = { out: false, err: false };
+  private readonly style: Style;
+  private readonly errStyle: Style;
+  /** When both go to one terminal, a line on one stream must first end the other's. */
+  private readonly sharedTerminal: boolean;
+  private readonly errorsShown = new Set<string>();
+  private thinking = false;
+
+  constructor(
+    private readonly out: Out,
+    private readonly err: Out,
+    private readonly json: boolean,
+  ) {
+    this.style = styleFor(out);
+    this.errStyle = styleFor(err);
+    this.sharedTerminal = Boolean(out.isTTY && err.isTTY);
+  }
+
+  handle(event: StreamEvent): void {
+    if (this.json) {
+      this.out.write(JSON.stringify({ id: event.id, event: event.event, data: event.data }) + '\n');
+      if (event.event === 'turn_end' && event.data.ok !== true && event.data.code !== 'aborted') {
+        this.err.write(`hearth: the turn failed: ${String(event.data.error)}\n`);
+      }
+      return;
+    }
+    const d = event.data;
+    if (this.thinking && event.event !== 'thinking_delta') {
+      this.thinking = false;
+      this.end('err');
+    }
+    switch (event.event) {
+      case 'text_delta':
+        this.raw('out', String(d.text ?? ''));
+        break;
+      case 'thinking_delta':
+        if (!this.thinking) {
+          this.thinking = true;
+          this.end('err');
+          this.raw('err', this.errStyle.dim('✻ '));
+        }
+        this.raw('err', this.errStyle.dim(String(d.text ?? '')));
+        break;
+      case 'tool_call':
+        this.line('out', toolCallLine(String(d.name), d.input));
+        break;
+      case 'tool_result':
+        this.line('out', toolResultLine(String(d.output ?? ''), d.isError === true, this.style));
+        break;
+      case 'status':
+        this.line('err', this.errStyle.dim(`· ${String(d.message)}${typeof d.position === 'number' ? ` (position ${d.position})` : ''}`));
+        break;
+      case 'error':
+        // An agent may report one failure twice (as its reply and as its result).
+        if (this.errorsShown.has(String(d.message))) break;
+        this.errorsShown.add(String(d.message));
+        this.line('err', errorLine(String(d.message), this.errStyle));
+        break;
+      case 'turn_end':
+        if (d.ok === true) break;
+        if (d.code === 'aborted') this.line('err', this.errStyle.dim('· stopped'));
+        else if (!this.errorsShown.has(String(d.error))) this.line('err', errorLine(`the turn failed: ${String(d.error)}`, this.errStyle));
+        else this.line('err', this.errStyle.dim(`· the turn failed (${String(d.code)})`));
+        break;
+      // The user's own message, partial tool input, the assembled assistant message and
+      // usage repeat what is shown already.
+    }
+  }
+
+  /** Writes a line of its own, apart from anything else on the terminal. */
+  note(text: string): void {
+    this.line('err', this.errStyle.dim(text));
+  }
+
+  /** Ends whatever line is left open, so the shell prompt starts on its own line. */
+  finish(): void {
+    this.end('out');
+    this.end('err');
+  }
+
+  private raw(stream: 'out' | 'err', text: string): void {
+    if (!text) return;
+    this.endOther(stream);
+    (stream === 'out' ? this.out : this.err).write(text);
+    // Styling wraps the text; whether the line is open depends on the text itself.
+    this.open[stream] = !text.replace(/\x1b\[\d+m/g, '').endsWith('\n');
+  }
+
+  private line(stream: 'out' | 'err', text: string): void {
+    this.end(stream);
+    this.endOther(stream);
+    (stream === 'out' ? this.out : this.err).write(text + '\n');
+  }
+
+  private end(stream: 'out' | 'err'): void {
+    if (!this.open[stream]) return;
+    (stream === 'out' ? this.out : this.err).write('\n');
+    this.open[stream] = false;
+  }
+
+  private endOther(stream: 'out' | 'err'): void {
+    if (this.sharedTerminal) this.end(stream === 'out' ? 'err' : 'out');
+  }
+}
