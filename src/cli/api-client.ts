@@ -46,6 +46,12 @@ export class HearthApi {
     return this.request('GET', `/api/chats/${id}/messages`);
   }
 
+  /** Whether the server runs in demo mode, talking to a scripted model; false when it cannot tell. */
+  async demo(): Promise<boolean> {
+    const health = await this.request<{ demo?: boolean }>('GET', '/health').catch(() => null);
+    return health?.demo === true;
+  }
+
   abort(id: string): Promise<{ stopped: number }> {
     return this.request('POST', `/api/chats/${id}/abort`);
   }

@@ -85,9 +85,10 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   program
     .command('serve')
     .description('run the Hearth server (the embedded database unless DATABASE_URL is set)')
+    .option('--demo', 'try Hearth without an API key: the agents talk to a scripted model on this machine')
     .addHelpText('after', SERVE_ENVIRONMENT)
-    .action(async () => {
-      await serve(configFromEnv());
+    .action(async (options: { demo?: boolean }) => {
+      await serve(configFromEnv(), process.env, { demo: Boolean(options.demo) });
     });
 
   program

@@ -3,15 +3,23 @@ import { closeDatabase, openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
 import { createRuntime } from '../runtime/hearth-runtime.js';
+import { startDemo, type Demo } from '../demo/demo-mode.js';
 import { apiToken, nodeId, type ServeConfig } from './config.js';
 import { removeServerFile, writeServerFile } from './server-file.js';
 
+export interface ServeOptions {
+  /** Point the agents at a scripted model on loopback instead of a real one. */
+  demo?: boolean;
+}
+
 /** Runs the server until SIGINT or SIGTERM, then closes HTTP first, agents next, the database last. */
-export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env, options: ServeOptions = {}): Promise<void> {
   const log = pino({ level: config.logLevel });
   const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
   let runtime: Awaited<ReturnType<typeof createRuntime>> | null = null;
+  let demo: Demo | null = null;
   try {
+    if (options.demo) demo = await startDemo(config.dataDir, env);
     await migrate(sql, { schema: config.schema });
     const node = await nodeId(env, config.dataDir);
     runtime = await createRuntime(sql, log, {
@@ -21,7 +29,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       idleMs: config.idleMs,
       maxQueued: config.maxQueued,
       claudeSdk: config.claudeSdk,
-      agentEnv: env,
+      agentEnv: demo ? demo.agentEnv : env,
     });
     const token = await apiToken(env, config.dataDir);
     const app = await buildApp({
@@ -31,14 +39,24 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       runtime,
       token: token.value,
       maxPromptBytes: config.maxPromptBytes,
+      demo: demo !== null,
     });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : config.port;
-    const url = `http://${config.host}:${port}`;
+    const url = `http://${connectHost(config.host)}:${port}`;
     await writeServerFile(config.dataDir, url);
     if (token.created) process.stdout.write(`Hearth API token (kept in ${config.dataDir}/token): ${token.value}\n`);
-    log.info({ url, node, database: config.databaseUrl ? 'external' : config.dataDir }, `Hearth listening on ${url}`);
+    if (demo) {
+      process.stdout.write(
+        `DEMO MODE: the agents talk to a scripted model at ${demo.url}, not to Claude; no API key is used.\n` +
+          `Open ${url} in a browser, start a chat on any git repository and send a message.\n`,
+      );
+    }
+    log.info(
+      { url, node, database: config.databaseUrl ? 'external' : config.dataDir, demo: demo !== null },
+      `Hearth listening on ${url}${demo ? ' (demo mode: a scripted model, not Claude)' : ''}`,
+    );
 
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
@@ -54,6 +72,14 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
     await removeServerFile(config.dataDir);
   } finally {
     await runtime?.close();
+    await demo?.close();
     await closeDatabase(sql);
   }
+}
+
+/** The address a client on this machine reaches a server bound to `host` at. */
+function connectHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -2,7 +2,7 @@ import { lastUserText, type RecordedRequest, type ScriptedReply } from './script
 
 /**
  * The demo's conversation: every prompt gets a look around the repository (a read-only
- * tool call the agent runs for real), then a Markdown answer built from what the tool
+ * command the agent runs for real), then a Markdown answer built from what the tool
  * found, saying plainly that it is a scripted demo.
  */
 export function demoReply(req: RecordedRequest): ScriptedReply {
@@ -10,16 +10,15 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
   if (found === null) {
     return {
       kind: 'tool_use',
-      name: 'Glob',
-      input: { pattern: '*' },
+      name: 'Bash',
+      input: { command: 'ls -A', description: 'List the repository' },
       text: `(Demo) You asked: "${short(lastUserText(req))}". Let me look at the repository first.`,
     };
   }
   const files = found
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('('))
-    .map((line) => line.split('/').pop()!);
+    .filter((line) => line && line !== '.git');
   const listed = files.slice(0, 8).map((f) => `- \`${f}\``).join('\n');
   const answer = [
     `**This is Hearth's demo.** A scripted model on this machine stands in for Claude, so no API key is needed; `,

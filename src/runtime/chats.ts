@@ -101,9 +101,11 @@ export class Chats {
     return (await this.get(id, false))!;
   }
 
+  /** Every chat, most recently active first, each with its agent sessions (backend, tokens, cost). */
   async list(): Promise<ChatView[]> {
     const rows = await this.deps.sql<ChatRow[]>`${this.select()} ORDER BY c.updated_at DESC`;
-    return rows.map((r) => this.view(r));
+    const sessions = await this.sessions(rows.map((r) => r.id));
+    return rows.map((r) => ({ ...this.view(r), sessions: sessions.get(r.id) ?? [] }));
   }
 
   async get(id: string, withSessions = true): Promise<ChatView | null> {
@@ -111,12 +113,20 @@ export class Chats {
     const [row] = await this.deps.sql<ChatRow[]>`${this.select()} WHERE c.id = ${id}`;
     if (!row) return null;
     const view = this.view(row);
-    if (withSessions) {
-      const sessions = await this.deps.sql<
-        { agent: string; backend: string; status: string; input_tokens: string; output_tokens: string; cost: string; last_active_at: Date }[]
-      >`SELECT agent, backend, status, input_tokens, output_tokens, cost, last_active_at
-        FROM agent_sessions WHERE chat_id = ${id} ORDER BY agent`;
-      view.sessions = sessions.map((s) => ({
+    if (withSessions) view.sessions = (await this.sessions([id])).get(id) ?? [];
+    return view;
+  }
+
+  /** The agent sessions of these chats, by chat. */
+  private async sessions(chatIds: string[]): Promise<Map<string, SessionView[]>> {
+    const rows = await this.deps.sql<
+      { chat_id: string; agent: string; backend: string; status: string; input_tokens: string; output_tokens: string; cost: string; last_active_at: Date }[]
+    >`SELECT chat_id, agent, backend, status, input_tokens, output_tokens, cost, last_active_at
+      FROM agent_sessions WHERE chat_id = ANY(${chatIds}::uuid[]) ORDER BY agent`;
+    const byChat = new Map<string, SessionView[]>();
+    for (const s of rows) {
+      const list = byChat.get(s.chat_id) ?? [];
+      list.push({
         agent: s.agent,
         backend: s.backend,
         status: s.status,
@@ -124,9 +134,10 @@ export class Chats {
         outputTokens: Number(s.output_tokens),
         cost: Number(s.cost),
         lastActiveAt: s.last_active_at.toISOString(),
-      }));
+      });
+      byChat.set(s.chat_id, list);
     }
-    return view;
+    return byChat;
   }
 
   /** The durable history: user and assistant messages with their parts, oldest first. */

@@ -4,12 +4,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../../src/http/app.js';
 import { connect } from '../../src/db/sql.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
+import { makeRepo } from '../fixtures/git-repo.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -96,6 +97,59 @@ describe('hearth serve', () => {
     try {
       const tables = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`;
       assert.ok(tables.some((t) => t.table_name === 'agent_sessions'), 'migrated into its schema');
+      await sql`DROP SCHEMA ${sql(schema)} CASCADE`;
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('--demo runs a whole round trip, tool call included, with no API key, and says it is a demo', async () => {
+    const schema = `demo_${process.pid}`;
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-demo-'));
+    dirs.push(dataDir);
+    const repo = makeRepo(path.join(dataDir, 'repos', 'shop'));
+    await writeFile(path.join(repo, 'checkout.ts'), 'export {};\n');
+    const token = 'demo-token-0123456789';
+    const env = {
+      DATABASE_URL: TEST_DATABASE_URL,
+      HEARTH_DATABASE_SCHEMA: schema,
+      HEARTH_PORT: '0',
+      HEARTH_DATA_DIR: dataDir,
+      HEARTH_TOKEN: token,
+      HEARTH_REPO_ROOTS: path.join(dataDir, 'repos'),
+      // A key of the user's must not reach the scripted model or win over it.
+      ANTHROPIC_API_KEY: 'sk-ant-users-own-key',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:9/not-the-demo',
+    };
+    const child = hearth(['serve', '--demo'], env);
+    const out = output(child);
+    const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    assert.match(out.text(), /DEMO MODE: the agents talk to a scripted model at http:\/\/127\.0\.0\.1:\d+, not to Claude/);
+    const health = (await (await fetch(`${url}/health`)).json()) as { demo?: boolean };
+    assert.equal(health.demo, true);
+
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const chat = (await (await fetch(`${url}/api/chats`, { method: 'POST', headers: auth, body: JSON.stringify({ repoPath: repo }) })).json()) as {
+      id: string;
+    };
+    const send = output(hearth(['send', chat.id.slice(0, 8), 'What is in this repository?'], { ...env, HEARTH_URL: url!, HEARTH_TOKEN: token }));
+    assert.equal(await send.exit, 0, send.text());
+    const reply = send.text();
+    assert.match(reply, /demo mode: the reply comes from a scripted model/);
+    assert.match(reply, /Bash\(ls -A\)/, 'the tool call is shown');
+    assert.match(reply, /This is Hearth's demo/);
+    assert.match(reply, /README\.md/, 'the answer is built from what the tool found in the worktree');
+    assert.doesNotMatch(reply, /checkout\.ts/, 'the worktree holds what was committed, not the uncommitted file');
+
+    const chats = output(hearth(['chats'], { ...env, HEARTH_URL: url!, HEARTH_TOKEN: token }));
+    assert.equal(await chats.exit, 0);
+    assert.match(chats.text(), /demo mode/);
+    assert.ok(existsSync(path.join(dataDir, 'demo-claude')), 'the agents use a configuration directory of their own');
+
+    child.kill('SIGTERM');
+    assert.equal(await out.exit, 0, out.text());
+    const sql = connect(TEST_DATABASE_URL, { max: 1 });
+    try {
       await sql`DROP SCHEMA ${sql(schema)} CASCADE`;
     } finally {
       await sql.end();

@@ -21,6 +21,7 @@ export async function sendMessage(api: HearthApi, ref: string, words: string[], 
   const text = await messageText(words);
   const chatId = await resolveChatId(api, ref);
   const { lastEventId } = await api.getChat(chatId);
+  if (!options.json && (await api.demo())) process.stderr.write('(demo mode: the reply comes from a scripted model, not from Claude)\n');
   const { turnId } = await api.sendMessage(chatId, { text, ...(options.backend ? { backend: options.backend } : {}) });
   return followTurn(api, chatId, lastEventId, turnId, new LiveTurnPrinter(process.stdout, process.stderr, options.json));
 }
