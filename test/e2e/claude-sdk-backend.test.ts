@@ -350,8 +350,9 @@ describe('ClaudeSdkBackend with the real Claude Code binary', () => {
     assert.equal(failed.result.ok, false);
     assert.ok(!failed.result.ok && failed.result.code === 'api_error');
     assert.match(!failed.result.ok ? failed.result.error : '', /529/);
-    const error = failed.events.find((e) => e.kind === 'error') as Extract<AgentEvent, { kind: 'error' }>;
-    assert.match(error.message, /529/);
+    const errors = failed.events.filter((e) => e.kind === 'error') as Extract<AgentEvent, { kind: 'error' }>[];
+    assert.equal(errors.length, 1, 'the failure is reported once, though Claude Code reports it twice');
+    assert.match(errors[0]!.message, /529/);
     assert.equal((await row(chat)).status, 'crashed');
 
     // Another backend for the chat (the pool evicted this one): a crashed row is not resumed.

@@ -179,16 +179,25 @@ describe('the web UI', () => {
     assert.match(await output.innerText(), /\n60/);
     await screenshot(page, 'tool-call');
 
+    // A failed turn says why in plain words.
+    fake.enqueue({ kind: 'error', status: 529, message: 'the model is overloaded right now' });
+    await send(page, 'this one fails');
+    await waitForStatus(page, 3, 'failed');
+    await turns(page).nth(3).getByRole('alert').getByText('overloaded right now', { exact: false }).first().waitFor();
+    assert.equal(await turns(page).nth(3).getByRole('alert').count(), 1, 'the error is shown once');
+    assert.equal(await page.getByText('● live').count(), 1, "an agent's error is not a lost connection");
+    await screenshot(page, 'failed-turn');
+
     // Stop a turn that hangs, with a message waiting behind it.
     fake.enqueue({ kind: 'stall', chunks: ['Working on it'] });
     await send(page, 'this will hang');
-    await turns(page).nth(3).getByText('Working on it').waitFor();
+    await turns(page).nth(4).getByText('Working on it').waitFor();
     await send(page, 'echo: waiting behind');
-    await waitForStatus(page, 4, 'queued');
+    await waitForStatus(page, 5, 'queued');
     await screenshot(page, 'running-and-queued');
     await page.getByRole('button', { name: 'Stop' }).click();
-    await waitForStatus(page, 3, 'aborted');
     await waitForStatus(page, 4, 'aborted');
+    await waitForStatus(page, 5, 'aborted');
     await page.getByRole('button', { name: 'Stop' }).waitFor({ state: 'detached' });
     await screenshot(page, 'stopped');
 
@@ -196,20 +205,21 @@ describe('the web UI', () => {
     const chunks = Array.from({ length: 30 }, (_, i) => `c${i} `);
     fake.enqueue({ kind: 'text', chunks });
     await send(page, 'stream through a reconnect');
-    await turns(page).nth(5).getByText('c5', { exact: false }).waitFor();
+    await turns(page).nth(6).getByText('c5', { exact: false }).waitFor();
     app.server.closeAllConnections();
-    await waitForStatus(page, 5, 'done');
-    assert.equal((await turns(page).nth(5).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
+    await waitForStatus(page, 6, 'done');
+    assert.equal((await turns(page).nth(6).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
 
     // After a reload everything is there, in order.
     await page.reload();
-    await waitForStatus(page, 5, 'done');
-    assert.equal(await turns(page).count(), 6);
+    await waitForStatus(page, 6, 'done');
+    assert.equal(await turns(page).count(), 7);
     assert.deepEqual(
       await page.getByTestId('turn-status').allInnerTexts().then((all) => all.map((s) => s.split(' · ')[0])),
-      ['done', 'done', 'done', 'stopped', 'stopped', 'done'],
+      ['done', 'done', 'done', 'failed', 'stopped', 'stopped', 'done'],
     );
-    assert.equal((await turns(page).nth(5).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
+    assert.equal((await turns(page).nth(6).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
+    await turns(page).nth(3).getByText('overloaded right now', { exact: false }).first().waitFor();
     assert.equal(await page.getByTestId('tool-call').count(), 1);
     assert.ok(page.url().endsWith(chatId), 'the chat stays selected');
     await screenshot(page, 'after-reload');

@@ -131,7 +131,9 @@ export class Api {
       const es = new EventSource(url);
       source = es;
       es.onopen = () => onConnection(true);
-      es.onerror = () => {
+      es.onerror = (e) => {
+        // The agent's own `error` events arrive here too; only a plain Event is the connection's.
+        if (e instanceof MessageEvent) return;
         onConnection(false);
         if (es.readyState === EventSource.CLOSED && !stopped) {
           retry = setTimeout(open, 2_000);

@@ -23,7 +23,7 @@ import { AGENT_TAG_VAR, killTagged } from '../agent-process.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
-import { finishTurn } from '../claude-sdk/claude-result.js';
+import { finishTurn, onceEachError } from '../claude-sdk/claude-result.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty } from './pty.js';
@@ -243,13 +243,14 @@ export class ClaudePtyBackend implements AgentBackend {
 
   private async runTurn(running: Running, prepared: PreparedTranscript, ctx: PromptCtx): Promise<TurnResult> {
     const map = createClaudeSdkMapState();
+    const emit = onceEachError((ev) => this.emit(ctx, ev));
     const { lines } = running;
     let result: SDKResultMessage | null = null;
     let exitTimer: NodeJS.Timeout | undefined;
     const take = (messages: unknown[]) => {
       for (const raw of messages) {
         const msg = raw as SDKMessage;
-        for (const ev of mapSdkMessage(msg, map)) this.emit(ctx, ev);
+        for (const ev of mapSdkMessage(msg, map)) emit(ev);
         if (msg.type === 'result' && !result) {
           result = msg;
           // The turn is over once its result is out; a CLI that lingers after it is ended.
@@ -274,7 +275,7 @@ export class ClaudePtyBackend implements AgentBackend {
       const ended = result as SDKResultMessage | null;
       if (ended) {
         // A resumed CLI carries on the session's running cost total from its transcript.
-        const end = await finishTurn(ended, { costSeen: prepared.costSoFar, aborted, row: this.row, emit: (ev) => this.emit(ctx, ev) });
+        const end = await finishTurn(ended, { costSeen: prepared.costSoFar, aborted, row: this.row, emit });
         return end.outcome;
       }
       if (aborted) {

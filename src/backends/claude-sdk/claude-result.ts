@@ -24,6 +24,21 @@ export function turnUsage(result: SDKResultMessage, costSeen: number): { usage: 
 }
 
 /**
+ * A turn's event sink that lets each error message through once: Claude Code reports an
+ * API failure both as a synthetic assistant message and in the turn's result.
+ */
+export function onceEachError(emit: (event: AgentEvent) => void): (event: AgentEvent) => void {
+  const shown = new Set<string>();
+  return (event) => {
+    if (event.kind === 'error') {
+      if (shown.has(event.message)) return;
+      shown.add(event.message);
+    }
+    emit(event);
+  };
+}
+
+/**
  * Ends a turn on its `result` message, the same on every road: the usage goes out and
  * onto the row, the row goes idle (an abort is the user's choice, not a crash) or
  * crashed, and a failure is reported. Returns the outcome and the running cost total.

@@ -25,7 +25,7 @@ import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
-import { finishTurn, restoredCost } from './claude-result.js';
+import { finishTurn, onceEachError, restoredCost } from './claude-result.js';
 import { within } from '../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
@@ -261,6 +261,7 @@ export class ClaudeSdkBackend implements AgentBackend {
 
   private async runTurn(live: Live, input: string, ctx: PromptCtx): Promise<TurnResult> {
     const map = createClaudeSdkMapState();
+    const emit = onceEachError((ev) => this.emit(ctx, ev));
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -289,13 +290,13 @@ export class ClaudeSdkBackend implements AgentBackend {
           this.agentSessionId = msg.session_id;
           await this.row.saveAgentSessionId(msg.session_id);
         }
-        for (const ev of mapSdkMessage(msg, map)) this.emit(ctx, ev);
+        for (const ev of mapSdkMessage(msg, map)) emit(ev);
         if (msg.type === 'result') {
           const { outcome, total } = await finishTurn(msg, {
             costSeen: live.costSeen,
             aborted,
             row: this.row,
-            emit: (ev) => this.emit(ctx, ev),
+            emit,
           });
           live.costSeen = total;
           return outcome;
