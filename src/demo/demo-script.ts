@@ -23,7 +23,9 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
   const answer = [
     `**This is Hearth's demo.** A scripted model on this machine stands in for Claude, so no API key is needed; `,
     `the tool call above really ran, in this chat's own git worktree.\n\n`,
-    files.length > 0 ? `The repository's top level holds ${files.length} entries, among them:\n\n${listed}\n\n` : `The repository looks empty.\n\n`,
+    files.length > 0
+      ? `The repository's top level holds ${files.length === 1 ? 'one entry' : `${files.length} entries`}:\n\n${listed}\n\n`
+      : `The repository looks empty.\n\n`,
     'Code comes back highlighted:\n\n',
     '```ts\n',
     "const res = await fetch('/api/chats', { headers: { authorization: `Bearer ${token}` } });\n",

@@ -4,6 +4,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,8 @@ import { buildApp } from '../../src/http/app.js';
 import { createRuntime, type Runtime } from '../../src/runtime/hearth-runtime.js';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../fixtures/database.js';
+import { connect } from '../../src/db/sql.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 
 const TOKEN = 'web-token-0123456789';
@@ -25,7 +27,6 @@ let db: TestSchema;
 let fake: FakeModelServer;
 let runtime: Runtime;
 let app: FastifyInstance;
-let demoApp: FastifyInstance;
 let browser: Browser;
 let root: string;
 let repo: string;
@@ -56,8 +57,6 @@ before(async () => {
   app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  demoApp = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN, demo: true });
-  await demoApp.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -69,7 +68,6 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await demoApp?.close();
   await app?.close();
   await runtime?.close();
   await fake?.close();
@@ -226,7 +224,7 @@ describe('the web UI', () => {
     await page.close();
   });
 
-  it('is usable on a narrow screen, deletes a chat, and shows demo mode plainly', LIMIT, async () => {
+  it('is usable on a narrow screen, and deletes a chat', LIMIT, async () => {
     const page = await signedIn();
     const id = await newChat(page);
     await page.setViewportSize({ width: 390, height: 780 });
@@ -246,11 +244,55 @@ describe('the web UI', () => {
     assert.equal(await page.getByTestId('chat-item').count(), before - 1);
     assert.equal((await fetch(`${base}/api/chats/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 404);
     await page.close();
+  });
 
-    const demo = await signedIn(`http://127.0.0.1:${(demoApp.server.address() as { port: number }).port}`);
-    await demo.getByTestId('demo-banner').waitFor();
-    assert.match(await demo.getByTestId('demo-banner').innerText(), /Demo mode/);
-    await screenshot(demo, 'demo-banner');
-    await demo.close();
+  it('gives a new user with no API key a whole round trip, tool call included, with hearth serve --demo', LIMIT, async () => {
+    const schema = `web_demo_${process.pid}`;
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-web-demo-'));
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--demo'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        DATABASE_URL: TEST_DATABASE_URL,
+        HEARTH_DATABASE_SCHEMA: schema,
+        HEARTH_DATA_DIR: dataDir,
+        HEARTH_PORT: '0',
+        HEARTH_TOKEN: TOKEN,
+        HEARTH_REPO_ROOTS: root,
+        ANTHROPIC_API_KEY: '',
+      },
+    });
+    let output = '';
+    server.stdout.on('data', (d) => (output += d));
+    server.stderr.on('data', (d) => (output += d));
+    const exited = new Promise((r) => server.once('exit', r));
+    try {
+      const deadline = Date.now() + 30_000;
+      let url: string | undefined;
+      while (!(url = /Hearth listening on (http:\/\/\S+?)[\s"]/.exec(output)?.[1])) {
+        if (Date.now() > deadline) throw new Error(`the demo server did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const page = await signedIn(url);
+      await page.getByTestId('demo-banner').waitFor();
+      await newChat(page);
+      await send(page, 'What is in this repository?');
+      await waitForStatus(page, 0, 'done');
+      const tool = page.getByTestId('tool-call').first();
+      assert.match(await tool.locator('summary').innerText(), /Bash\s+ls -A/);
+      await tool.locator('summary').click();
+      assert.match(await tool.getByTestId('tool-output').innerText(), /README\.md/);
+      assert.match(await page.getByTestId('assistant-text').last().innerText(), /This is Hearth's demo/);
+      assert.ok(await page.locator('.markdown pre code.hljs').count(), 'the demo answer shows highlighted code');
+      await screenshot(page, 'demo-round-trip');
+      await page.close();
+    } finally {
+      server.kill('SIGTERM');
+      await exited;
+      const sql = connect(TEST_DATABASE_URL, { max: 1 });
+      await sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`;
+      await sql.end();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
