@@ -8,14 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { buildApp } from '../../src/http/app.js';
-import { createRuntime, type Runtime } from '../../src/runtime/hearth-runtime.js';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const LIMIT = { timeout: 30_000 };
@@ -23,13 +19,11 @@ const CHUNK_DELAY_MS = 80;
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let db: TestSchema;
 let fake: FakeModelServer;
-let runtime: Runtime;
-let app: FastifyInstance;
+let server: TestServer;
 let url: string;
 let root: string;
 let repo: string;
 let cliDataDir: string;
-let configDir: string;
 
 before(async () => {
   db = await testSchema('cli');
@@ -44,28 +38,22 @@ before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'hearth-cli-'));
   repo = makeRepo(path.join(root, 'repo'));
   cliDataDir = path.join(root, 'cli-data');
-  configDir = await makeConfigDir();
-  runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
-    nodeId: `test-${process.pid}`,
-    worktrees: { repoRoots: [root], worktreesDir: path.join(root, 'worktrees') },
-    maxWarm: 2,
-    idleMs: 600_000,
-    maxQueued: 1,
-    claudeSdk: true,
-    agentEnv: claudeEnv(fake, configDir),
+  server = await startTestServer({
+    sql: db.sql,
+    fake,
+    root,
+    token: TOKEN,
+    runtime: { maxWarm: 2, maxQueued: 1 },
+    app: { maxPromptBytes: 4096 },
   });
-  app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN, maxPromptBytes: 4096 });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  url = server.url;
 });
 
 after(async () => {
-  await app.close();
-  await runtime.close();
+  await server.close();
   await fake.close();
   await db.drop();
   await rm(root, { recursive: true, force: true });
-  await rm(configDir, { recursive: true, force: true });
 });
 
 interface Run {

@@ -7,15 +7,12 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { buildApp } from '../../src/http/app.js';
-import { createRuntime, type Runtime, type RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
+import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
 import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'edge-token-0123456789';
 const LIMIT = { timeout: 90_000 };
@@ -23,7 +20,7 @@ let db: TestSchema;
 let fake: FakeModelServer;
 let root: string;
 let repo: string;
-const running: Array<{ app: FastifyInstance; runtime: Runtime }> = [];
+const running: TestServer[] = [];
 
 before(async () => {
   db = await testSchema('api_edges');
@@ -34,33 +31,16 @@ before(async () => {
 });
 
 after(async () => {
-  for (const { app, runtime } of running) {
-    await app.close();
-    await runtime.close();
-  }
+  for (const server of running) await server.close();
   await fake.close();
   await db.drop();
   await rm(root, { recursive: true, force: true });
 });
 
-async function serve(
-  config: Partial<RuntimeConfig> = {},
-  sseMaxBufferedBytes?: number,
-): Promise<{ client: HearthClient; runtime: Runtime }> {
-  const runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
-    nodeId: `edges-${process.pid}-${running.length}`,
-    worktrees: { repoRoots: [root], worktreesDir: path.join(root, `worktrees-${running.length}`) },
-    maxWarm: 4,
-    idleMs: 600_000,
-    maxQueued: 5,
-    claudeSdk: true,
-    agentEnv: claudeEnv(fake, await makeConfigDir()),
-    ...config,
-  });
-  const app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN, sseMaxBufferedBytes });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  running.push({ app, runtime });
-  return { client: new HearthClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, TOKEN), runtime };
+async function serve(config: Partial<RuntimeConfig> = {}, sseMaxBufferedBytes?: number): Promise<TestServer> {
+  const server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: config, app: { sseMaxBufferedBytes } });
+  running.push(server);
+  return server;
 }
 
 /** Sends a message and returns its turn's events, turn_end last. */

@@ -8,22 +8,19 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { buildApp } from '../../src/http/app.js';
-import { createRuntime, type Runtime } from '../../src/runtime/hearth-runtime.js';
+import type { Runtime } from '../../src/runtime/hearth-runtime.js';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'test-token-0123456789';
 const LIMIT = { timeout: 90_000 };
 let db: TestSchema;
 let fake: FakeModelServer;
+let server: TestServer;
 let runtime: Runtime;
-let app: FastifyInstance;
 let client: HearthClient;
 let root: string;
 let repo: string;
@@ -40,24 +37,19 @@ before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'hearth-api-'));
   repo = path.join(root, 'repo');
   makeRepo(repo);
-  const log = pino({ level: 'silent' });
-  runtime = await createRuntime(db.sql, log, {
-    nodeId: `test-${process.pid}`,
-    worktrees: { repoRoots: [root], worktreesDir: path.join(root, 'worktrees') },
-    maxWarm: 2,
-    idleMs: 600_000,
-    maxQueued: 1,
-    claudeSdk: true,
-    agentEnv: claudeEnv(fake, await makeConfigDir()),
+  server = await startTestServer({
+    sql: db.sql,
+    fake,
+    root,
+    token: TOKEN,
+    runtime: { maxWarm: 2, maxQueued: 1 },
+    app: { maxPromptBytes: 4096 },
   });
-  app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN, maxPromptBytes: 4096 });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  client = new HearthClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, TOKEN);
+  ({ runtime, client } = server);
 });
 
 after(async () => {
-  await app.close();
-  await runtime.close();
+  await server.close();
   await fake.close();
   await db.drop();
   await rm(root, { recursive: true, force: true });

@@ -6,15 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { buildApp } from '../../src/http/app.js';
-import { createRuntime, type Runtime } from '../../src/runtime/hearth-runtime.js';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
-import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
+import { untilTurnEnd, type HearthClient, type SseEvent } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'paths-token-0123456789';
 const LIMIT = { timeout: 120_000 };
@@ -22,7 +18,7 @@ let db: TestSchema;
 let fake: FakeModelServer;
 let root: string;
 let repo: string;
-const nodes: Array<{ app: FastifyInstance; runtime: Runtime }> = [];
+const nodes: TestServer[] = [];
 
 before(async () => {
   db = await testSchema('paths');
@@ -34,30 +30,17 @@ before(async () => {
 });
 
 after(async () => {
-  for (const { app, runtime } of nodes) {
-    await app.close();
-    await runtime.close();
-  }
+  for (const server of nodes) await server.close();
   await fake.close();
   await db.drop();
   await rm(root, { recursive: true, force: true });
 });
 
 /** A node of its own: its own id and Claude configuration directory, the shared database and worktrees. */
-async function node(name: string): Promise<HearthClient> {
-  const runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
-    nodeId: `paths-${name}-${process.pid}`,
-    worktrees: { repoRoots: [root], worktreesDir: path.join(root, 'worktrees') },
-    maxWarm: 4,
-    idleMs: 600_000,
-    maxQueued: 2,
-    claudeSdk: true,
-    agentEnv: claudeEnv(fake, await makeConfigDir()),
-  });
-  const app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  nodes.push({ app, runtime });
-  return new HearthClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, TOKEN);
+async function node(): Promise<HearthClient> {
+  const server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: { maxQueued: 2 } });
+  nodes.push(server);
+  return server.client;
 }
 
 async function say(client: HearthClient, chatId: string, text: string, backend?: string): Promise<SseEvent[]> {
@@ -77,7 +60,7 @@ async function session(chatId: string) {
 
 describe('a chat moving between the SDK path and the PTY path', () => {
   it('keeps the whole conversation through two switches each way and onto another node', LIMIT, async () => {
-    const a = await node('a');
+    const a = await node();
     const chat = (await a.request('POST', '/api/chats', { repoPath: repo })).body;
     const words: string[] = [];
     const step = async (client: HearthClient, word: string, ask: string | undefined, expect: string) => {
@@ -101,7 +84,7 @@ describe('a chat moving between the SDK path and the PTY path', () => {
     await step(a, 'ECHO', 'claude_sdk', 'claude_sdk');
 
     // Another node has neither a warm process nor a local transcript: only the database.
-    const b = await node('b');
+    const b = await node();
     await step(b, 'FOXTROT', 'claude_pty', 'claude_pty');
     await step(b, 'GOLF', undefined, 'claude_sdk');
     await step(a, 'HOTEL', 'claude_pty', 'claude_pty');
@@ -126,7 +109,7 @@ describe('a chat moving between the SDK path and the PTY path', () => {
   });
 
   it('refuses a path for an agent that is not claude, and an unknown path', LIMIT, async () => {
-    const a = nodes.length ? new HearthClient(`http://127.0.0.1:${(nodes[0]!.app.server.address() as { port: number }).port}`, TOKEN) : await node('c');
+    const a = nodes[0]?.client ?? (await node());
     const chat = (await a.request('POST', '/api/chats', { repoPath: repo })).body;
     const unknown = await a.request('POST', `/api/chats/${chat.id}/messages`, { text: 'hi', backend: 'claude_tmux' });
     assert.equal(unknown.status, 400);

@@ -9,15 +9,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { buildApp } from '../../src/http/app.js';
-import { createRuntime, type Runtime } from '../../src/runtime/hearth-runtime.js';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../fixtures/database.js';
 import { connect } from '../../src/db/sql.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'web-token-0123456789';
 const LIMIT = { timeout: 120_000 };
@@ -25,7 +22,7 @@ const ARTIFACTS = path.resolve('test-artifacts/web');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 let db: TestSchema;
 let fake: FakeModelServer;
-let runtime: Runtime;
+let server: TestServer;
 let app: FastifyInstance;
 let browser: Browser;
 let root: string;
@@ -45,18 +42,8 @@ before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'hearth-web-'));
   repo = path.join(root, 'repo');
   makeRepo(repo);
-  runtime = await createRuntime(db.sql, pino({ level: 'silent' }), {
-    nodeId: `web-${process.pid}`,
-    worktrees: { repoRoots: [root], worktreesDir: path.join(root, 'worktrees') },
-    maxWarm: 4,
-    idleMs: 600_000,
-    maxQueued: 3,
-    claudeSdk: true,
-    agentEnv: claudeEnv(fake, await makeConfigDir()),
-  });
-  app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: { maxQueued: 3 } });
+  ({ app, url: base } = server);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -68,8 +55,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await app?.close();
-  await runtime?.close();
+  await server?.close();
   await fake?.close();
   await db?.drop();
   if (root) await rm(root, { recursive: true, force: true });
