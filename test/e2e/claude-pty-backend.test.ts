@@ -3,11 +3,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { ClaudePtyBackend, type ClaudePtyBackendDeps } from '../../src/backends/claude-pty/claude-pty-backend.js';
@@ -17,15 +14,15 @@ import type { AgentBackend, EnsureSessionOpts, TurnResult } from '../../src/back
 import { taggedProcesses } from '../../src/backends/agent-process.js';
 import { bundledClaudePath } from '../../src/runtime/agent-registry.js';
 import { PostgresSessionStore } from '../../src/store/postgres-session-store.js';
-import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
+import { lastUserText } from '../fixtures/fake-anthropic.js';
+import { claudeEnv } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { alive } from '../fixtures/processes.js';
 
 let db: TestSchema;
-const cleanup: string[] = [];
 const backends: AgentBackend[] = [];
-const fakes: FakeModelServer[] = [];
+let chats: BackendChats;
 const log = pino({ level: 'silent' });
 const claude = bundledClaudePath()!;
 /** Each test's own budget: a hung turn fails its test instead of the whole run. */
@@ -33,39 +30,17 @@ const LIMIT = { timeout: 90_000 };
 
 before(async () => {
   db = await testSchema('claude_pty');
+  chats = new BackendChats(db.sql);
 });
 after(async () => {
   await Promise.all(backends.map((b) => b.dispose()));
-  await Promise.all(fakes.map((f) => f.close()));
+  await chats.close();
   await db.drop();
-  await Promise.all(cleanup.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-interface Chat {
-  id: string;
-  worktree: string;
-  configDir: string;
-  fake: FakeModelServer;
-  /** Tags this chat's agent processes, so a test can look for leftovers. */
-  tagPrefix: string;
-}
-
-async function newChat(): Promise<Chat> {
-  const fake = await startFakeModel({
-    // Prompts starting with "echo:" get their own text back, whatever the order of requests.
-    reply: (req) => {
-      const text = lastUserText(req);
-      return text.startsWith('echo:') ? { kind: 'text', chunks: [`reply to ${text}`] } : undefined;
-    },
-  });
-  fakes.push(fake);
-  const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-pty-wt-'));
-  execFileSync('git', ['init', '-q', worktree]);
-  const configDir = await makeConfigDir();
-  cleanup.push(worktree, configDir);
-  const [row] = await db.sql<{ id: string }[]>`INSERT INTO chats (repo_path) VALUES (${worktree}) RETURNING id`;
-  return { id: row!.id, worktree, configDir, fake, tagPrefix: `pty-test-${randomUUID()}:` };
-}
+type Chat = BackendChat;
+const newChat = () => chats.create();
+const row = (chat: Chat) => chats.row(chat);
 
 function ptyFor(chat: Chat, extra: Partial<ClaudePtyBackendDeps> = {}, configDir = chat.configDir): ClaudePtyBackend {
   const b = new ClaudePtyBackend({
@@ -128,19 +103,6 @@ async function turn(
   return { result, events };
 }
 
-async function row(chat: Chat) {
-  const [r] = await db.sql<
-    { agent_session_id: string | null; status: string; input_tokens: string; output_tokens: string; cost: string; backend: string }[]
-  >`SELECT agent_session_id, status, input_tokens, output_tokens, cost::text AS cost, backend
-    FROM agent_sessions WHERE chat_id = ${chat.id} AND agent = 'claude'`;
-  return r!;
-}
-
-function sent(req: RecordedRequest | undefined): string {
-  assert.ok(req, 'the model was called');
-  return JSON.stringify(req.body.messages);
-}
-
 const textOf = (events: AgentEvent[]) => events.flatMap((e) => (e.kind === 'text_delta' ? [e.text] : [])).join('');
 
 async function stored(sessionId: string): Promise<string> {
@@ -148,14 +110,6 @@ async function stored(sessionId: string): Promise<string> {
   const [projectKey] = await store.projectKeysOf(sessionId);
   assert.ok(projectKey, `session ${sessionId} is in the store`);
   return JSON.stringify(await store.load({ projectKey, sessionId }));
-}
-
-async function waitUntil(what: string, probe: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('ClaudePtyBackend with the real Claude Code CLI', () => {
@@ -329,8 +283,7 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     const { agent_session_id: sessionId } = await row(chat);
 
     // Another machine: an empty configuration directory, the same database.
-    const elsewhereDir = await makeConfigDir();
-    cleanup.push(elsewhereDir);
+    const elsewhereDir = await chats.configDir();
     const elsewhere = ptyFor(chat, {}, elsewhereDir);
     const there = await turn(elsewhere, chat, 'echo: said there');
     assert.deepEqual(there.result, { ok: true });

@@ -5,60 +5,38 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { ClaudeSdkBackend, type ClaudeSdkBackendDeps } from '../../src/backends/claude-sdk/claude-sdk-backend.js';
 import type { AgentEvent } from '../../src/backends/agent-event.js';
 import type { AgentSessionHandle, EnsureSessionOpts, TurnResult } from '../../src/backends/agent-backend.js';
-import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../fixtures/fake-anthropic.js';
-import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
+import { lastUserText } from '../fixtures/fake-anthropic.js';
+import { claudeEnv } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { alive } from '../fixtures/processes.js';
 
 let db: TestSchema;
-const cleanup: string[] = [];
 const backends: ClaudeSdkBackend[] = [];
-const fakes: FakeModelServer[] = [];
+let chats: BackendChats;
 const log = pino({ level: 'silent' });
 /** Each test's own budget: a hung turn fails its test instead of the whole run. */
 const LIMIT = { timeout: 60_000 };
 
 before(async () => {
   db = await testSchema('claude_sdk');
+  chats = new BackendChats(db.sql);
 });
 after(async () => {
   await Promise.all(backends.map((b) => b.dispose()));
-  await Promise.all(fakes.map((f) => f.close()));
+  await chats.close();
   await db.drop();
-  await Promise.all(cleanup.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-interface Chat {
-  id: string;
-  worktree: string;
-  configDir: string;
-  /** A model server of the chat's own, so no test can eat another's scripted replies. */
-  fake: FakeModelServer;
-}
-
-async function newChat(): Promise<Chat> {
-  const fake = await startFakeModel({
-    // Prompts starting with "echo:" get their own text back, whatever the order of requests.
-    reply: (req) => {
-      const text = lastUserText(req);
-      return text.startsWith('echo:') ? { kind: 'text', chunks: [`reply to ${text}`] } : undefined;
-    },
-  });
-  fakes.push(fake);
-  const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-wt-'));
-  execFileSync('git', ['init', '-q', worktree]);
-  const configDir = await makeConfigDir();
-  cleanup.push(worktree, configDir);
-  const [row] = await db.sql<{ id: string }[]>`INSERT INTO chats (repo_path) VALUES (${worktree}) RETURNING id`;
-  return { id: row!.id, worktree, configDir, fake };
-}
+type Chat = BackendChat;
+const newChat = () => chats.create();
+const row = (chat: Chat) => chats.row(chat);
 
 function backendFor(chat: Chat, extra: Partial<ClaudeSdkBackendDeps> = {}, configDir = chat.configDir): ClaudeSdkBackend {
   const b = new ClaudeSdkBackend({
@@ -108,30 +86,8 @@ async function turn(
   return { result, events, firstDeltaMs, handle };
 }
 
-async function row(chat: Chat) {
-  const [r] = await db.sql<
-    { agent_session_id: string | null; status: string; input_tokens: string; output_tokens: string; cost: string; backend: string }[]
-  >`SELECT agent_session_id, status, input_tokens, output_tokens, cost::text AS cost, backend
-    FROM agent_sessions WHERE chat_id = ${chat.id} AND agent = 'claude'`;
-  return r!;
-}
-
 const texts = (events: AgentEvent[], kind: 'text_delta' | 'thinking_delta') =>
   events.flatMap((e) => (e.kind === kind ? [e.text] : []));
-
-function sent(req: RecordedRequest | undefined): string {
-  assert.ok(req, 'the model was called');
-  return JSON.stringify(req.body.messages);
-}
-
-
-async function waitUntil(what: string, probe: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('ClaudeSdkBackend with the real Claude Code binary', () => {
   it('keeps one warm process across turns, and the second turn streams far sooner', LIMIT, async () => {
@@ -394,8 +350,7 @@ describe('ClaudeSdkBackend with the real Claude Code binary', () => {
     await backend.dispose();
     assert.equal(backend.health(), 'down');
 
-    const emptyConfig = await makeConfigDir();
-    cleanup.push(emptyConfig);
+    const emptyConfig = await chats.configDir();
     const elsewhere = backendFor(chat, {}, emptyConfig);
     chat.fake.enqueue({ kind: 'text', chunks: ['OCELOT and 7'] });
     const t = await turn(elsewhere, chat, 'what did I give you?');
