@@ -137,10 +137,14 @@ describe('the web UI', () => {
     assert.equal(await page.getByLabel('Message').inputValue(), 'first line\nsecond line');
     assert.equal(await turns(page).count(), 1);
 
-    // Thinking stays folded.
+    // Thinking stays folded; this message goes the PTY way, and the turn says so.
     fake.enqueue({ kind: 'thinking', thinking: ['Planning the listing.'], text: ['Thought it over.'] });
+    await page.getByLabel('Path', { exact: true }).selectOption('claude_pty');
     await page.getByLabel('Message').press('Enter');
     await waitForStatus(page, 1, 'done');
+    assert.match(await turns(page).nth(1).getByTestId('turn-status').innerText(), /done · PTY/);
+    assert.match(await turns(page).nth(0).getByTestId('turn-status').innerText(), /done · SDK/);
+    await page.getByLabel('Path', { exact: true }).selectOption('');
     const thinking = page.getByTestId('thinking').first();
     assert.equal(await thinking.getAttribute('open'), null, 'thinking is collapsed');
     assert.equal(await thinking.locator('.thinking-text').isVisible(), false);

@@ -90,9 +90,10 @@ export function ChatView({
       </div>
       <Composer
         running={running}
-        onSend={async (text) => {
+        choosePath={chat?.agent === 'claude'}
+        onSend={async (text, backend) => {
           follow.current = true;
-          await api.send(chatId, text);
+          await api.send(chatId, text, backend);
         }}
         onStop={async () => {
           await api.abort(chatId);

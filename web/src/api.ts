@@ -108,8 +108,8 @@ export class Api {
     return this.request('DELETE', `/api/chats/${id}`);
   }
 
-  send(id: string, text: string): Promise<{ turnId: string; queued: number }> {
-    return this.request('POST', `/api/chats/${id}/messages`, { text });
+  send(id: string, text: string, backend?: string): Promise<{ turnId: string; queued: number }> {
+    return this.request('POST', `/api/chats/${id}/messages`, { text, ...(backend ? { backend } : {}) });
   }
 
   abort(id: string): Promise<{ stopped: number }> {
