@@ -223,6 +223,30 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
   });
 
+  it('stops a turn stopped before its CLI was up, and leaves nothing running', LIMIT, async () => {
+    const chat = await newChat();
+    const backend = ptyFor(chat);
+    const handle = await backend.ensureSession(`hearth-${chat.id}`, {
+      chatId: chat.id,
+      agent: 'claude',
+      worktreeId: null,
+      worktreePath: chat.worktree,
+      model: null,
+    });
+    const controller = new AbortController();
+    const running = backend.prompt(handle, 'echo: never answered', {
+      signal: controller.signal,
+      worktreePath: chat.worktree,
+      model: null,
+      onEvent: () => {},
+    });
+    controller.abort();
+    assert.deepEqual(await running, { ok: false, code: 'aborted', error: 'aborted' });
+    assert.equal(chat.fake.mainRequests().length, 0, 'the model was never asked');
+    assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
+    assert.equal((await row(chat)).status, 'idle');
+  });
+
   it('ends the whole process group and the tools in sessions of their own when Ctrl-C is not enough', LIMIT, async () => {
     const chat = await newChat();
     // A CLI that ignores Ctrl-C: only the kill after the grace period stops it.

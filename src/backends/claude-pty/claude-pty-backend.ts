@@ -266,6 +266,8 @@ export class ClaudePtyBackend implements AgentBackend {
       this.interrupt(running);
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
+    // A stop that came while the transcript was being readied or the CLI starting.
+    if (ctx.signal.aborted) onAbort();
     try {
       const exit = await running.exited;
       take(lines.end());

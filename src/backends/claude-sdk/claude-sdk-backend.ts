@@ -273,6 +273,11 @@ export class ClaudeSdkBackend implements AgentBackend {
       });
       killTimer = setTimeout(() => live.process.killGroup('SIGKILL'), this.deps.interruptGraceMs ?? 5_000);
     };
+    if (ctx.signal.aborted) {
+      // Stopped while the agent was starting: the message is never sent.
+      await this.row.setStatus('idle');
+      return fail('aborted', 'aborted');
+    }
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
       live.input.push({ type: 'user', message: { role: 'user', content: input }, parent_tool_use_id: null });
