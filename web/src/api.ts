@@ -1,4 +1,5 @@
 /** The server's HTTP API as the browser uses it. */
+import type { ChatEvent } from './chat-event.js';
 
 export interface SessionInfo {
   agent: string;
@@ -30,11 +31,7 @@ export interface Health {
   backendErrors?: Record<string, string>;
 }
 
-export interface ChatEvent {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
+export type { ChatEvent } from './chat-event.js';
 
 export class ApiError extends Error {
   constructor(

@@ -2,7 +2,7 @@
  * A chat's transcript built from its event stream, the same events live and replayed:
  * one turn per user message, each holding what the agent did, in order.
  */
-import type { ChatEvent } from './api';
+import type { ChatEvent } from './chat-event.js';
 
 export type Item =
   | { kind: 'text'; messageId: string | null; text: string }

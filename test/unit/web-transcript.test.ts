@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { applyEvent, busy, emptyTranscript, type Transcript } from '../../web/src/transcript.js';
+
+let seq = 0;
+const ev = (event: string, data: Record<string, unknown>) => ({ id: ++seq, event, data });
+const play = (events: Array<{ id: number; event: string; data: Record<string, unknown> }>, from: Transcript = emptyTranscript) =>
+  events.reduce(applyEvent, from);
+
+describe('the web UI transcript', () => {
+  it('builds a turn from its events, and the complete message settles what the deltas built', () => {
+    const t = play([
+      ev('message', { turnId: 'a', role: 'user', parts: [{ type: 'text', text: 'hi' }] }),
+      ev('turn_start', { turnId: 'a', backend: 'claude_pty' }),
+      ev('thinking_delta', { turnId: 'a', messageId: 'm1', text: 'hmm' }),
+      ev('text_delta', { turnId: 'a', messageId: 'm1', text: 'Hel' }),
+      ev('tool_call_delta', { turnId: 'a', id: 't1', name: 'Bash', partialJson: '{"command":' }),
+      // A delta was lost; the complete message has the whole text.
+      ev('message', {
+        turnId: 'a',
+        role: 'assistant',
+        messageId: 'm1',
+        parts: [
+          { type: 'thinking', text: 'hmm' },
+          { type: 'text', text: 'Hello there' },
+          { type: 'tool_call', id: 't1', name: 'Bash', input: { command: 'ls' } },
+        ],
+      }),
+      ev('tool_call', { turnId: 'a', id: 't1', name: 'Bash', input: { command: 'ls' } }),
+      ev('tool_result', { turnId: 'a', id: 't1', output: 'README.md', isError: false }),
+      ev('usage', { turnId: 'a', inputTokens: 10, outputTokens: 5, costUsd: 0.0001 }),
+      ev('turn_end', { turnId: 'a', ok: true }),
+    ]);
+    const [turn] = t.turns;
+    assert.equal(turn!.status, 'done');
+    assert.equal(turn!.backend, 'claude_pty');
+    assert.deepEqual(
+      turn!.items.map((i) => (i.kind === 'tool' ? [i.kind, i.id, i.output] : [i.kind, 'text' in i ? i.text : ''])),
+      [
+        ['thinking', 'hmm'],
+        ['text', 'Hello there'],
+        ['tool', 't1', 'README.md'],
+      ],
+    );
+    assert.equal(turn!.tokens, 15);
+    assert.equal(busy(t), false);
+  });
+
+  it('ignores an event it has seen, marks queued and stopped turns, and keeps errors', () => {
+    const start = play([
+      ev('message', { turnId: 'a', role: 'user', parts: [{ type: 'text', text: 'one' }] }),
+      ev('turn_start', { turnId: 'a', backend: 'claude_sdk' }),
+      ev('message', { turnId: 'b', role: 'user', parts: [{ type: 'text', text: 'two' }] }),
+      ev('status', { turnId: 'b', message: 'queued', position: 1 }),
+    ]);
+    assert.deepEqual(start.turns.map((x) => x.status), ['running', 'queued']);
+    assert.equal(busy(start), true);
+    const delta = ev('text_delta', { turnId: 'a', messageId: 'm', text: 'x' });
+    const once = play([delta], start);
+    assert.equal(play([delta], once), once, 'a repeated event changes nothing');
+    const end = play(
+      [
+        ev('error', { turnId: 'a', message: 'API Error: 529' }),
+        ev('turn_end', { turnId: 'a', ok: false, code: 'api_error', error: 'API Error: 529' }),
+        ev('turn_end', { turnId: 'b', ok: false, code: 'aborted', error: 'aborted before it started' }),
+      ],
+      once,
+    );
+    assert.deepEqual(end.turns.map((x) => x.status), ['failed', 'aborted']);
+    assert.deepEqual(end.turns[0]!.items.at(-1), { kind: 'error', message: 'API Error: 529' });
+  });
+});
