@@ -163,7 +163,7 @@ export class Chats {
   async delete(id: string): Promise<void> {
     const chat = await this.get(id, false);
     if (!chat) throw new HearthError(404, 'chat_not_found', `no chat ${id}`);
-    await this.deps.dispatcher.abort(id);
+    await this.deps.dispatcher.stop(id);
     await this.deps.pool.removeChat(id);
     if (chat.worktreePath) await removeWorktree(chat.repoPath, chat.worktreePath);
     await this.deps.sql.begin(async (tx) => {

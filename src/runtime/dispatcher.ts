@@ -50,6 +50,8 @@ interface Turn {
 
 interface Lane {
   running: Turn | null;
+  /** Settles when the running turn has been finalized. */
+  finished: Promise<void> | null;
   queue: Turn[];
 }
 
@@ -98,7 +100,7 @@ export class Dispatcher {
     }
     const laneKey = `${chatId}\u0000${agent.agent}`;
     let lane = this.lanes.get(laneKey);
-    if (!lane) this.lanes.set(laneKey, (lane = { running: null, queue: [] }));
+    if (!lane) this.lanes.set(laneKey, (lane = { running: null, finished: null, queue: [] }));
     const waiting = lane.queue.length + (lane.running ? 1 : 0);
     if (lane.running && lane.queue.length >= this.deps.maxQueued) {
       throw new HearthError(409, 'queue_full', `${waiting} messages are already running or waiting in this chat; wait for one to finish`);
@@ -161,14 +163,29 @@ export class Dispatcher {
       return;
     }
     lane.running = turn;
-    try {
-      await this.run(turn);
-    } catch (err) {
+    const finished = this.run(turn).catch((err) => {
       this.deps.log.error({ err, turnId: turn.id }, 'turn could not be finalized');
-    } finally {
-      lane.running = null;
-      void this.pump(laneKey, lane);
-    }
+    });
+    lane.finished = finished;
+    await finished;
+    lane.running = null;
+    lane.finished = null;
+    void this.pump(laneKey, lane);
+  }
+
+  /**
+   * Stops the chat's turns and waits until the running ones are finalized (their agents
+   * stopped), at most `timeoutMs`: what must happen before the chat's worktree goes.
+   */
+  async stop(chatId: string, timeoutMs = 10_000): Promise<number> {
+    const stopped = await this.abort(chatId);
+    const running = [...this.lanes].flatMap(([key, lane]) =>
+      key.startsWith(`${chatId}\u0000`) && lane.finished ? [lane.finished] : [],
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(running), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    return stopped;
   }
 
   private async run(turn: Turn): Promise<void> {

@@ -14,6 +14,8 @@ import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { alive } from '../fixtures/processes.js';
 
 const TOKEN = 'test-token-0123456789';
 const LIMIT = { timeout: 90_000 };
@@ -214,6 +216,27 @@ describe('chat API', () => {
     assert.match(execFileSync('git', ['-C', repo, 'branch', '--list', chat.branch], { encoding: 'utf8' }), new RegExp(chat.branch));
     assert.equal((await client.request('GET', `/api/chats/${chat.id}`)).status, 404);
     assert.equal((await client.request('DELETE', `/api/chats/${chat.id}`)).status, 404);
+  });
+});
+
+describe('deleting a chat while its agent works', () => {
+  it('stops the turn first, on the PTY road too: no process is left and the worktree goes', LIMIT, async () => {
+    const chat = await newChat();
+    // Other chats' warm agents carry this node's tag too: only what this turn starts counts.
+    const tag = `${runtime.config.nodeId}:`;
+    const others = new Set(taggedProcesses({ prefix: tag }));
+    fake.enqueue({ kind: 'stall', chunks: ['working on it'] });
+    const res = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'take your time', backend: 'claude_pty' });
+    assert.equal(res.status, 202);
+    await client.follow(chat.id, (e) => e.event === 'text_delta');
+    const mine = taggedProcesses({ prefix: tag }).filter((pid) => !others.has(pid));
+    assert.ok(mine.length > 0, 'the CLI is running');
+
+    assert.equal((await client.request('DELETE', `/api/chats/${chat.id}`)).status, 204);
+    assert.deepEqual(mine.filter(alive), [], 'the turn was stopped before the chat went');
+    assert.equal(existsSync(chat.worktreePath), false);
+    const [turn] = await db.sql<{ status: string }[]>`SELECT status FROM turns WHERE id = ${res.body.turnId}`;
+    assert.equal(turn, undefined, 'the turn went with its chat');
   });
 });
 
