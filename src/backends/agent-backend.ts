@@ -47,6 +47,10 @@ export type TurnErrorCode =
 
 export type TurnResult = { ok: true } | { ok: false; error: string; code: TurnErrorCode };
 
+export function failedTurn(code: TurnErrorCode, error: string): TurnResult {
+  return { ok: false, code, error };
+}
+
 /** One way of running an agent, warm across turns of one (chat, agent) session. */
 export interface AgentBackend {
   readonly backend: BackendKind;

@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { writeAtomically } from '../util/write-atomically.js';
 
 /** What `hearth serve` leaves in the data directory so the CLI finds it: `server.json`. */
 export interface ServerFile {
@@ -9,13 +10,8 @@ export interface ServerFile {
 
 const NAME = 'server.json';
 
-/** Written whole under another name first, so a reader never sees half of it. */
 export async function writeServerFile(dataDir: string, url: string): Promise<void> {
-  await mkdir(dataDir, { recursive: true });
-  const file = path.join(dataDir, NAME);
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify({ url, pid: process.pid } satisfies ServerFile) + '\n', { mode: 0o600 });
-  await rename(temp, file);
+  await writeAtomically(path.join(dataDir, NAME), JSON.stringify({ url, pid: process.pid } satisfies ServerFile) + '\n');
 }
 
 /** Removes the file only when this process wrote it: another server may have taken over. */

@@ -9,6 +9,7 @@ import type { BackendPool } from './backend-pool.js';
 import type { EventLog } from './event-log.js';
 import { HearthError } from './errors.js';
 import type { SdkHealth } from './sdk-health.js';
+import { within } from '../util/within.js';
 
 export interface DispatcherDeps {
   sql: Sql;
@@ -182,9 +183,9 @@ export class Dispatcher {
     const running = [...this.lanes].flatMap(([key, lane]) =>
       key.startsWith(`${chatId}\u0000`) && lane.finished ? [lane.finished] : [],
     );
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(running), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await within(Promise.all(running), timeoutMs, `turns still running after ${timeoutMs} ms`).catch((err: Error) =>
+      this.deps.log.warn({ chatId, err }, 'chat turns did not stop in time; going on without them'),
+    );
     return stopped;
   }
 
@@ -254,8 +255,10 @@ export class Dispatcher {
       } catch (err) {
         if (!(err instanceof AgentStartError)) throw err;
         this.deps.sdkHealth.failed(err);
-        await this.deps.pool.remove(turn.chatId, 'claude');
-        if (turn.path === 'claude_sdk') throw err;
+        if (turn.path === 'claude_sdk') {
+          await this.deps.pool.remove(turn.chatId, 'claude');
+          throw err;
+        }
         this.deps.log.warn({ chatId: turn.chatId, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
         await this.deps.events.append(turn.chatId, 'status', {
           turnId: turn.id,
@@ -263,7 +266,8 @@ export class Dispatcher {
         });
       }
     }
-    // A warm SDK process would not know about this turn; the next SDK turn resumes from the store.
+    // The chat's SDK backend leaves the pool: a warm process would not know about this turn
+    // (the next SDK turn resumes from the store), and one that failed to start is of no use.
     await this.deps.pool.remove(turn.chatId, 'claude');
     const backend = this.deps.makeBackend('claude_pty', turn.chatId, turn.agent);
     this.ptyTurns.add(backend);

@@ -8,14 +8,14 @@ import type { IPty } from '@lydell/node-pty';
 import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
 import { PostgresSessionStore } from '../../store/postgres-session-store.js';
-import type {
-  AgentBackend,
-  AgentSessionHandle,
-  EnsureSessionOpts,
-  PermissionMode,
-  PromptCtx,
-  TurnErrorCode,
-  TurnResult,
+import {
+  failedTurn,
+  type AgentBackend,
+  type AgentSessionHandle,
+  type EnsureSessionOpts,
+  type PermissionMode,
+  type PromptCtx,
+  type TurnResult,
 } from '../agent-backend.js';
 import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
@@ -135,13 +135,13 @@ export class ClaudePtyBackend implements AgentBackend {
   }
 
   async prompt(handle: AgentSessionHandle, input: string, ctx: PromptCtx): Promise<TurnResult> {
-    if (this.disposed) return fail('closed', 'the backend has been disposed');
-    if (this.busy) return fail('busy', 'a turn is already running in this session');
-    if (ctx.signal.aborted) return fail('aborted', 'aborted');
+    if (this.disposed) return failedTurn('closed', 'the backend has been disposed');
+    if (this.busy) return failedTurn('busy', 'a turn is already running in this session');
+    if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
     this.busy = true;
     let workDir: string | null = null;
     try {
-      const { sessionId, resume, prepared } = await this.session(handle.agentSessionId ?? this.agentSessionId, ctx);
+      const { sessionId, resume, prepared } = await this.session(handle.agentSessionId, ctx);
       workDir = await mkdtemp(path.join(tmpdir(), 'hearth-pty-'));
       const messageFile = path.join(workDir, 'message.jsonl');
       await writeFile(messageFile, JSON.stringify(userMessage(input)) + '\n', { mode: 0o600 });
@@ -151,7 +151,7 @@ export class ClaudePtyBackend implements AgentBackend {
       } catch (err) {
         const message = (err as Error).message;
         this.emit(ctx, { kind: 'error', message });
-        return fail('start_failed', message);
+        return failedTurn('start_failed', message);
       }
       this.agentSessionId = sessionId;
       await this.row.saveAgentSessionId(sessionId);
@@ -282,7 +282,7 @@ export class ClaudePtyBackend implements AgentBackend {
       }
       if (aborted) {
         await this.row.setStatus('idle');
-        return fail('aborted', 'aborted');
+        return failedTurn('aborted', 'aborted');
       }
       return await this.crashed(ctx, `claude exited without finishing the turn${exitNote(exit, lines.noiseTail())}`);
     } finally {
@@ -333,7 +333,7 @@ export class ClaudePtyBackend implements AgentBackend {
     await this.row.setStatus('crashed');
     this.emit(ctx, { kind: 'error', message });
     this.deps.log.warn({ chatId: this.deps.chatId, agent: this.deps.agent, message }, 'claude-pty: turn crashed');
-    return fail('crashed', message);
+    return failedTurn('crashed', message);
   }
 
   async closeSession(): Promise<void> {
@@ -376,10 +376,6 @@ function permissionArgs(mode: PermissionMode | null): string[] {
   return mode === 'bypassPermissions'
     ? [`--permission-mode=${mode}`, '--allow-dangerously-skip-permissions']
     : [`--permission-mode=${mode}`];
-}
-
-function fail(code: TurnErrorCode, error: string): TurnResult {
-  return { ok: false, code, error };
 }
 
 function exitNote(exit: { exitCode: number; signal?: number }, output: string): string {

@@ -1,9 +1,10 @@
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { SessionKey, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
 import type { PostgresSessionStore } from '../../store/postgres-session-store.js';
 import { restoredCost } from '../claude-sdk/claude-result.js';
+import { writeAtomically } from '../../util/write-atomically.js';
 
 /** Entries per append when mirroring, as the SDK's own import batches them. */
 const MIRROR_BATCH = 500;
@@ -235,14 +236,6 @@ async function subagentFiles(sessionDir: string): Promise<string[]> {
 
 async function writeJsonl(file: string, entries: SessionStoreEntry[]): Promise<void> {
   await writeAtomically(file, entries.map((e) => JSON.stringify(e) + '\n').join(''));
-}
-
-/** Writes through a temporary file, so a reader never sees half a transcript. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, text, { mode: 0o600 });
-  await rename(temp, file);
 }
 
 async function exists(file: string): Promise<string | null> {

@@ -1,5 +1,5 @@
 import type { SDKResultMessage, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
-import type { TurnErrorCode, TurnResult } from '../agent-backend.js';
+import { failedTurn, type TurnErrorCode, type TurnResult } from '../agent-backend.js';
 import type { AgentEvent } from '../agent-event.js';
 import type { AgentSessionRow, TurnUsage } from '../agent-session-row.js';
 
@@ -51,10 +51,10 @@ export async function finishTurn(
   opts.emit({ kind: 'usage', ...usage });
   const failure = opts.aborted ? null : resultFailure(result);
   await opts.row.endTurn(usage, failure ? 'crashed' : 'idle');
-  if (opts.aborted) return { outcome: { ok: false, code: 'aborted', error: 'aborted' }, total };
+  if (opts.aborted) return { outcome: failedTurn('aborted', 'aborted'), total };
   if (!failure) return { outcome: { ok: true }, total };
   opts.emit({ kind: 'error', message: failure.message });
-  return { outcome: { ok: false, code: failure.code, error: failure.message }, total };
+  return { outcome: failedTurn(failure.code, failure.message), total };
 }
 
 /**

@@ -9,14 +9,14 @@ import {
 import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
 import { PostgresSessionStore } from '../../store/postgres-session-store.js';
-import type {
-  AgentBackend,
-  AgentSessionHandle,
-  EnsureSessionOpts,
-  PermissionMode,
-  PromptCtx,
-  TurnErrorCode,
-  TurnResult,
+import {
+  failedTurn,
+  type AgentBackend,
+  type AgentSessionHandle,
+  type EnsureSessionOpts,
+  type PermissionMode,
+  type PromptCtx,
+  type TurnResult,
 } from '../agent-backend.js';
 import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
@@ -235,9 +235,9 @@ export class ClaudeSdkBackend implements AgentBackend {
   }
 
   async prompt(handle: AgentSessionHandle, input: string, ctx: PromptCtx): Promise<TurnResult> {
-    if (this.state.kind === 'disposed') return fail('closed', 'the backend has been disposed');
-    if (this.state.kind === 'turn') return fail('busy', 'a turn is already running in this session');
-    if (ctx.signal.aborted) return fail('aborted', 'aborted');
+    if (this.state.kind === 'disposed') return failedTurn('closed', 'the backend has been disposed');
+    if (this.state.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
+    if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
     let live: Live;
     if (this.state.kind === 'warm') {
       live = this.state.live;
@@ -248,7 +248,7 @@ export class ClaudeSdkBackend implements AgentBackend {
         live = await this.start(ctx.worktreePath, ctx.model || null, null, handle.agentSessionId);
       } catch (err) {
         this.emit(ctx, { kind: 'error', message: (err as Error).message });
-        return fail('start_failed', (err as Error).message);
+        return failedTurn('start_failed', (err as Error).message);
       }
     }
     this.state = { kind: 'turn', live };
@@ -276,7 +276,7 @@ export class ClaudeSdkBackend implements AgentBackend {
     if (ctx.signal.aborted) {
       // Stopped while the agent was starting: the message is never sent.
       await this.row.setStatus('idle');
-      return fail('aborted', 'aborted');
+      return failedTurn('aborted', 'aborted');
     }
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -285,9 +285,9 @@ export class ClaudeSdkBackend implements AgentBackend {
         // next(), never for-await: leaving a for-await loop would end the query.
         const step = await this.next(live);
         if (step.done) {
-          if (this.closedUnder(live)) return fail('closed', 'the session was closed during the turn');
+          if (this.closedUnder(live)) return failedTurn('closed', 'the session was closed during the turn');
           await this.teardown();
-          if (aborted) return fail('aborted', 'aborted');
+          if (aborted) return failedTurn('aborted', 'aborted');
           return this.crashed(ctx, `claude exited mid-turn${exitNote(live)}`);
         }
         const msg = step.value;
@@ -308,9 +308,9 @@ export class ClaudeSdkBackend implements AgentBackend {
         }
       }
     } catch (err) {
-      if (this.closedUnder(live)) return fail('closed', 'the session was closed during the turn');
+      if (this.closedUnder(live)) return failedTurn('closed', 'the session was closed during the turn');
       await this.teardown();
-      if (aborted) return fail('aborted', 'aborted');
+      if (aborted) return failedTurn('aborted', 'aborted');
       return this.crashed(ctx, `claude failed mid-turn: ${(err as Error).message}${exitNote(live)}`);
     } finally {
       clearTimeout(killTimer);
@@ -344,7 +344,7 @@ export class ClaudeSdkBackend implements AgentBackend {
     await this.row.setStatus('crashed');
     this.emit(ctx, { kind: 'error', message });
     this.deps.log.warn({ chatId: this.deps.chatId, agent: this.deps.agent, message }, 'claude-sdk: turn crashed');
-    return fail('crashed', message);
+    return failedTurn('crashed', message);
   }
 
   async closeSession(handle: AgentSessionHandle): Promise<void> {
@@ -376,10 +376,6 @@ export class ClaudeSdkBackend implements AgentBackend {
       this.deps.log.warn({ err, chatId: this.deps.chatId, kind: event.kind }, 'claude-sdk: event subscriber threw');
     }
   }
-}
-
-function fail(code: TurnErrorCode, error: string): TurnResult {
-  return { ok: false, code, error };
 }
 
 function exitNote(live: Live): string {
