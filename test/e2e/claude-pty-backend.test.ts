@@ -17,7 +17,7 @@ import { PostgresSessionStore } from '../../src/store/postgres-session-store.js'
 import { lastUserText } from '../fixtures/fake-anthropic.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
-import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
+import { BackendChats, sent, sessionOpts, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { alive } from '../fixtures/processes.js';
 
 let db: TestSchema;
@@ -81,14 +81,7 @@ async function turn(
   text: string,
   options: { more?: Partial<EnsureSessionOpts>; signal?: AbortSignal; onEvent?: (e: AgentEvent) => void } = {},
 ): Promise<Turn> {
-  const opts: EnsureSessionOpts = {
-    chatId: chat.id,
-    agent: 'claude',
-    worktreeId: null,
-    worktreePath: chat.worktree,
-    model: null,
-    ...options.more,
-  };
+  const opts = sessionOpts(chat, options.more);
   const handle = await backend.ensureSession(`hearth-${chat.id}`, opts);
   const events: AgentEvent[] = [];
   const result = await backend.prompt(handle, text, {
@@ -226,13 +219,7 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
   it('stops a turn stopped before its CLI was up, and leaves nothing running', LIMIT, async () => {
     const chat = await newChat();
     const backend = ptyFor(chat);
-    const handle = await backend.ensureSession(`hearth-${chat.id}`, {
-      chatId: chat.id,
-      agent: 'claude',
-      worktreeId: null,
-      worktreePath: chat.worktree,
-      model: null,
-    });
+    const handle = await backend.ensureSession(`hearth-${chat.id}`, sessionOpts(chat));
     const controller = new AbortController();
     const running = backend.prompt(handle, 'echo: never answered', {
       signal: controller.signal,
@@ -353,13 +340,7 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     const controller = new AbortController();
     const running = turn(backend, chat, 'slow one', { signal: controller.signal });
     await waitUntil('the turn to start', () => backend.isBusy());
-    const handle = await backend.ensureSession(`hearth-${chat.id}`, {
-      chatId: chat.id,
-      agent: 'claude',
-      worktreeId: null,
-      worktreePath: chat.worktree,
-      model: null,
-    });
+    const handle = await backend.ensureSession(`hearth-${chat.id}`, sessionOpts(chat));
     const second = await backend.prompt(handle, 'me too', {
       signal: new AbortController().signal,
       worktreePath: chat.worktree,

@@ -14,7 +14,7 @@ import type { AgentSessionHandle, EnsureSessionOpts, TurnResult } from '../../sr
 import { lastUserText } from '../fixtures/fake-anthropic.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
-import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
+import { BackendChats, sent, sessionOpts as opts, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { alive } from '../fixtures/processes.js';
 
 let db: TestSchema;
@@ -50,10 +50,6 @@ function backendFor(chat: Chat, extra: Partial<ClaudeSdkBackendDeps> = {}, confi
   });
   backends.push(b);
   return b;
-}
-
-function opts(chat: Chat, more: Partial<EnsureSessionOpts> = {}): EnsureSessionOpts {
-  return { chatId: chat.id, agent: 'claude', worktreeId: null, worktreePath: chat.worktree, model: null, ...more };
 }
 
 interface Turn {
