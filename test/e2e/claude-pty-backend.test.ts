@@ -234,6 +234,30 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     assert.equal((await row(chat)).status, 'idle');
   });
 
+  it('ends a CLI that is running but has said nothing yet at once, without waiting on Ctrl-C', LIMIT, async () => {
+    const chat = await newChat();
+    // A CLI slow to come up that would not hear Ctrl-C while starting.
+    const started = path.join(chat.configDir, 'started');
+    const slow = path.join(chat.configDir, 'slow-claude');
+    await writeFile(slow, `#!/bin/sh\ntrap '' INT\n: > "${started}"\nsleep 2\nexec "${claude}" "$@"\n`);
+    await chmod(slow, 0o755);
+    const backend = ptyFor(chat, { installPath: slow, interruptGraceMs: 60_000 });
+    const handle = await backend.ensureSession(`hearth-${chat.id}`, sessionOpts(chat));
+    const controller = new AbortController();
+    const running = backend.prompt(handle, 'echo: never answered', {
+      signal: controller.signal,
+      worktreePath: chat.worktree,
+      model: null,
+      onEvent: () => {},
+    });
+    await waitUntil('the CLI to start', () => existsSync(started));
+    controller.abort();
+    assert.deepEqual(await running, { ok: false, code: 'aborted', error: 'aborted' });
+    assert.equal(chat.fake.mainRequests().length, 0, 'the model was never asked');
+    assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
+    assert.equal((await row(chat)).status, 'idle');
+  });
+
   it('ends the whole process group and the tools in sessions of their own when Ctrl-C is not enough', LIMIT, async () => {
     const chat = await newChat();
     // A CLI that ignores Ctrl-C: only the kill after the grace period stops it.

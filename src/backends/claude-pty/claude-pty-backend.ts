@@ -142,6 +142,11 @@ export class ClaudePtyBackend implements AgentBackend {
     let workDir: string | null = null;
     try {
       const { sessionId, resume, prepared } = await this.session(handle.agentSessionId, ctx);
+      // A stop that came while the transcript was being readied: the CLI never starts.
+      if (ctx.signal.aborted) {
+        await this.row.setStatus('idle');
+        return failedTurn('aborted', 'aborted');
+      }
       workDir = await mkdtemp(path.join(tmpdir(), 'hearth-pty-'));
       const messageFile = path.join(workDir, 'message.jsonl');
       await writeFile(messageFile, JSON.stringify(userMessage(input)) + '\n', { mode: 0o600 });
@@ -247,7 +252,9 @@ export class ClaudePtyBackend implements AgentBackend {
     const { lines } = running;
     let result: SDKResultMessage | null = null;
     let exitTimer: NodeJS.Timeout | undefined;
+    let sawOutput = false;
     const take = (messages: unknown[]) => {
+      if (messages.length > 0) sawOutput = true;
       for (const raw of messages) {
         const msg = raw as SDKMessage;
         for (const ev of mapSdkMessage(msg, map)) emit(ev);
@@ -263,10 +270,12 @@ export class ClaudePtyBackend implements AgentBackend {
     let aborted = false;
     const onAbort = () => {
       aborted = true;
-      this.interrupt(running);
+      // A CLI that has said nothing yet has nothing to save, and may not be listening for Ctrl-C.
+      if (!sawOutput) this.kill(running);
+      else this.interrupt(running);
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    // A stop that came while the transcript was being readied or the CLI starting.
+    // A stop that came while the CLI was starting.
     if (ctx.signal.aborted) onAbort();
     try {
       const exit = await running.exited;
