@@ -28,7 +28,7 @@ const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:
 
 /** Connections per store: both get the same. */
 const POOL = 10;
-const APPEND = { sessions: 50, batches: 40, batchSize: 10, rounds: 5 };
+const APPEND = { sessions: 50, batches: 40, batchSize: 10, rounds: 9 };
 const LOAD = { sizes: [10_000, 50_000], runs: [9, 7], writeBatch: 1_000 };
 const LIST = { sessions: 2_000, entries: 200, calls: 15, templates: 8 };
 const LIST_PROJECT = 'bench-listing';

@@ -41,7 +41,7 @@ interface Known {
  * An append to a key this store knows is one statement: it updates the transcript row
  * (mtime, version, and the summary it folded in advance) if the version is the one
  * remembered, and inserts the entries under that row lock. Anything unexpected (another writer's summary, a
- * deleted row, a first append) goes down the locked path, which reads the row afresh
+ * deleted row, a first append, a replayed uuid) goes down the locked path, which reads the row afresh
  * under its lock; that is also what serializes the summary's read-fold-write. Appends
  * from this process to one key queue in call order before they reach the database.
  */
@@ -84,35 +84,31 @@ export class PostgresSessionStore implements SessionStore {
     this.remember(id, await this.appendLocked(key, subpath, entries));
   }
 
-  /** The one-statement append. False when the row was not as remembered: nothing was written. */
+  /**
+   * The one-statement append. False when it wrote nothing: the row was not as remembered,
+   * or a uuid in the batch is stored already (a replay), which the locked path sorts out.
+   */
   private async appendKnown(id: string, key: SessionKey, known: Known, entries: SessionStoreEntry[]): Promise<boolean> {
     if (entries.length === 0) return true;
     const folded = known.summary && fold(known.summary, key, entries);
     const summary = folded && folded.json !== known.summary!.json ? folded.json : null;
-    const payload = JSON.stringify(entries);
-    const [r] = await this.sql.unsafe<{ version: string | null; uuids: (string | null)[] | null }[]>(
-      this.appendKnownSql,
-      [known.id, known.version, summary, payload, entries.map(uuidOf)],
-      { prepare: true },
-    );
-    if (!r || r.version === null) {
+    let rows: { version: string }[];
+    try {
+      rows = await this.sql.unsafe<{ version: string }[]>(
+        this.appendKnownSql,
+        [known.id, known.version, summary, JSON.stringify(entries), entries.map(uuidOf)],
+        { prepare: true },
+      );
+    } catch (err) {
+      if (!isReplayedUuid(err)) throw err;
+      rows = [];
+    }
+    const [r] = rows;
+    if (!r) {
       this.known.delete(id);
       return false;
     }
-    let now: Known | null = { id: known.id, version: r.version, summary: folded };
-    if (r.uuids && known.summary) {
-      // A replayed uuid did not land: the summary may count only what did.
-      const refolded = fold(known.summary, key, landedOf(entries, r.uuids));
-      if (refolded.json !== now.summary!.json) {
-        const [u] = await this.sql<{ version: string }[]>`
-          UPDATE ${this.transcripts} SET summary = ${refolded.json}, version = version + 1
-          WHERE id = ${known.id} AND version = ${r.version}
-          RETURNING version`;
-        now = u ? { id: known.id, version: u.version, summary: refolded } : null;
-      }
-    }
-    if (now) this.remember(id, now);
-    else this.known.delete(id);
+    this.remember(id, { id: known.id, version: r.version, summary: folded });
     return true;
   }
 
@@ -270,8 +266,9 @@ export class PostgresSessionStore implements SessionStore {
  * one remembered, which takes the row lock, so writers of one transcript go one at a time,
  * each batch stays contiguous, and the summary ($3, folded in advance; null when unchanged)
  * is folded from the one before. The entries ($4) travel as one JSON array, whose elements
- * PostgreSQL hands back with their text untouched, next to their uuids ($5). The uuids that
- * landed come back only when some did not (a replay): usually there is nothing to read.
+ * PostgreSQL hands back with their text untouched, next to their uuids ($5). A plain INSERT,
+ * not ON CONFLICT: a replay is rare, and the unique index refuses it whole, whereas ON
+ * CONFLICT's speculative insertion costs every entry of every batch.
  */
 function appendKnownSql(transcripts: string, entries: string): string {
   return `
@@ -287,11 +284,14 @@ function appendKnownSql(transcripts: string, entries: string): string {
       SELECT t.id, v.uuid, v.entry::text
       FROM t, ROWS FROM (json_array_elements($4::text::json), unnest($5::text[])) WITH ORDINALITY AS v(entry, uuid, ord)
       ORDER BY v.ord
-      ON CONFLICT (transcript_id, uuid) WHERE uuid IS NOT NULL DO NOTHING
-      RETURNING uuid
-    ), n AS (SELECT count(*)::int AS n FROM ins)
-    SELECT (SELECT version FROM t) AS version,
-      CASE WHEN n.n < cardinality($5::text[]) THEN ARRAY(SELECT uuid FROM ins) END AS uuids FROM n`;
+    )
+    SELECT version FROM t`;
+}
+
+/** A batch that repeats a stored uuid, refused whole by the unique index. */
+function isReplayedUuid(err: unknown): boolean {
+  const e = err as { code?: string; constraint_name?: string };
+  return e.code === '23505' && e.constraint_name === 'claude_transcript_entries_uuid';
 }
 
 /** The SDK marks a main transcript by leaving `subpath` out; an empty one is invalid. */

@@ -193,6 +193,13 @@ describe('PostgresSessionStore: uuid is an idempotency key', () => {
     const key = freshKey();
     await store.append(key, [userEntry('w1', 'first'), userEntry('w1', 'second'), userEntry('w2', 'third')]);
     assert.deepEqual(await store.load(key), [userEntry('w1', 'first'), userEntry('w2', 'third')]);
+    // Again on a key the store has written before, and then a plain batch after it.
+    await store.append(key, [userEntry('w3', 'fourth'), userEntry('w3', 'fifth')]);
+    await store.append(key, [userEntry('w4', 'sixth')]);
+    assert.deepEqual(
+      (await store.load(key))!.map((e) => e.uuid),
+      ['w1', 'w2', 'w3', 'w4'],
+    );
   });
 
   it('always appends entries without a uuid', async () => {
