@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
+import { whileUnreachable } from '../db/unreachable.js';
 import type { BackendKind } from './agent-backend.js';
 
 /** What one turn cost, as a backend reports it in its usage event. */
@@ -17,14 +18,16 @@ export interface AgentSessionRowDeps {
   chatId: string;
   agent: string;
   backend: BackendKind;
+  /** How long a write waits for an unreachable database. Default: a minute. */
+  databaseWaitMs?: number;
 }
 
 /**
  * A (chat, agent) session's row in `agent_sessions`, written the same way by every
  * backend: the resume token, usage and cost added once per turn, and the status.
  *
- * These are telemetry writes and never fail a turn: a failed write is logged and the
- * turn goes on.
+ * These are telemetry writes and never fail a turn: a write waits a while for an
+ * unreachable database, and one that still fails is logged and the turn goes on.
  */
 export class AgentSessionRow {
   constructor(private readonly deps: AgentSessionRowDeps) {}
@@ -40,7 +43,7 @@ export class AgentSessionRow {
   /** Creates or takes over the row for this backend and marks it active. */
   async activate(sessionId: string, worktreeId: string | null, agentSessionId: string | null): Promise<void> {
     const { chatId, agent, backend } = this.deps;
-    await this.write('agent_sessions upsert', this.deps.sql`
+    await this.write('agent_sessions upsert', () => this.deps.sql`
       INSERT INTO agent_sessions (chat_id, session_id, worktree_id, agent, backend, agent_session_id,
                                   server_port, status, last_active_at)
       VALUES (${chatId}, ${sessionId}, ${worktreeId}, ${agent}, ${backend}, ${agentSessionId},
@@ -52,14 +55,14 @@ export class AgentSessionRow {
   }
 
   async saveAgentSessionId(agentSessionId: string | null): Promise<void> {
-    await this.write('session id', this.deps.sql`
+    await this.write('session id', () => this.deps.sql`
       UPDATE agent_sessions SET agent_session_id = ${agentSessionId}, last_active_at = clock_timestamp()
       WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
   }
 
   /** Adds a turn's usage and cost, and sets the status the turn left behind. */
   async endTurn(usage: TurnUsage, status: 'idle' | 'crashed'): Promise<void> {
-    await this.write('usage and status', this.deps.sql`
+    await this.write('usage and status', () => this.deps.sql`
       UPDATE agent_sessions SET
         input_tokens = input_tokens + ${usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens},
         output_tokens = output_tokens + ${usage.outputTokens},
@@ -70,14 +73,20 @@ export class AgentSessionRow {
   }
 
   async setStatus(status: 'idle' | 'crashed' | 'closed'): Promise<void> {
-    await this.write('status', this.deps.sql`
+    await this.write('status', () => this.deps.sql`
       UPDATE agent_sessions SET status = ${status}, last_active_at = clock_timestamp()
       WHERE chat_id = ${this.deps.chatId} AND agent = ${this.deps.agent}`);
   }
 
-  private async write(what: string, query: PromiseLike<unknown>): Promise<void> {
+  private async write(what: string, query: () => Promise<unknown>): Promise<void> {
+    const { log, chatId, agent } = this.deps;
     try {
-      await query;
+      await whileUnreachable(query, {
+        log,
+        what: `${this.deps.backend} ${what}`,
+        giveUpAfterMs: this.deps.databaseWaitMs ?? 60_000,
+        context: { chatId, agent },
+      });
     } catch (err) {
       this.deps.log.warn({ err, chatId: this.deps.chatId, agent: this.deps.agent }, `${this.deps.backend}: ${what} not saved`);
     }

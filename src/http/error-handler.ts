@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { isDatabaseUnreachable } from '../db/unreachable.js';
 import { HearthError } from '../runtime/errors.js';
 
 /** Every error leaves as `{ error: { code, message } }` with a status that says whose fault it was. */
@@ -13,6 +14,12 @@ export function handleErrors(app: FastifyInstance): void {
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ error: { code: fe.code ?? 'bad_request', message: fe.message } });
+    }
+    if (isDatabaseUnreachable(err)) {
+      req.log.warn({ err }, 'request failed: the database cannot be reached');
+      return reply.code(503).send({
+        error: { code: 'database_unavailable', message: `the database cannot be reached (${err.message}); try again shortly` },
+      });
     }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: { code: 'internal', message: err.message } });

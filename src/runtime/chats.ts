@@ -1,13 +1,15 @@
+import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import type { PermissionMode } from '../backends/agent-backend.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { BackendPool } from './backend-pool.js';
 import type { Dispatcher, StoredPart } from './dispatcher.js';
 import { HearthError } from './errors.js';
-import { createWorktree, removeWorktree, resolveRepo, type WorktreeConfig } from './worktrees.js';
+import { createWorktree, removeWorktree, resolveRepo, type Worktree, type WorktreeConfig } from './worktrees.js';
 
 export interface ChatsDeps {
   sql: Sql;
+  log: Logger;
   registry: AgentRegistry;
   pool: BackendPool;
   dispatcher: Dispatcher;
@@ -86,16 +88,22 @@ export class Chats {
       VALUES (${input.title ?? null}, ${repo}, ${agent.agent}, ${input.model ?? null}, ${input.permissionMode ?? null})
       RETURNING id`;
     const id = chat!.id;
+    let wt: Worktree | null = null;
     try {
-      const wt = await createWorktree(this.deps.worktrees, repo, id);
+      wt = await createWorktree(this.deps.worktrees, repo, id);
+      const made = wt;
       await this.deps.sql.begin(async (tx) => {
         const [w] = await tx<{ id: string }[]>`
           INSERT INTO worktrees (repo_path, path, branch, base_ref)
-          VALUES (${repo}, ${wt.path}, ${wt.branch}, ${wt.baseRef}) RETURNING id`;
+          VALUES (${repo}, ${made.path}, ${made.branch}, ${made.baseRef}) RETURNING id`;
         await tx`UPDATE chats SET worktree_id = ${w!.id} WHERE id = ${id}`;
       });
     } catch (err) {
-      await this.deps.sql`DELETE FROM chats WHERE id = ${id}`;
+      // Undo what can be undone; the error that stopped the chat is the one reported.
+      const undo = (what: string) => (undoErr: unknown) =>
+        this.deps.log.error({ err: undoErr, chatId: id }, `a chat that could not be made: ${what} left behind`);
+      if (wt) await removeWorktree(repo, wt.path).catch(undo(`worktree ${wt.path}`));
+      await this.deps.sql`DELETE FROM chats WHERE id = ${id}`.catch(undo('its row'));
       throw err;
     }
     return (await this.get(id, false))!;

@@ -10,6 +10,7 @@ import type { EventLog } from './event-log.js';
 import { HearthError } from './errors.js';
 import type { SdkHealth } from './sdk-health.js';
 import { within } from '../util/within.js';
+import { whileUnreachable } from '../db/unreachable.js';
 
 export interface DispatcherDeps {
   sql: Sql;
@@ -26,6 +27,8 @@ export interface DispatcherDeps {
   sdkHealth: SdkHealth;
   /** Turns that may wait behind a running one, per (chat, agent). */
   maxQueued: number;
+  /** How long a finished turn's record waits for an unreachable database. Default: ten minutes. */
+  databaseWaitMs?: number;
 }
 
 /** A part of a stored message. */
@@ -82,6 +85,9 @@ export class Dispatcher {
   /** PTY backends with a turn in flight; they live for one turn and are not pooled. */
   private readonly ptyTurns = new Set<AgentBackend>();
   readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
+
+  /** Aborted on close: nothing waits for an unreachable database after that. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -286,6 +292,7 @@ export class Dispatcher {
 
   /** Ends the PTY turns in flight (their processes with them); the pool's backends are the pool's. */
   async close(): Promise<void> {
+    this.closing.abort(new Error('the dispatcher is closed'));
     await Promise.all([...this.ptyTurns].map((b) => this.endPtyTurn(b)));
   }
 
@@ -298,16 +305,23 @@ export class Dispatcher {
   ): Promise<void> {
     const status = outcome.ok ? 'succeeded' : outcome.code === 'aborted' ? 'aborted' : 'failed';
     const error = outcome.ok ? null : outcome.error;
+    // The record of a turn that ran is worth waiting for while the database is away.
+    const durably = (what: string, write: () => Promise<unknown>) =>
+      whileUnreachable(write, {
+        log: this.deps.log,
+        what,
+        giveUpAfterMs: this.deps.databaseWaitMs ?? 10 * 60_000,
+        signal: this.closing.signal,
+        context: { chatId: turn.chatId, turnId: turn.id },
+      }).catch((err) => this.deps.log.error({ err, turnId: turn.id }, `${what} not saved`));
     if (parts.length > 0) {
-      await this.deps.sql`
+      await durably('assistant message', () => this.deps.sql`
         INSERT INTO messages (chat_id, turn_id, role, agent, parts)
-        VALUES (${turn.chatId}, ${turn.id}, 'assistant', ${turn.agent.agent}, ${JSON.stringify(parts)})`.catch((err) =>
-        this.deps.log.error({ err, turnId: turn.id }, 'assistant message not saved'),
-      );
+        VALUES (${turn.chatId}, ${turn.id}, 'assistant', ${turn.agent.agent}, ${JSON.stringify(parts)})`);
     }
-    await this.deps.sql`
+    await durably('turn status', () => this.deps.sql`
       UPDATE turns SET status = ${status}, error = ${error}, backend = ${backend}, ended_at = clock_timestamp()
-      WHERE id = ${turn.id}`.catch((err) => this.deps.log.error({ err, turnId: turn.id }, 'turn status not saved'));
+      WHERE id = ${turn.id}`);
     await this.deps.events.append(turn.chatId, 'turn_end', {
       turnId: turn.id,
       ok: outcome.ok,

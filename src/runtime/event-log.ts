@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
+import { whileUnreachable } from '../db/unreachable.js';
 
 /** One entry of a chat's event log: what SSE sends, `seq` being its id. */
 export interface ChatEvent {
@@ -14,16 +15,28 @@ export type ChatEventListener = (event: ChatEvent) => void;
  * A chat's events, written to PostgreSQL in order with per-chat sequence numbers and
  * handed to live subscribers once written, so a subscriber that reconnects replays from
  * the database exactly what it missed. Writes of one chat are chained in this process;
- * the sequence number comes from the chat's row, so it never repeats.
+ * the sequence number comes from the chat's row, so it never repeats. While the database
+ * cannot be reached, a chat's events wait in order (up to `databaseWaitMs`) and go out
+ * once it is back.
  */
 export class EventLog {
   private readonly writing = new Map<string, Promise<unknown>>();
   private readonly listeners = new Map<string, Set<ChatEventListener>>();
+  private readonly closing = new AbortController();
+  private readonly databaseWaitMs: number;
 
   constructor(
     private readonly sql: Sql,
     private readonly log: Logger,
-  ) {}
+    options: { databaseWaitMs?: number } = {},
+  ) {
+    this.databaseWaitMs = options.databaseWaitMs ?? 10 * 60_000;
+  }
+
+  /** Stops waiting for an unreachable database: what is still waiting is logged as not saved. */
+  close(): void {
+    this.closing.abort(new Error('the event log is closed'));
+  }
 
   append(chatId: string, kind: string, data: Record<string, unknown>): Promise<ChatEvent | null> {
     const previous = this.writing.get(chatId) ?? Promise.resolve();
@@ -38,11 +51,15 @@ export class EventLog {
   private async write(chatId: string, kind: string, data: Record<string, unknown>): Promise<ChatEvent | null> {
     let seq: number;
     try {
-      const [row] = await this.sql<{ seq: string }[]>`
-        WITH s AS (UPDATE chats SET last_seq = last_seq + 1 WHERE id = ${chatId} RETURNING last_seq)
-        INSERT INTO chat_events (chat_id, seq, kind, data)
-        SELECT ${chatId}, s.last_seq, ${kind}, ${JSON.stringify(data)} FROM s
-        RETURNING seq`;
+      const json = JSON.stringify(data);
+      const [row] = await whileUnreachable(
+        () => this.sql<{ seq: string }[]>`
+          WITH s AS (UPDATE chats SET last_seq = last_seq + 1 WHERE id = ${chatId} RETURNING last_seq)
+          INSERT INTO chat_events (chat_id, seq, kind, data)
+          SELECT ${chatId}, s.last_seq, ${kind}, ${json} FROM s
+          RETURNING seq`,
+        { log: this.log, what: 'the chat event log', giveUpAfterMs: this.databaseWaitMs, signal: this.closing.signal, context: { chatId } },
+      );
       if (!row) return null; // the chat is gone
       seq = Number(row.seq);
     } catch (err) {

@@ -30,6 +30,8 @@ export interface RuntimeConfig {
   sdkExecutable?: string;
   /** How long the SDK path stands down after its agent failed to start. Default: a minute. */
   sdkRetryMs?: number;
+  /** How long the event log and a finished turn's record wait for an unreachable database. Default: ten minutes. */
+  databaseWaitMs?: number;
 }
 
 /** Everything behind the HTTP API, built and torn down in one place. */
@@ -48,11 +50,11 @@ export interface Runtime {
 }
 
 export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig): Promise<Runtime> {
-  const events = new EventLog(sql, log);
+  const events = new EventLog(sql, log, { databaseWaitMs: config.databaseWaitMs });
   const pool = new BackendPool({ maxWarm: config.maxWarm, idleMs: config.idleMs, log });
   const registry = new AgentRegistry(sql, config.nodeId, config.agentPaths);
   await registry.refresh();
-  const store = new PostgresSessionStore(sql);
+  const store = new PostgresSessionStore(sql, { log });
   const sdkHealth = new SdkHealth(config.sdkRetryMs ?? 60_000);
   const pty = await ptyAvailable();
   const makeBackend = (kind: BackendKind, chatId: string, agent: InstalledAgent) => {
@@ -80,8 +82,9 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     claudeSdk: config.claudeSdk,
     sdkHealth,
     maxQueued: config.maxQueued,
+    databaseWaitMs: config.databaseWaitMs,
   });
-  const chats = new Chats({ sql, registry, pool, dispatcher, worktrees: config.worktrees });
+  const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees: config.worktrees });
   const recovered = await dispatcher.recover();
   if (recovered.interrupted || recovered.orphans) log.warn(recovered, 'recovered from an unclean stop');
   pool.start();
@@ -105,6 +108,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     async close() {
       await dispatcher.close();
       await pool.close();
+      events.close();
     },
   };
 }

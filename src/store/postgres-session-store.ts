@@ -6,12 +6,21 @@ import {
   type SessionSummaryEntry,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { PendingQuery, Row, TransactionSql } from 'postgres';
+import { pino, type Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import { checkIdentifier } from '../db/errors.js';
+import { whileUnreachable } from '../db/unreachable.js';
 
 export interface PostgresSessionStoreOptions {
   /** Schema holding the store's tables. Default: whatever `search_path` resolves. */
   schema?: string;
+  /**
+   * How long an append waits for an unreachable database before it fails. Default: 45 s,
+   * inside the minute the SDK gives an append before it drops the batch.
+   */
+  databaseWaitMs?: number;
+  /** Where a wait for the database is reported. Default: nowhere. */
+  log?: Logger;
 }
 
 /** Entries per INSERT on the locked path, so a batch of any size stays a sane statement. */
@@ -54,9 +63,13 @@ export class PostgresSessionStore implements SessionStore {
   private readonly known = new Map<string, Known>();
   /** The hot path's statement, built once: assembling it from fragments per append costs more than running it. */
   private readonly appendKnownSql: string;
+  private readonly databaseWaitMs: number;
+  private readonly log: Logger;
 
   constructor(sql: Sql, options: PostgresSessionStoreOptions = {}) {
     this.sql = sql;
+    this.databaseWaitMs = options.databaseWaitMs ?? 45_000;
+    this.log = options.log ?? pino({ level: 'silent' });
     const schema = options.schema === undefined ? undefined : checkIdentifier('schema', options.schema);
     this.transcripts = schema ? sql`${sql(schema)}.claude_transcripts` : sql`claude_transcripts`;
     this.entries = schema ? sql`${sql(schema)}.claude_transcript_entries` : sql`claude_transcript_entries`;
@@ -68,7 +81,16 @@ export class PostgresSessionStore implements SessionStore {
     const id = keyId(key);
     const previous = this.appending.get(id) ?? Promise.resolve();
     // A failed append is reported to its own caller; the next one still runs after it.
-    const next = previous.catch(() => {}).then(() => this.appendInOrder(id, key, entries));
+    const next = previous
+      .catch(() => {})
+      .then(() =>
+        whileUnreachable(() => this.appendInOrder(id, key, entries), {
+          log: this.log,
+          what: 'the transcript',
+          giveUpAfterMs: this.databaseWaitMs,
+          context: { sessionId: key.sessionId, subpath: key.subpath },
+        }),
+      );
     const tail = next.catch(() => {});
     this.appending.set(id, tail);
     void tail.then(() => {
