@@ -4,6 +4,7 @@
  */
 import { benchClaudePaths } from './claude-paths.js';
 import { benchClaudeSdkBackend } from './claude-sdk-backend.js';
+import { benchEventLog } from './event-log.js';
 import { benchHttpApi } from './http-api.js';
 import { sessionStoreBench } from './session-store.js';
 
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<void>> = {
   claude: benchClaudeSdkBackend,
   paths: benchClaudePaths,
   http: benchHttpApi,
+  events: benchEventLog,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(benches)) {

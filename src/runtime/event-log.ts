@@ -11,16 +11,30 @@ export interface ChatEvent {
 
 export type ChatEventListener = (event: ChatEvent) => void;
 
+/** An event waiting to be written, and the caller waiting for its sequence number. */
+interface Waiting {
+  kind: string;
+  data: Record<string, unknown>;
+  done: (event: ChatEvent | null) => void;
+}
+
+/** Events written in one statement at most. */
+const BATCH = 500;
+
 /**
  * A chat's events, written to PostgreSQL in order with per-chat sequence numbers and
  * handed to live subscribers once written, so a subscriber that reconnects replays from
- * the database exactly what it missed. Writes of one chat are chained in this process;
- * the sequence number comes from the chat's row, so it never repeats. While the database
- * cannot be reached, a chat's events wait in order (up to `databaseWaitMs`) and go out
- * once it is back.
+ * the database exactly what it missed. The sequence numbers come from the chat's row, so
+ * they never repeat.
+ *
+ * One write per chat is in flight at a time; events that arrive meanwhile go together in
+ * the next one, so a fast stream of deltas costs a statement per round trip, not one per
+ * delta, and a lone event goes out at once. While the database cannot be reached, a
+ * chat's events wait in order (up to `databaseWaitMs`) and go out once it is back.
  */
 export class EventLog {
-  private readonly writing = new Map<string, Promise<unknown>>();
+  private readonly waiting = new Map<string, Waiting[]>();
+  private readonly writing = new Map<string, Promise<void>>();
   private readonly listeners = new Map<string, Set<ChatEventListener>>();
   private readonly closing = new AbortController();
   private readonly databaseWaitMs: number;
@@ -38,35 +52,61 @@ export class EventLog {
     this.closing.abort(new Error('the event log is closed'));
   }
 
+  /** Resolves with the event as written, or null when it could not be (the chat is gone, or the database). */
   append(chatId: string, kind: string, data: Record<string, unknown>): Promise<ChatEvent | null> {
-    const previous = this.writing.get(chatId) ?? Promise.resolve();
-    const next = previous.then(() => this.write(chatId, kind, data));
-    this.writing.set(chatId, next);
-    void next.then(() => {
-      if (this.writing.get(chatId) === next) this.writing.delete(chatId);
+    return new Promise((done) => {
+      let queue = this.waiting.get(chatId);
+      if (!queue) this.waiting.set(chatId, (queue = []));
+      queue.push({ kind, data, done });
+      if (!this.writing.has(chatId)) this.writing.set(chatId, this.drain(chatId));
     });
-    return next;
   }
 
-  private async write(chatId: string, kind: string, data: Record<string, unknown>): Promise<ChatEvent | null> {
-    let seq: number;
+  /** Writes the chat's waiting events until none are left; it ends in the same tick it finds the queue empty, so no append is missed. */
+  private async drain(chatId: string): Promise<void> {
+    for (;;) {
+      const queue = this.waiting.get(chatId);
+      if (!queue || queue.length === 0) {
+        this.waiting.delete(chatId);
+        this.writing.delete(chatId);
+        return;
+      }
+      const batch = queue.splice(0, BATCH);
+      const events = await this.write(chatId, batch);
+      for (const [i, w] of batch.entries()) {
+        const event = events?.[i] ?? null;
+        if (event) this.publish(chatId, event);
+        w.done(event);
+      }
+    }
+  }
+
+  /** Writes a batch in one statement: the chat's counter moves on by its size. Null when nothing was written. */
+  private async write(chatId: string, batch: Waiting[]): Promise<ChatEvent[] | null> {
+    const kinds = batch.map((w) => w.kind);
     try {
-      const json = JSON.stringify(data);
+      const payloads = batch.map((w) => JSON.stringify(w.data));
       const [row] = await whileUnreachable(
-        () => this.sql<{ seq: string }[]>`
-          WITH s AS (UPDATE chats SET last_seq = last_seq + 1 WHERE id = ${chatId} RETURNING last_seq)
-          INSERT INTO chat_events (chat_id, seq, kind, data)
-          SELECT ${chatId}, s.last_seq, ${kind}, ${json} FROM s
-          RETURNING seq`,
+        () => this.sql<{ last: string }[]>`
+          WITH s AS (UPDATE chats SET last_seq = last_seq + ${batch.length} WHERE id = ${chatId} RETURNING last_seq),
+          ins AS (
+            INSERT INTO chat_events (chat_id, seq, kind, data)
+            SELECT ${chatId}, s.last_seq - ${batch.length} + e.ord, e.kind, e.data
+            FROM s, ROWS FROM (unnest(${kinds}::text[]), unnest(${payloads}::text[])) WITH ORDINALITY AS e(kind, data, ord)
+          )
+          SELECT last_seq AS last FROM s`,
         { log: this.log, what: 'the chat event log', giveUpAfterMs: this.databaseWaitMs, signal: this.closing.signal, context: { chatId } },
       );
       if (!row) return null; // the chat is gone
-      seq = Number(row.seq);
+      const first = Number(row.last) - batch.length + 1;
+      return batch.map((w, i) => ({ seq: first + i, kind: w.kind, data: w.data }));
     } catch (err) {
-      this.log.error({ err, chatId, kind }, 'event not saved; live subscribers do not see it either');
+      this.log.error({ err, chatId, kinds: [...new Set(kinds)], count: batch.length }, 'events not saved; live subscribers do not see them either');
       return null;
     }
-    const event = { seq, kind, data };
+  }
+
+  private publish(chatId: string, event: ChatEvent): void {
     for (const listener of this.listeners.get(chatId) ?? []) {
       try {
         listener(event);
@@ -74,7 +114,6 @@ export class EventLog {
         this.log.warn({ err, chatId }, 'event subscriber threw');
       }
     }
-    return event;
   }
 
   /** Waits until every event appended so far for the chat is written. */
