@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEvent, busy, emptyTranscript, type Transcript } from '../../web/src/transcript.js';
+import { applyEvent, applyEvents, busy, emptyTranscript, type Transcript } from '../../web/src/transcript.js';
 
 let seq = 0;
 const ev = (event: string, data: Record<string, unknown>) => ({ id: ++seq, event, data });
@@ -68,5 +68,18 @@ describe('the web UI transcript', () => {
     );
     assert.deepEqual(end.turns.map((x) => x.status), ['failed', 'aborted']);
     assert.deepEqual(end.turns[0]!.items.at(-1), { kind: 'error', message: 'API Error: 529' });
+  });
+  it('takes a run of events in one step as it would one by one, repeats of a reconnect included', () => {
+    const run = [
+      ev('message', { turnId: 'r', role: 'user', parts: [{ type: 'text', text: 'count' }] }),
+      ev('turn_start', { turnId: 'r', backend: 'claude_sdk' }),
+      ...Array.from({ length: 50 }, (_, i) => ev('text_delta', { turnId: 'r', messageId: 'm', text: `${i} ` })),
+      ev('turn_end', { turnId: 'r', ok: true }),
+    ];
+    const oneByOne = play(run);
+    // The first frame takes part of it; a reconnect hands some of those over again.
+    const inFrames = applyEvents(applyEvents(emptyTranscript, run.slice(0, 20)), run.slice(10));
+    assert.deepEqual(inFrames, oneByOne);
+    assert.equal(applyEvents(oneByOne, []), oneByOne);
   });
 });

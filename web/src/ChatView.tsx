@@ -2,7 +2,8 @@ import { useEffect, useReducer, useRef, useState } from 'react';
 import type { Api, Chat } from './api';
 import { Composer } from './Composer';
 import { count, money } from './format';
-import { applyEvent, busy, emptyTranscript } from './transcript';
+import type { ChatEvent } from './chat-event';
+import { applyEvents, busy, emptyTranscript } from './transcript';
 import { TurnView } from './TurnView';
 
 /** One chat: its live transcript, what it has cost, and the composer. */
@@ -17,7 +18,7 @@ export function ChatView({
   onError: (err: unknown) => void;
   onTurnEnd: () => void;
 }) {
-  const [transcript, dispatch] = useReducer(applyEvent, emptyTranscript);
+  const [transcript, dispatch] = useReducer(applyEvents, emptyTranscript);
   const [chat, setChat] = useState<Chat | null>(null);
   const [connected, setConnected] = useState(false);
   const bottom = useRef<HTMLDivElement>(null);
@@ -25,12 +26,21 @@ export function ChatView({
 
   useEffect(() => {
     let ended: ReturnType<typeof setTimeout> | undefined;
+    // Events go to the transcript once a frame: a replay or a fast stream renders at the
+    // screen's pace, not once an event.
+    const arrived: ChatEvent[] = [];
+    let frame = 0;
+    const flush = () => {
+      frame = 0;
+      dispatch(arrived.splice(0));
+    };
     const load = () => api.chat(chatId).then(setChat, onError);
     load();
     const stop = api.follow(
       chatId,
       (e) => {
-        dispatch(e);
+        arrived.push(e);
+        if (!frame) frame = requestAnimationFrame(flush);
         if (e.event === 'turn_end' || e.event === 'turn_start') {
           clearTimeout(ended);
           ended = setTimeout(() => {
@@ -43,6 +53,7 @@ export function ChatView({
     );
     return () => {
       clearTimeout(ended);
+      cancelAnimationFrame(frame);
       stop();
     };
   }, [api, chatId, onError, onTurnEnd]);

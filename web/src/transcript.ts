@@ -117,6 +117,11 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
   return { turns, lastEventId: e.id };
 }
 
+/** The transcript after a run of events, as one step: a replay of thousands renders once, not once an event. */
+export function applyEvents(t: Transcript, events: readonly ChatEvent[]): Transcript {
+  return events.reduce(applyEvent, t);
+}
+
 /**
  * A complete assistant message replaces what its deltas built (they may have been cut
  * short), keeping tool calls' results.
