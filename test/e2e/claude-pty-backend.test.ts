@@ -216,9 +216,11 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
   });
 
-  it('stops a turn stopped before its CLI was up, and leaves nothing running', LIMIT, async () => {
-    const chat = await newChat();
-    const backend = ptyFor(chat);
+  /**
+   * Starts a turn, stops it once `beforeStop` resolves, and checks the stop ended it
+   * before the model was asked, with nothing left running and the session idle.
+   */
+  async function stopEarly(chat: Chat, backend: ClaudePtyBackend, beforeStop: () => Promise<void>): Promise<void> {
     const handle = await backend.ensureSession(`hearth-${chat.id}`, sessionOpts(chat));
     const controller = new AbortController();
     const running = backend.prompt(handle, 'echo: never answered', {
@@ -227,11 +229,17 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
       model: null,
       onEvent: () => {},
     });
+    await beforeStop();
     controller.abort();
     assert.deepEqual(await running, { ok: false, code: 'aborted', error: 'aborted' });
     assert.equal(chat.fake.mainRequests().length, 0, 'the model was never asked');
     assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
     assert.equal((await row(chat)).status, 'idle');
+  }
+
+  it('stops a turn stopped before its CLI was up, and leaves nothing running', LIMIT, async () => {
+    const chat = await newChat();
+    await stopEarly(chat, ptyFor(chat), async () => {});
   });
 
   it('ends a CLI that is running but has said nothing yet at once, without waiting on Ctrl-C', LIMIT, async () => {
@@ -242,20 +250,7 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     await writeFile(slow, `#!/bin/sh\ntrap '' INT\n: > "${started}"\nsleep 2\nexec "${claude}" "$@"\n`);
     await chmod(slow, 0o755);
     const backend = ptyFor(chat, { installPath: slow, interruptGraceMs: 60_000 });
-    const handle = await backend.ensureSession(`hearth-${chat.id}`, sessionOpts(chat));
-    const controller = new AbortController();
-    const running = backend.prompt(handle, 'echo: never answered', {
-      signal: controller.signal,
-      worktreePath: chat.worktree,
-      model: null,
-      onEvent: () => {},
-    });
-    await waitUntil('the CLI to start', () => existsSync(started));
-    controller.abort();
-    assert.deepEqual(await running, { ok: false, code: 'aborted', error: 'aborted' });
-    assert.equal(chat.fake.mainRequests().length, 0, 'the model was never asked');
-    assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
-    assert.equal((await row(chat)).status, 'idle');
+    await stopEarly(chat, backend, () => waitUntil('the CLI to start', () => existsSync(started)));
   });
 
   it('ends the whole process group and the tools in sessions of their own when Ctrl-C is not enough', LIMIT, async () => {
