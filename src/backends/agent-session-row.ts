@@ -88,7 +88,7 @@ export class AgentSessionRow {
         context: { chatId, agent },
       });
     } catch (err) {
-      this.deps.log.warn({ err, chatId: this.deps.chatId, agent: this.deps.agent }, `${this.deps.backend}: ${what} not saved`);
+      log.warn({ err, chatId, agent }, `${this.deps.backend}: ${what} not saved`);
     }
   }
 }

@@ -12,6 +12,7 @@ import { PostgresSessionStore } from '../../src/store/postgres-session-store.js'
 import { startFakeModel, type FakeModelServer, type RecordedRequest } from '../fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { waitFor } from '../fixtures/backend-chats.js';
 
 let fake: FakeModelServer;
 let db: TestSchema;
@@ -48,16 +49,6 @@ async function result(q: Query): Promise<SDKResultMessage> {
 
 function texts(req: RecordedRequest): string {
   return JSON.stringify(req.body.messages);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('a conversation lands in PostgreSQL and resumes from it on a machine with no local transcript', async () => {

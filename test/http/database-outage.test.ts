@@ -14,7 +14,7 @@ import { PostgresSessionStore } from '../../src/store/postgres-session-store.js'
 import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { openDatabaseLink, type DatabaseLink } from '../fixtures/database-link.js';
-import { waitUntil } from '../fixtures/backend-chats.js';
+import { waitFor, waitUntil } from '../fixtures/backend-chats.js';
 import type { HearthClient, SseEvent } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
@@ -136,11 +136,10 @@ describe('the database going away', () => {
     const store = new PostgresSessionStore(db.sql);
     const [projectKey] = await store.projectKeysOf(session!.agent_session_id);
     const key = { projectKey: projectKey!, sessionId: session!.agent_session_id };
-    let stored = '';
-    for (const start = Date.now(); Date.now() - start < 20_000; await new Promise((r) => setTimeout(r, 200))) {
-      stored = JSON.stringify(await store.load(key));
-      if (stored.includes('all of it kept')) break;
-    }
+    const stored = await waitFor('the reply in the store', async () => {
+      const text = JSON.stringify(await store.load(key));
+      return text.includes('all of it kept') ? text : undefined;
+    }, 20_000);
     assert.match(stored, /through the gate/);
     assert.match(stored, /all of it kept/);
   });
