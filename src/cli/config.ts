@@ -20,7 +20,17 @@ export interface ServeConfig {
   maxPromptBytes: number;
   claudeSdk: boolean;
   logLevel: string;
+  /** Host names besides loopback and IP literals that clients may use (a proxy's, a LAN name). */
+  publicHosts: string[];
+  /** How a server bound beyond loopback keeps the token off the wire in clear. */
+  remote: RemoteAccess;
+  /** Certificate and key files (PEM) to serve HTTPS with. */
+  tls: { certFile: string; keyFile: string } | null;
+  requestTimeoutMs: number;
 }
+
+/** `off`: loopback only; `tls`: Hearth serves HTTPS itself; `proxy`: a reverse proxy in front terminates TLS. */
+export type RemoteAccess = 'off' | 'tls' | 'proxy';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -44,10 +54,52 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
 }
 
+function choice<T extends string>(env: NodeJS.ProcessEnv, name: string, options: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if ((options as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(`${name} must be one of ${options.join(', ')}, got ${JSON.stringify(raw)}`);
+}
+
+/** Whether an address to bind reaches only this machine. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
+
+/**
+ * Binding beyond loopback sends the token over the network, so it needs a stated way of
+ * keeping it off the wire in clear: Hearth's own TLS, or a reverse proxy that terminates it.
+ */
+function remoteAccess(env: NodeJS.ProcessEnv, host: string): Pick<ServeConfig, 'remote' | 'tls'> {
+  const remote = choice(env, 'HEARTH_REMOTE', ['off', 'tls', 'proxy'] as const, 'off');
+  const certFile = env.HEARTH_TLS_CERT || undefined;
+  const keyFile = env.HEARTH_TLS_KEY || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError('HEARTH_TLS_CERT and HEARTH_TLS_KEY go together: give both files, or neither');
+  }
+  const tls = certFile && keyFile ? { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) } : null;
+  if (remote === 'tls' && !tls) {
+    throw new ConfigError('HEARTH_REMOTE=tls needs HEARTH_TLS_CERT and HEARTH_TLS_KEY (PEM files)');
+  }
+  if (!isLoopback(host) && remote === 'off') {
+    throw new ConfigError(
+      `HEARTH_HOST=${host} is not a loopback address: the API token would cross the network. ` +
+        'Set HEARTH_REMOTE=tls with HEARTH_TLS_CERT and HEARTH_TLS_KEY to serve HTTPS, or HEARTH_REMOTE=proxy ' +
+        'when a reverse proxy in front of Hearth terminates TLS; or bind 127.0.0.1.',
+    );
+  }
+  return { remote, tls };
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig {
   const dataDir = defaultDataDir(env);
+  const host = env.HEARTH_HOST || '127.0.0.1';
   return {
-    host: env.HEARTH_HOST || '127.0.0.1',
+    host,
+    ...remoteAccess(env, host),
+    publicHosts: (env.HEARTH_PUBLIC_HOSTS ?? '').split(/[\s,]+/).filter(Boolean),
+    requestTimeoutMs: int(env, 'HEARTH_REQUEST_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
     port: int(env, 'HEARTH_PORT', 8420, 0, 65535),
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,

@@ -17,6 +17,10 @@ Environment:
   HEARTH_DATA_DIR         Data directory (default: .hearth in the working directory)
   HEARTH_HOST             Address to bind (default: 127.0.0.1)
   HEARTH_PORT             Port to bind (default: 8420)
+  HEARTH_REMOTE           Beyond loopback: tls (serve HTTPS) or proxy (a TLS proxy in front); default off
+  HEARTH_TLS_CERT, HEARTH_TLS_KEY  Certificate and key (PEM files) to serve HTTPS with
+  HEARTH_PUBLIC_HOSTS     Host names clients may use besides loopback and IP addresses, comma-separated
+  HEARTH_REQUEST_TIMEOUT_SECONDS  Time a client may take to send a request (default: 30)
   HEARTH_TOKEN            API token (default: generated once, kept in the data directory)
   HEARTH_REPO_ROOTS       Directories repositories must be under (default: home), ':'-separated
   HEARTH_WORKTREES_DIR    Where chat worktrees go (default: <data dir>/worktrees)

@@ -1,10 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { pino } from 'pino';
 import { closeDatabase, openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
 import { createRuntime } from '../runtime/hearth-runtime.js';
 import { startDemo, type Demo } from '../demo/demo-mode.js';
-import { apiToken, nodeId, type ServeConfig } from './config.js';
+import { apiToken, ConfigError, nodeId, type ServeConfig } from './config.js';
 import { removeServerFile, writeServerFile } from './server-file.js';
 
 export interface ServeOptions {
@@ -32,6 +34,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       agentEnv: demo ? demo.agentEnv : env,
     });
     const token = await apiToken(env, config.dataDir);
+    const tls = config.tls ? await readTls(config.tls) : undefined;
     const app = await buildApp({
       sql,
       databaseKind: config.databaseUrl ? 'external' : 'embedded',
@@ -40,17 +43,26 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       token: token.value,
       maxPromptBytes: config.maxPromptBytes,
       demo: demo !== null,
+      publicHosts: config.publicHosts,
+      requestTimeoutMs: config.requestTimeoutMs,
+      tls,
     });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : config.port;
-    const url = `http://${connectHost(config.host)}:${port}`;
+    const url = `${tls ? 'https' : 'http'}://${connectHost(config.host)}:${port}`;
     await writeServerFile(config.dataDir, url);
     if (token.created) process.stdout.write(`Hearth API token (kept in ${config.dataDir}/token): ${token.value}\n`);
     if (demo) {
       process.stdout.write(
         `DEMO MODE: the agents talk to a scripted model at ${demo.url}, not to Claude; no API key is used.\n` +
           `Open ${url} in a browser, start a chat on any git repository and send a message.\n`,
+      );
+    }
+    if (config.remote === 'proxy') {
+      log.warn(
+        { host: config.host },
+        'serving plain HTTP beyond loopback (HEARTH_REMOTE=proxy): only a TLS-terminating reverse proxy may reach this port',
       );
     }
     log.info(
@@ -75,6 +87,21 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
     await demo?.close();
     await closeDatabase(sql);
   }
+}
+
+/** The certificate and key, checked here so a bad file is named rather than failing inside the TLS layer. */
+async function readTls(files: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = (name: string, file: string) =>
+    readFile(file).catch((err: Error) => {
+      throw new ConfigError(`${name}: cannot read ${file}: ${err.message}`);
+    });
+  const tls = { cert: await read('HEARTH_TLS_CERT', files.certFile), key: await read('HEARTH_TLS_KEY', files.keyFile) };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new ConfigError(`HEARTH_TLS_CERT and HEARTH_TLS_KEY are not a usable certificate and key: ${(err as Error).message}`);
+  }
+  return tls;
 }
 
 /** The address a client on this machine reaches a server bound to `host` at. */

@@ -18,11 +18,12 @@ export function handleErrors(app: FastifyInstance): void {
     if (isDatabaseUnreachable(err)) {
       req.log.warn({ err }, 'request failed: the database cannot be reached');
       return reply.code(503).send({
-        error: { code: 'database_unavailable', message: `the database cannot be reached (${err.message}); try again shortly` },
+        error: { code: 'database_unavailable', message: 'the database cannot be reached; try again shortly', requestId: req.id },
       });
     }
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'internal', message: err.message } });
+    // What went wrong inside stays in the log; the client gets the id that finds it there.
+    req.log.error({ err, requestId: req.id }, 'request failed');
+    return reply.code(500).send({ error: { code: 'internal', message: `internal error (request ${req.id})`, requestId: req.id } });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }),

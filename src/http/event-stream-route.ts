@@ -29,6 +29,7 @@ export async function eventStreamRoute(app: FastifyInstance, options: EventStrea
   app.get<{ Params: { id: string }; Querystring: { after?: string } }>(
     '/api/chats/:id/events',
     {
+      config: { access: 'token-or-query' },
       schema: {
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } },
         querystring: { type: 'object', properties: { after: { type: 'string', pattern: '^[0-9]{1,15}$' }, token: { type: 'string' } } },

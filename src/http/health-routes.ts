@@ -21,7 +21,7 @@ const healthSchema = {
     demo: { type: 'boolean' },
     database: {
       type: 'object',
-      required: ['up', 'kind'],
+      required: ['up'],
       properties: {
         up: { type: 'boolean' },
         kind: { type: 'string', enum: ['embedded', 'external'] },
@@ -42,33 +42,41 @@ const healthSchema = {
   },
 } as const;
 
-/** `GET /health`: no auth, 200 while the database answers, 503 with the reason when it does not. */
+/**
+ * `GET /health`: 200 while the database answers, 503 when it does not. Anyone may ask
+ * whether the server is alive; what it runs and why a part is down (paths, error texts)
+ * is shown only to a request that carries the token.
+ */
 export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
-  app.get('/health', { schema: { response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
-    const runtime = deps.runtime
-      ? {
-          ...(deps.demo ? { demo: true } : {}),
-          pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
-          backends: deps.runtime.backendHealth(),
-          ...backendErrors(deps.runtime),
-        }
-      : {};
-    const started = performance.now();
-    try {
-      // Promptly, even when the database hangs instead of refusing.
-      await within(deps.sql`SELECT 1`, 2_000, 'no answer within 2000 ms');
-      const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-      return { status: 'ok', database: { up: true, kind: deps.databaseKind, latencyMs }, ...runtime };
-    } catch (err) {
-      return reply.code(503).send({
-        status: 'degraded',
-        database: { up: false, kind: deps.databaseKind, error: (err as Error).message },
-        ...runtime,
-      });
-    }
-  });
+  app.get(
+    '/health',
+    { config: { access: 'public' }, schema: { response: { 200: healthSchema, 503: healthSchema } } },
+    async (req, reply) => {
+      // A server without a token (no runtime) has nothing to hide.
+      const detailed = req.authenticated || !app.hasRequestDecorator('authenticated');
+      const runtime =
+        deps.runtime && detailed
+          ? {
+              ...(deps.demo ? { demo: true } : {}),
+              pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
+              backends: deps.runtime.backendHealth(),
+              ...backendErrors(deps.runtime),
+            }
+          : {};
+      const started = performance.now();
+      try {
+        // Promptly, even when the database hangs instead of refusing.
+        await within(deps.sql`SELECT 1`, 2_000, 'no answer within 2000 ms');
+        const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+        const database = detailed ? { up: true, kind: deps.databaseKind, latencyMs } : { up: true };
+        return { status: 'ok', database, ...runtime };
+      } catch (err) {
+        const database = detailed ? { up: false, kind: deps.databaseKind, error: (err as Error).message } : { up: false };
+        return reply.code(503).send({ status: 'degraded', database, ...runtime });
+      }
+    },
+  );
 }
-
 
 function backendErrors(runtime: Runtime): { backendErrors?: Record<string, string> } {
   const sdk = runtime.sdkError();

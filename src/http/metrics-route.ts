@@ -3,7 +3,7 @@ import type { Runtime } from '../runtime/hearth-runtime.js';
 
 const BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
-/** `GET /metrics`: Prometheus text format, no auth (like /health). */
+/** `GET /metrics`: Prometheus text format, behind the token like the API. */
 export async function metricsRoute(app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
   app.get('/metrics', async (_req, reply) => {
     const { turns, durations } = runtime.dispatcher.metrics;

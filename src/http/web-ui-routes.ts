@@ -12,6 +12,10 @@ export const WEB_UI_DIR = fileURLToPath(new URL('../../dist/web', import.meta.ur
  */
 export async function webUiRoutes(app: FastifyInstance, options: { dir?: string } = {}): Promise<void> {
   const dir = options.dir ?? WEB_UI_DIR;
+  // The page and its files are public: the page itself asks for the token.
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, access: 'public' };
+  });
   if (!existsSync(`${dir}/index.html`)) {
     app.get('/', async (_req, reply) =>
       reply

@@ -145,7 +145,7 @@ describe('a client too slow to read its event stream', () => {
     const { port } = new URL(client.baseUrl);
     const slow = net.connect(Number(port), '127.0.0.1');
     await new Promise((r) => slow.once('connect', r));
-    slow.write(`GET /api/chats/${chat.id}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    slow.write(`GET /api/chats/${chat.id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
     slow.pause();
     let closedByServer = false;
     slow.once('end', () => (closedByServer = true));

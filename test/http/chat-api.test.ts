@@ -200,7 +200,7 @@ describe('chat API', () => {
     assert.equal(health.body.pool.max, 2);
     assert.ok(health.body.pool.warm <= 2);
     assert.equal(health.body.backends.claude_sdk, 'up');
-    const metrics = await fetch(client.baseUrl + '/metrics').then((r) => r.text());
+    const metrics = await fetch(client.baseUrl + '/metrics', { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.text());
     assert.match(metrics, /^hearth_turns_total\{outcome="succeeded"\} \d+$/m);
     assert.match(metrics, /^hearth_backend_evictions_total [1-9]\d*$/m);
     assert.match(metrics, /^hearth_warm_backends [0-2]$/m);

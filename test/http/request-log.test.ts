@@ -22,11 +22,14 @@ describe('request logging', () => {
     try {
       const res = await app.inject({ method: 'GET', url: '/health?after=3&token=very-secret-token&x=1' });
       assert.equal(res.statusCode, 200);
+      const escaped = await app.inject({ method: 'GET', url: '/health?%74oken=escaped-secret-token' });
+      assert.equal(escaped.statusCode, 200);
     } finally {
       await app.close();
     }
     const text = lines.join('');
     assert.ok(!text.includes('very-secret-token'), 'the token is not in the log');
+    assert.ok(!text.includes('escaped-secret-token'), 'nor a token whose name was escaped');
     assert.match(text, /"url":"\/health\?after=3&token=\[redacted\]&x=1"/);
   });
 });

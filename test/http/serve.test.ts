@@ -2,9 +2,10 @@
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../../src/http/app.js';
@@ -53,7 +54,8 @@ describe('hearth serve', () => {
     const out = output(child);
     const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
 
-    const res = await fetch(`${url}/health`);
+    const token = (await readFile(path.join(dataDir, 'token'), 'utf8')).trim();
+    const res = await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { status: string; database: { up: boolean; kind: string } };
     assert.equal(body.status, 'ok');
@@ -83,11 +85,13 @@ describe('hearth serve', () => {
     const child = hearth(['serve'], env);
     const out = output(child);
     const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    const body = (await (await fetch(`${url}/health`)).json()) as { database: { kind: string } };
-    assert.equal(body.database.kind, 'external');
-    assert.ok(!existsSync(path.join(dataDir, 'postgres')), 'no embedded server was started');
     const [, token] = out.text().match(/Hearth API token \(kept in .*\): (\S+)/) ?? [];
     assert.ok(token, 'the generated token is printed');
+    const body = (await (await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      database: { kind: string };
+    };
+    assert.equal(body.database.kind, 'external');
+    assert.ok(!existsSync(path.join(dataDir, 'postgres')), 'no embedded server was started');
     assert.equal((await readFile(path.join(dataDir, 'token'), 'utf8')).trim(), token);
     assert.equal((await fetch(`${url}/api/chats`)).status, 401);
     assert.equal((await fetch(`${url}/api/chats`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
@@ -125,7 +129,7 @@ describe('hearth serve', () => {
     const out = output(child);
     const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
     assert.match(out.text(), /DEMO MODE: the agents talk to a scripted model at http:\/\/127\.0\.0\.1:\d+, not to Claude/);
-    const health = (await (await fetch(`${url}/health`)).json()) as { demo?: boolean };
+    const health = (await (await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as { demo?: boolean };
     assert.equal(health.demo, true);
 
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -177,6 +181,55 @@ describe('hearth serve', () => {
     const bad = output(hearth(['frobnicate'], {}));
     assert.equal(await bad.exit, 2);
     assert.match(bad.text(), /unknown command "frobnicate"/);
+  });
+});
+
+describe('hearth serve beyond loopback', () => {
+  it('refuses to bind a non-loopback address without TLS or a stated proxy, before anything starts', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-remote-'));
+    dirs.push(dataDir);
+    const out = output(hearth(['serve'], { HEARTH_DATA_DIR: dataDir, HEARTH_PORT: '0', HEARTH_HOST: '0.0.0.0' }));
+    assert.equal(await out.exit, 1);
+    assert.match(out.text(), /HEARTH_HOST=0\.0\.0\.0 is not a loopback address: the API token would cross the network/);
+    assert.ok(!existsSync(path.join(dataDir, 'postgres')), 'no database was started');
+  });
+
+  it('serves HTTPS with a certificate and key, and names a bad certificate file clearly', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-tls-'));
+    dirs.push(dataDir);
+    const cert = path.join(dataDir, 'cert.pem');
+    const key = path.join(dataDir, 'key.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    const env = { DATABASE_URL: TEST_DATABASE_URL, HEARTH_DATABASE_SCHEMA: `tls_${process.pid}`, HEARTH_DATA_DIR: dataDir, HEARTH_PORT: '0', HEARTH_TOKEN: 'tls-token-0123456789' };
+
+    const broken = output(hearth(['serve'], { ...env, HEARTH_TLS_CERT: key, HEARTH_TLS_KEY: key }));
+    assert.equal(await broken.exit, 1);
+    assert.match(broken.text(), /HEARTH_TLS_CERT and HEARTH_TLS_KEY are not a usable certificate and key/);
+
+    const child = hearth(['serve'], { ...env, HEARTH_TLS_CERT: cert, HEARTH_TLS_KEY: key });
+    const out = output(child);
+    const [, url] = await waitForLine(out.text, /Hearth listening on (https:\/\/127\.0\.0\.1:\d+)/);
+    const ca = await readFile(cert);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      https
+        .get(`${url}/api/chats`, { ca, headers: { authorization: 'Bearer tls-token-0123456789' } }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
+    });
+    assert.equal(answer.status, 200, answer.body);
+    assert.deepEqual(JSON.parse(answer.body), { chats: [] });
+    await assert.rejects(fetch(url!.replace('https:', 'http:') + '/health'), 'plain HTTP is not served');
+    child.kill('SIGTERM');
+    assert.equal(await out.exit, 0, out.text());
+    const sql = connect(TEST_DATABASE_URL, { max: 1 });
+    await sql`DROP SCHEMA IF EXISTS ${sql(`tls_${process.pid}`)} CASCADE`;
+    await sql.end();
   });
 });
 
