@@ -124,13 +124,14 @@ describe('openDatabase without DATABASE_URL', () => {
     // The "postgres" user (the server's, when Hearth runs as root) must pass through.
     await chmod(parent, 0o711);
     const dir = path.join(parent, 'fresh');
-    const saved = { ...process.env };
-    Object.assign(process.env, { HEARTH_TOKEN: 'token-in-env', PGPASSWORD: 'not-for-postgres' });
+    process.env.HEARTH_TOKEN = 'token-in-env';
+    process.env.PGPASSWORD = 'not-for-postgres';
     let sql;
     try {
       sql = await openDatabase({ dataDir: dir });
     } finally {
-      process.env = saved;
+      delete process.env.HEARTH_TOKEN;
+      delete process.env.PGPASSWORD;
     }
     try {
       const asRoot = process.getuid?.() === 0;
