@@ -63,14 +63,15 @@ export async function resolveRepo(config: WorktreeConfig, repoPath: unknown): Pr
   }
   let found: string[];
   try {
-    found = (await git(real, ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-dir', '--git-common-dir'])).split('\n');
+    found = (await git(real, ['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir'])).split('\n');
   } catch (err) {
     if (err instanceof GitError && /dubious ownership/.test(err.stderr)) {
       throw new HearthError(400, 'not_a_git_repo', `repoPath ${repoPath} belongs to another user, so git refuses it (see git's safe.directory)`);
     }
     throw new HearthError(400, 'not_a_git_repo', `repoPath ${repoPath} is not a git repository`);
   }
-  const [top, gitDir, commonDir] = await Promise.all(found.map((p) => realpath(p).catch(() => null)));
+  // The git directories may come relative to where git ran, the top level being checked.
+  const [top, gitDir, commonDir] = await Promise.all(found.map((p) => realpath(path.resolve(real, p)).catch(() => null)));
   if (top !== real) {
     throw new HearthError(400, 'not_repo_root', `repoPath ${repoPath} is inside a repository; give its top level, ${found[0]}`);
   }

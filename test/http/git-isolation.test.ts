@@ -213,4 +213,12 @@ describe('git on a repository Hearth does not trust', () => {
     assert.match(await inside(path.join(root, 'missing', 'deeper')), /does not exist/);
     assert.match(await inside(root), /not a git repository/);
   });
+
+  it('says so when git refuses a repository another user owns, rather than calling it no repository', { ...LIMIT, skip: process.getuid?.() !== 0 && 'needs root to give a repository away' }, async () => {
+    const repo = makeRepo(path.join(root, 'theirs'));
+    execFileSync('chown', ['-R', 'nobody', repo]);
+    const res = await server.client.request('POST', '/api/chats', { repoPath: repo });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.message, `repoPath ${repo} belongs to another user, so git refuses it (see git's safe.directory)`);
+  });
 });
