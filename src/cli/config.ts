@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { defaultDataDir } from '../db/database.js';
+import { writeAtomically } from '../util/write-atomically.js';
 
 /** Everything `hearth serve` reads from its environment, checked before anything starts. */
 export interface ServeConfig {
@@ -115,14 +116,20 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
   };
 }
 
-/** A value kept in the data directory: read it, or make it once and keep it (mode 0600). */
-async function kept(dataDir: string, name: string, make: () => string): Promise<{ value: string; created: boolean }> {
+/**
+ * A value kept in the data directory: read it, or make it once and keep it. The file is
+ * written whole through a new file, so it ends up 0600 whatever stood there before (an
+ * empty file of another mode, say); a secret found readable by others is made private.
+ */
+async function kept(dataDir: string, name: string, make: () => string, secret = false): Promise<{ value: string; created: boolean }> {
   const file = path.join(dataDir, name);
   const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (existing) return { value: existing, created: false };
-  await mkdir(dataDir, { recursive: true });
+  if (existing) {
+    if (secret && ((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
+    return { value: existing, created: false };
+  }
   const value = make();
-  await writeFile(file, value + '\n', { mode: 0o600 });
+  await writeAtomically(file, value + '\n');
   return { value, created: true };
 }
 
@@ -134,5 +141,5 @@ export async function nodeId(env: NodeJS.ProcessEnv, dataDir: string): Promise<s
 /** The API token: HEARTH_TOKEN, else one generated on first start and kept. */
 export async function apiToken(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ value: string; created: boolean }> {
   if (env.HEARTH_TOKEN) return { value: env.HEARTH_TOKEN, created: false };
-  return kept(dataDir, 'token', () => randomBytes(32).toString('base64url'));
+  return kept(dataDir, 'token', () => randomBytes(32).toString('base64url'), true);
 }

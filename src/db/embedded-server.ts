@@ -8,7 +8,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { DatabaseStartError } from './errors.js';
+import { makePrivateDir } from '../util/private-dir.js';
 import { within } from '../util/within.js';
+import { writeAtomically } from '../util/write-atomically.js';
 
 export interface EmbeddedServerOptions {
   /** Hearth's data directory; the cluster lives in its `postgres/` folder. */
@@ -63,7 +65,8 @@ export class EmbeddedServer {
     };
 
     try {
-      await mkdir(dataDir, { recursive: true });
+      // Private: it holds the cluster, its password and the API token.
+      await makePrivateDir(dataDir);
     } catch (err) {
       fail('the data directory cannot be created', err);
     }
@@ -74,7 +77,8 @@ export class EmbeddedServer {
       if (asRoot) ensurePostgresUser(fail);
       const owner = asRoot ? idsOf(POSTGRES_USER) : null;
       if (owner) {
-        // The server runs as "postgres" and must pass through the data directory.
+        // The server runs as "postgres" and must pass through the data directory: the
+        // execute bit for others lets it enter (0701 when Hearth made it), not list it.
         const mode = (await stat(dataDir)).mode;
         if ((mode & 0o001) === 0) await chmod(dataDir, (mode & 0o7777) | 0o001);
         await checkReachable(owner, pgDir, fail);
@@ -136,7 +140,7 @@ class ServerProcess {
     const child = spawn(
       (await binaries()).postgres,
       ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      { ...(owner ?? {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
+      { ...(owner ?? {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: postgresEnv() },
     );
     const server = new ServerProcess(child);
     const ready = new Promise<void>((resolveReady, reject) => {
@@ -167,6 +171,18 @@ class ServerProcess {
     await this.exited;
     clearTimeout(killed);
   }
+}
+
+/**
+ * The environment of initdb and the server: a search path, the C locale (the cluster's
+ * own, so messages read the same everywhere) and the time zone, which initdb writes into
+ * the cluster's configuration. Nothing of Hearth's (its token, DATABASE_URL) and no PG*
+ * variable that would change what the server does.
+ */
+function postgresEnv(source: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = { PATH: source.PATH || '/usr/bin:/bin', LC_ALL: 'C', LC_MESSAGES: 'C' };
+  if (source.TZ) env.TZ = source.TZ;
+  return env;
 }
 
 /**
@@ -203,7 +219,7 @@ async function initdb(
     const child = spawn(
       (await binaries()).initdb,
       ['-D', pgDir, '-U', POSTGRES_USER, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C'],
-      { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+      { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: postgresEnv() },
     );
     child.stdout.on('data', (d: Buffer) => onLog(d.toString('utf8')));
     child.stderr.on('data', (d: Buffer) => onLog(d.toString('utf8')));
@@ -338,8 +354,7 @@ async function readOrCreatePassword(file: string): Promise<string> {
   const existing = await readFile(file, 'utf8').catch(() => null);
   if (existing?.trim()) return existing.trim();
   const password = randomBytes(24).toString('base64url');
-  await writeFile(file, password + '\n', { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writeAtomically(file, password + '\n');
   return password;
 }
 

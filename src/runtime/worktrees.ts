@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
-import { mkdir, realpath, rm, stat } from 'node:fs/promises';
+import { readlink, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { makePrivateDir } from '../util/private-dir.js';
 import { HearthError } from './errors.js';
-
-const run = promisify(execFile);
+import { git, GitError, repoFilterOverrides } from './git.js';
 
 export interface WorktreeConfig {
   /** Repositories must lie under one of these (after resolving links). */
@@ -20,40 +18,67 @@ export interface Worktree {
   baseRef: string;
 }
 
-/** git, run directly with an argument list: no shell ever sees a path or a branch name. */
-async function git(cwd: string, args: string[]): Promise<string> {
-  const { stdout } = await run('git', ['-C', cwd, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return stdout.trim();
-}
-
 function inside(root: string, target: string): boolean {
   const rel = path.relative(root, target);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-/** Resolves a repository path a client sent, refusing anything outside the configured roots. */
+/**
+ * Where a path leads once every link in it is followed, also when its end does not exist:
+ * the real path of the part that does, with the rest appended, following a dangling link
+ * to where it points. So a link inside the roots to a missing place outside them counts
+ * as outside, like a link to a place that exists.
+ */
+async function whereItLeads(target: string, hops = 0): Promise<string> {
+  try {
+    return await realpath(target);
+  } catch {
+    // Some part is missing, a dangling or looping link, or unreadable.
+  }
+  const parent = path.dirname(target);
+  if (parent === target) return target;
+  const here = path.join(await whereItLeads(parent, hops), path.basename(target));
+  const link = await readlink(here).catch(() => null);
+  // 40 hops, as the kernel allows, ends a loop of links.
+  return link !== null && hops < 40 ? whereItLeads(path.resolve(path.dirname(here), link), hops + 1) : here;
+}
+
+/**
+ * Resolves a repository path a client sent, refusing anything outside the configured roots.
+ * A path outside the roots gets one answer whatever is there, so the API tells nothing
+ * about the rest of the disk; only inside the roots does it say what is wrong.
+ */
 export async function resolveRepo(config: WorktreeConfig, repoPath: unknown): Promise<string> {
   if (typeof repoPath !== 'string' || repoPath.trim() === '' || !path.isAbsolute(repoPath)) {
     throw new HearthError(400, 'invalid_repo_path', 'repoPath must be an absolute path');
   }
-  let real: string;
-  try {
-    real = await realpath(repoPath);
-  } catch {
-    throw new HearthError(400, 'invalid_repo_path', `repoPath ${repoPath} does not exist`);
-  }
   const roots = await Promise.all(config.repoRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
-  if (!roots.some((root) => inside(root, real))) {
+  const withinRoots = (p: string) => roots.some((root) => inside(root, p));
+  const real = await whereItLeads(path.resolve(repoPath));
+  if (!withinRoots(real)) {
     throw new HearthError(400, 'repo_outside_roots', `repoPath ${repoPath} is outside the allowed roots (${config.repoRoots.join(', ')})`);
   }
-  let top: string;
+  if (!(await stat(real).then(() => true, () => false))) {
+    throw new HearthError(400, 'invalid_repo_path', `repoPath ${repoPath} does not exist`);
+  }
+  let found: string[];
   try {
-    top = await git(real, ['rev-parse', '--show-toplevel']);
-  } catch {
+    found = (await git(real, ['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir'])).split('\n');
+  } catch (err) {
+    if (err instanceof GitError && /dubious ownership/.test(err.stderr)) {
+      throw new HearthError(400, 'not_a_git_repo', `repoPath ${repoPath} belongs to another user, so git refuses it (see git's safe.directory)`);
+    }
     throw new HearthError(400, 'not_a_git_repo', `repoPath ${repoPath} is not a git repository`);
   }
-  if ((await realpath(top)) !== real) {
-    throw new HearthError(400, 'not_repo_root', `repoPath ${repoPath} is inside a repository; give its top level, ${top}`);
+  // The git directories may come relative to where git ran, the top level being checked.
+  const [top, gitDir, commonDir] = await Promise.all(found.map((p) => realpath(path.resolve(real, p)).catch(() => null)));
+  if (top !== real) {
+    throw new HearthError(400, 'not_repo_root', `repoPath ${repoPath} is inside a repository; give its top level, ${found[0]}`);
+  }
+  // A `.git` file (or a worktree's commondir) can point anywhere: the repository Hearth
+  // would branch and check out is the one the git directories belong to.
+  if (!gitDir || !commonDir || !withinRoots(gitDir) || !withinRoots(commonDir)) {
+    throw new HearthError(400, 'repo_outside_roots', `repoPath ${repoPath} keeps its git directory outside the allowed roots (${config.repoRoots.join(', ')})`);
   }
   return real;
 }
@@ -66,13 +91,15 @@ export async function createWorktree(config: WorktreeConfig, repo: string, chatI
   } catch {
     throw new HearthError(400, 'empty_repo', `the repository ${repo} has no commits yet; commit something first`);
   }
-  await mkdir(config.worktreesDir, { recursive: true });
+  // Private: the worktrees hold the repositories' files.
+  await makePrivateDir(config.worktreesDir);
   const dir = path.join(config.worktreesDir, chatId);
   const branch = `hearth/${chatId}`;
   try {
-    await git(repo, ['worktree', 'add', '-b', branch, dir, baseRef]);
+    await git(repo, ['worktree', 'add', '-b', branch, dir, baseRef], await repoFilterOverrides(repo));
   } catch (err) {
-    throw new HearthError(400, 'worktree_failed', `git could not make a worktree: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, {
+    const why = err instanceof GitError ? err.stderr.trim() || err.message : (err as Error).message;
+    throw new HearthError(400, 'worktree_failed', `git could not make a worktree: ${why}`, {
       cause: err,
     });
   }

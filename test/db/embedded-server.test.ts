@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closeDatabase, openDatabase } from '../../src/db/database.js';
@@ -116,6 +116,31 @@ describe('openDatabase without DATABASE_URL', () => {
     } finally {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
+    }
+  });
+
+  it('makes a fresh data directory private and starts PostgreSQL with none of the server\'s environment', async () => {
+    const parent = await dataDir();
+    // The "postgres" user (the server's, when Hearth runs as root) must pass through.
+    await chmod(parent, 0o711);
+    const dir = path.join(parent, 'fresh');
+    process.env.HEARTH_TOKEN = 'token-in-env';
+    process.env.PGPASSWORD = 'not-for-postgres';
+    let sql;
+    try {
+      sql = await openDatabase({ dataDir: dir });
+    } finally {
+      delete process.env.HEARTH_TOKEN;
+      delete process.env.PGPASSWORD;
+    }
+    try {
+      const asRoot = process.getuid?.() === 0;
+      assert.equal((await stat(dir)).mode & 0o777, asRoot ? 0o701 : 0o700, 'others may at most enter, as root');
+      const pid = Number((await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+      const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
+      assert.deepEqual(environ.map((v) => v.split('=')[0]).sort(), ['LC_ALL', 'LC_MESSAGES', 'PATH'].concat(process.env.TZ ? ['TZ'] : []).sort());
+    } finally {
+      await closeDatabase(sql);
     }
   });
 
