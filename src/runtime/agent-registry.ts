@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Sql } from '../db/sql.js';
+import { agentEnv, configuredSecrets } from '../backends/agent-env.js';
 import { HearthError } from './errors.js';
 
 const run = promisify(execFile);
@@ -25,10 +26,12 @@ export function bundledClaudePath(): string | null {
   }
 }
 
+/** The agent's version, asked with no more of the server's environment than a turn would give it. */
 async function versionOf(executable: string): Promise<string | null> {
   try {
     await access(executable, constants.X_OK);
-    const { stdout } = await run(executable, ['--version'], { timeout: 15_000, encoding: 'utf8' });
+    const env = agentEnv(process.env, { secrets: configuredSecrets() });
+    const { stdout } = await run(executable, ['--version'], { timeout: 15_000, encoding: 'utf8', env });
     return stdout.trim().split('\n')[0] ?? '';
   } catch {
     return null;
