@@ -6,6 +6,7 @@ import { handleErrors } from './error-handler.js';
 import { eventStreamRoute } from './event-stream-route.js';
 import { healthRoutes, type HealthDeps } from './health-routes.js';
 import { metricsRoute } from './metrics-route.js';
+import { securityHeaders } from './security-headers.js';
 import { webUiRoutes } from './web-ui-routes.js';
 
 export interface AppDeps extends HealthDeps {
@@ -37,6 +38,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Unknown fields are refused, not silently dropped: a typo should not go unnoticed.
   const common = { bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false as const } } };
   const app = loggerInstance ? Fastify({ loggerInstance, ...common }) : Fastify({ logger: false, ...common });
+  await app.register(securityHeaders);
   handleErrors(app);
   await app.register(healthRoutes, deps);
   if (deps.runtime) {
