@@ -1,12 +1,13 @@
 import type { StreamEvent } from './api-client.js';
-import { errorLine, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
+import { errorLine, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
 
 type Out = { write(chunk: string): unknown; isTTY?: boolean };
 
 /**
  * Prints one turn's events as they arrive: the reply's text raw on stdout, tool calls and
  * their results as compact lines between it, thinking, status notices and errors on
- * stderr. With `json`, every event is one line of JSON on stdout instead.
+ * stderr. With `json`, every event is one line of JSON on stdout instead, exactly as sent.
+ * Text from the server reaches the terminal only through `printable`.
  */
 export class LiveTurnPrinter {
   /** Whether each stream has a line left open, to be ended before the next whole line. */
@@ -17,6 +18,9 @@ export class LiveTurnPrinter {
   private readonly sharedTerminal: boolean;
   private readonly errorsShown = new Set<string>();
   private thinking = false;
+  /** The reply's and the thinking's text, which arrive in pieces. */
+  private readonly reply = new PrintableStream();
+  private readonly thoughts = new PrintableStream();
 
   constructor(
     private readonly out: Out,
@@ -32,18 +36,16 @@ export class LiveTurnPrinter {
     if (this.json) {
       this.out.write(JSON.stringify({ id: event.id, event: event.event, data: event.data }) + '\n');
       if (event.event === 'turn_end' && event.data.ok !== true && event.data.code !== 'aborted') {
-        this.err.write(`hearth: the turn failed: ${String(event.data.error)}\n`);
+        this.err.write(`hearth: the turn failed: ${printable(String(event.data.error))}\n`);
       }
       return;
     }
     const d = event.data;
-    if (this.thinking && event.event !== 'thinking_delta') {
-      this.thinking = false;
-      this.end('err');
-    }
+    if (event.event !== 'text_delta') this.raw('out', this.reply.end());
+    if (this.thinking && event.event !== 'thinking_delta') this.endThinking();
     switch (event.event) {
       case 'text_delta':
-        this.raw('out', String(d.text ?? ''));
+        this.raw('out', this.reply.push(String(d.text ?? '')));
         break;
       case 'thinking_delta':
         if (!this.thinking) {
@@ -51,7 +53,7 @@ export class LiveTurnPrinter {
           this.end('err');
           this.raw('err', this.errStyle.dim('✻ '));
         }
-        this.raw('err', this.errStyle.dim(String(d.text ?? '')));
+        this.dimRaw(this.thoughts.push(String(d.text ?? '')));
         break;
       case 'tool_call':
         this.line('out', toolCallLine(String(d.name), d.input));
@@ -60,7 +62,7 @@ export class LiveTurnPrinter {
         this.line('out', toolResultLine(String(d.output ?? ''), d.isError === true, this.style));
         break;
       case 'status':
-        this.line('err', this.errStyle.dim(`· ${String(d.message)}${typeof d.position === 'number' ? ` (position ${d.position})` : ''}`));
+        this.line('err', this.errStyle.dim(`· ${printable(String(d.message))}${typeof d.position === 'number' ? ` (position ${d.position})` : ''}`));
         break;
       case 'error':
         // An agent may report one failure twice (as its reply and as its result).
@@ -72,7 +74,7 @@ export class LiveTurnPrinter {
         if (d.ok === true) break;
         if (d.code === 'aborted') this.line('err', this.errStyle.dim('· stopped'));
         else if (!this.errorsShown.has(String(d.error))) this.line('err', errorLine(`the turn failed: ${String(d.error)}`, this.errStyle));
-        else this.line('err', this.errStyle.dim(`· the turn failed (${String(d.code)})`));
+        else this.line('err', this.errStyle.dim(`· the turn failed (${printable(String(d.code))})`));
         break;
       // The user's own message, partial tool input, the assembled assistant message and
       // usage repeat what is shown already.
@@ -81,13 +83,25 @@ export class LiveTurnPrinter {
 
   /** Writes a line of its own, apart from anything else on the terminal. */
   note(text: string): void {
-    this.line('err', this.errStyle.dim(text));
+    this.line('err', this.errStyle.dim(printable(text)));
   }
 
   /** Ends whatever line is left open, so the shell prompt starts on its own line. */
   finish(): void {
+    this.raw('out', this.reply.end());
+    if (this.thinking) this.endThinking();
     this.end('out');
     this.end('err');
+  }
+
+  private endThinking(): void {
+    this.dimRaw(this.thoughts.end());
+    this.thinking = false;
+    this.end('err');
+  }
+
+  private dimRaw(text: string): void {
+    if (text) this.raw('err', this.errStyle.dim(text));
   }
 
   private raw(stream: 'out' | 'err', text: string): void {

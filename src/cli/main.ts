@@ -3,6 +3,7 @@ import { HearthApi } from './api-client.js';
 import { configFromEnv } from './config.js';
 import { resolveConnection } from './connection.js';
 import { CliError, UsageError } from './errors.js';
+import { printable } from './render.js';
 import { listChats } from './commands/chats.js';
 import { showLog } from './commands/log.js';
 import { newChat } from './commands/new-chat.js';
@@ -57,7 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`hearth: ${err.message}\n`);
+      // The message may carry the server's words (an API error, chat ids).
+      process.stderr.write(`hearth: ${printable(err.message)}\n`);
       return err.exitCode;
     }
     throw err;

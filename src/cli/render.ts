@@ -13,9 +13,56 @@ export function styleFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = p
   return { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39) };
 }
 
-/** One line of at most `max` characters: newlines folded, the rest cut with an ellipsis. */
+/**
+ * Escape sequences as a terminal reads them: CSI (ESC [ or its C1 form, parameters, one
+ * final byte), OSC, DCS, SOS, PM and APC strings (up to BEL or ST), and the two-byte ESC
+ * forms. Removed whole, so they leave no residue; whatever is left of a broken one loses
+ * its control bytes below and prints as plain text.
+ */
+const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)|\x1b[\x20-\x2f]*[\x30-\x7e]/g;
+/** C0 controls but tab and newline, DEL, and C1 controls. */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * Text from the server (titles, paths, the model's reply, tool output, error messages) as
+ * it may reach a terminal: no escape sequence or control character, so it cannot retitle
+ * the window, clear the screen or rewrite what is shown. Newlines and tabs stay.
+ */
+export function printable(text: string): string {
+  return text.replace(ESCAPE_SEQUENCE, '').replace(CONTROL, '');
+}
+
+/** The start of an escape sequence that reaches the end of the text unfinished. */
+const UNFINISHED_ESCAPE = /(?:(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*\x1b?|\x1b[\x20-\x2f]*)$/;
+/** Longer than this, an unfinished sequence is let go (printable, so as plain text). */
+const MAX_HELD = 4096;
+
+/**
+ * Printable text from a stream that arrives in pieces: a sequence split between two pieces
+ * is held back until the piece that completes it, and then removed whole like any other.
+ */
+export class PrintableStream {
+  private held = '';
+
+  push(piece: string): string {
+    const text = this.held + piece;
+    const start = text.search(UNFINISHED_ESCAPE);
+    const cut = start === -1 || text.length - start > MAX_HELD ? text.length : start;
+    this.held = text.slice(cut);
+    return printable(text.slice(0, cut));
+  }
+
+  /** What is still held when the stream ends, printable. */
+  end(): string {
+    const rest = printable(this.held);
+    this.held = '';
+    return rest;
+  }
+}
+
+/** One line of at most `max` printable characters: newlines folded, the rest cut with an ellipsis. */
 export function oneLine(text: string, max = 100): string {
-  const flat = text.replace(/\s*\n\s*/g, ' ⏎ ').replace(/\s+/g, ' ').trim();
+  const flat = printable(text).replace(/\s*\n\s*/g, ' ⏎ ').replace(/\s+/g, ' ').trim();
   return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
 }
 
@@ -39,7 +86,7 @@ export function toolInputSummary(input: unknown): string {
 
 /** `⏺ Bash(ls -la)` */
 export function toolCallLine(name: string, input: unknown): string {
-  return `⏺ ${name}(${toolInputSummary(input)})`;
+  return `⏺ ${printable(name)}(${toolInputSummary(input)})`;
 }
 
 /** `  ⎿  first line … +N lines`, marked when the tool failed. */
@@ -52,7 +99,7 @@ export function toolResultLine(output: string, isError: boolean, style: Style): 
 }
 
 export function errorLine(message: string, style: Style): string {
-  return style.red(`✗ ${message}`);
+  return style.red(`✗ ${printable(message)}`);
 }
 
 /** A path with the home directory shown as ~. */
@@ -65,8 +112,9 @@ export function formatCost(usd: number): string {
   return `$${usd.toFixed(usd >= 1 ? 2 : 4)}`;
 }
 
-/** Rows as columns padded to their widest cell; the last column is not padded. */
-export function table(rows: string[][]): string {
+/** Rows as columns padded to their widest cell; the last column is not padded. Cells are made printable. */
+export function table(cells: string[][]): string {
+  const rows = cells.map((row) => row.map(printable));
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, [...cell].length)));
   return rows

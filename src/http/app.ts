@@ -11,6 +11,7 @@ import { healthRoutes, type HealthDeps } from './health-routes.js';
 import { checkHost } from './host-check.js';
 import { metricsRoute } from './metrics-route.js';
 import { refuseNul } from './refuse-nul.js';
+import { securityHeaders } from './security-headers.js';
 import { webUiRoutes } from './web-ui-routes.js';
 
 export interface AppDeps extends HealthDeps {
@@ -64,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   };
   const app = loggerInstance ? Fastify({ loggerInstance, ...common }) : Fastify({ logger: false, ...common });
+  await app.register(securityHeaders);
   handleErrors(app);
   checkHost(app, { publicHosts: deps.publicHosts });
   if (deps.token !== undefined) requireToken(app, deps.token);

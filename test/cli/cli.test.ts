@@ -121,6 +121,8 @@ async function newChat(...flags: string[]): Promise<string> {
 }
 
 const UUID_LINE = /^[0-9a-f-]{36}$/m;
+/** A byte a terminal would act on rather than print: C0 but tab and newline, DEL, C1. */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 describe('hearth CLI', () => {
   let chat: string;
@@ -252,6 +254,39 @@ describe('hearth CLI', () => {
     assert.match(r.stderr, /stopping the turn/);
     const log = await hearth(['log', chat]);
     assert.match(log.stdout, /❯ interrupt me\n[^]*· turn aborted\n$/, shown(log));
+  });
+
+  it('prints titles, replies, tool output and errors without their escape sequences; --json keeps them exact', LIMIT, async () => {
+    const title = 'evil\u001b]0;pwned\u0007 title\u001b[2J';
+    const made = await hearth(['new', repo, '--json', '--title', title, '--permission-mode', 'bypassPermissions']);
+    assert.equal(made.code, 0, shown(made));
+    const { id, title: stored } = JSON.parse(made.stdout);
+    assert.equal(stored, title, '--json is exact');
+    const list = await hearth(['chats']);
+    assert.doesNotMatch(list.stdout, CONTROL, JSON.stringify(list.stdout));
+    assert.match(list.stdout, new RegExp(`^${id.slice(0, 8)} +evil title +claude`, 'm'));
+
+    const reply = 'Safe \u001b]0;pwned\u0007text\u001b[2J\u001b[1;31m here\u001b[0m\r\u0008.';
+    fake.enqueue(
+      { kind: 'tool_use', name: 'Bash', input: { command: "printf '\\033]0;from-tool\\007\\033[2Jtool-out\\n'", description: 'escapes' } },
+      { kind: 'text', chunks: [reply.slice(0, 12), reply.slice(12)] },
+    );
+    const sent = await hearth(['send', id, 'misbehave']);
+    assert.equal(sent.code, 0, shown(sent));
+    for (const output of [sent.stdout, sent.stderr]) assert.doesNotMatch(output, CONTROL, JSON.stringify(output));
+    assert.match(sent.stdout, /^ {2}⎿ {2}tool-out$/m);
+    assert.match(sent.stdout, /^Safe text here\.$/m);
+
+    const log = await hearth(['log', id]);
+    assert.doesNotMatch(log.stdout, CONTROL, JSON.stringify(log.stdout));
+    assert.match(log.stdout, /^Safe text here\.$/m);
+    assert.match(log.stdout, /^ {2}⎿ {2}tool-out$/m);
+
+    // An error that repeats what it was given: the message comes back printable.
+    const refused = await hearth(['new', path.join(root, 'no-such\u001b]0;pwned\u0007-repo')]);
+    assert.equal(refused.code, 1, shown(refused));
+    assert.doesNotMatch(refused.stderr, CONTROL, JSON.stringify(refused.stderr));
+    assert.match(refused.stderr, /no-such-repo/);
   });
 
   it('chats shows the cost of a chat that has run a turn', LIMIT, async () => {

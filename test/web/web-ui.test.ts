@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../fixtures/database.js';
 import { connect } from '../../src/db/sql.js';
+import { waitUntil } from '../fixtures/backend-chats.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
@@ -67,6 +69,25 @@ async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
 }
 
+/**
+ * What the page's Content-Security-Policy refused and what threw, from now on and across
+ * reloads: the policy must not break the UI in use.
+ */
+async function watchPolicy(page: Page): Promise<string[]> {
+  const problems: string[] = [];
+  await page.exposeFunction('reportPolicyViolation', (what: string) => problems.push(what));
+  // Page code as text: this file is compiled without the DOM's types.
+  await page.addInitScript(
+    `document.addEventListener('securitypolicyviolation', (e) =>
+      window.reportPolicyViolation(e.effectiveDirective + ' refused ' + (e.blockedURI || '(inline)')))`,
+  );
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) problems.push(m.text());
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  return problems;
+}
+
 async function signedIn(url = base): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
   page.on('dialog', (d) => void d.accept());
@@ -100,6 +121,7 @@ describe('the web UI', () => {
   it('asks for the token once, runs a chat with streaming, a tool call and a stop, and keeps it all after a reload', LIMIT, async () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
     page.on('dialog', (d) => void d.accept());
+    const policyProblems = await watchPolicy(page);
     await page.goto(base);
     await page.getByLabel('API token').fill('not-the-token');
     await page.getByRole('button', { name: 'Continue' }).click();
@@ -211,7 +233,84 @@ describe('the web UI', () => {
     assert.equal(await page.getByTestId('tool-call').count(), 1);
     assert.ok(page.url().endsWith(chatId), 'the chat stays selected');
     await screenshot(page, 'after-reload');
+    assert.deepEqual(policyProblems, [], 'the security policy refuses nothing the UI does');
     await page.close();
+  });
+
+  it('shows images in a reply as links that load nothing until clicked, keeps raw HTML as text, and serves a policy that blocks remote images', LIMIT, async () => {
+    const hits: { url: string; headers: IncomingHttpHeaders }[] = [];
+    const listener = http.createServer((req, res) => {
+      hits.push({ url: req.url ?? '', headers: req.headers });
+      res.writeHead(200, { 'content-type': 'image/gif' }).end();
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const remote = `http://127.0.0.1:${(listener.address() as { port: number }).port}`;
+    try {
+      const page = await signedIn();
+      const policyProblems = await watchPolicy(page);
+      // Loaded again, with the watch in place and the token remembered.
+      const response = await page.goto(base);
+      assert.match(response?.headers()['content-security-policy'] ?? '', /img-src 'self'/, 'the page comes with its policy');
+      await page.getByRole('button', { name: 'New chat' }).waitFor();
+      await newChat(page);
+      fake.enqueue({
+        kind: 'text',
+        chunks: [
+          `Here is the chart: ![secret chart](${remote}/inline.png?data=s3cr3t "a title")\n\n`,
+          `By reference: ![by ref][pic]\n\n[pic]: ${remote}/reference.png\n\n`,
+          `[![badge](${remote}/badge.svg)](${remote}/badge-link)\n\n`,
+          `![no scheme](javascript:alert(1))\n\n`,
+          `Raw HTML: <img src="${remote}/raw.png"> and <iframe src="${remote}/frame"></iframe>\n\n`,
+          `<div><img src="${remote}/block.png"><script>window.pwned = 1</script></div>\n`,
+        ],
+      });
+      await send(page, 'draw me a chart');
+      await waitForStatus(page, 0, 'done');
+      const text = page.getByTestId('assistant-text').first();
+      const links = text.getByTestId('image-link');
+      assert.equal(await links.count(), 4);
+      assert.equal(await text.locator('img, iframe, script').count(), 0, 'nothing that loads is in the page');
+
+      const inline = links.nth(0);
+      assert.equal(await inline.evaluate((el) => el.tagName), 'A');
+      assert.equal(await inline.getAttribute('href'), `${remote}/inline.png?data=s3cr3t`);
+      assert.equal(await inline.getAttribute('title'), 'a title');
+      assert.match(await inline.innerText(), new RegExp(`secret chart\\s+${remote}/inline\\.png\\?data=s3cr3t`));
+      assert.equal(await links.nth(1).getAttribute('href'), `${remote}/reference.png`);
+      // Inside a link the image is only its label; the outer link keeps its own address.
+      assert.equal(await links.nth(2).evaluate((el) => el.tagName), 'SPAN');
+      assert.equal(await text.locator(`a[href="${remote}/badge-link"]`).count(), 1);
+      assert.equal(await links.nth(3).evaluate((el) => el.tagName), 'SPAN', 'an unsafe address is not a link');
+      assert.match(await links.nth(3).innerText(), /no scheme\s+javascript:alert\(1\)/);
+      assert.match(await text.innerText(), new RegExp(`<img src="${remote}/raw\\.png">`), 'raw HTML shows as text');
+      assert.match(await text.innerText(), /<script>window\.pwned = 1<\/script>/);
+      assert.equal(await page.evaluate('window.pwned'), undefined);
+      await screenshot(page, 'image-as-link');
+
+      // Loading the page again (a replay from the stored events) renders the same way.
+      await page.reload();
+      await waitForStatus(page, 0, 'done');
+      assert.equal(await page.getByTestId('image-link').count(), 4);
+      assert.equal(await page.locator('.markdown img').count(), 0);
+      assert.deepEqual(hits.map((h) => h.url), [], 'the browser fetched nothing from the remote host');
+      assert.equal(policyProblems.join('\n'), '', 'the policy refused nothing: nothing tried to load');
+
+      // Should anything in the page still try, the policy stops it.
+      await page.evaluate(`document.body.append(Object.assign(document.createElement('img'), { src: '${remote}/probe.png' }))`);
+      await waitUntil('the probe is refused', () => policyProblems.some((p) => p.includes(`img-src refused ${remote}/probe.png`)), 30_000);
+      assert.deepEqual(hits.map((h) => h.url), [], 'the policy kept the probe from the remote host');
+
+      // A click is what fetches it, without saying where from.
+      const [popup] = await Promise.all([page.waitForEvent('popup'), links.nth(0).click()]);
+      await waitUntil('the clicked link is fetched', () => hits.length > 0, 30_000);
+      assert.equal(hits[0]!.url, '/inline.png?data=s3cr3t');
+      assert.equal(hits[0]!.headers.referer, undefined, 'no referrer goes with it');
+      await popup.close();
+      await page.close();
+    } finally {
+      listener.closeAllConnections();
+      await new Promise((r) => listener.close(r));
+    }
   });
 
   it('is usable on a narrow screen, and deletes a chat', LIMIT, async () => {

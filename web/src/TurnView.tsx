@@ -1,8 +1,6 @@
 import { useState } from 'react';
-import Markdown from 'react-markdown';
-import rehypeHighlight from 'rehype-highlight';
-import remarkGfm from 'remark-gfm';
 import { count, money } from './format';
+import { Markdown } from './Markdown';
 import type { Item, Turn } from './transcript';
 
 const STATUS_LABEL: Record<Turn['status'], string> = {
@@ -47,9 +45,7 @@ function ItemView({ item }: { item: Item }) {
     case 'text':
       return (
         <div className="text markdown" data-testid="assistant-text">
-          <Markdown remarkPlugins={[remarkGfm]} rehypePlugins={[rehypeHighlight]}>
-            {item.text}
-          </Markdown>
+          <Markdown>{item.text}</Markdown>
         </div>
       );
     case 'thinking':

@@ -2,7 +2,7 @@ import type { StoredMessage } from '../../runtime/chats.js';
 import type { StoredPart } from '../../runtime/dispatcher.js';
 import type { HearthApi } from '../api-client.js';
 import { resolveChatId } from '../chat-ref.js';
-import { errorLine, styleFor, toolCallLine, toolResultLine, type Style } from '../render.js';
+import { errorLine, printable, styleFor, toolCallLine, toolResultLine, type Style } from '../render.js';
 
 /** Prints a chat's history: each turn's message and reply, and how the turn ended when it did not succeed. */
 export async function showLog(api: HearthApi, ref: string, options: { json: boolean }): Promise<number> {
@@ -39,9 +39,9 @@ export function renderHistory(messages: StoredMessage[], style: Style): string {
 function renderPart(part: StoredPart, role: StoredMessage['role'], style: Style): string {
   switch (part.type) {
     case 'text':
-      return role === 'user' ? style.bold(indent('❯ ', part.text)) : part.text.replace(/\n+$/, '');
+      return role === 'user' ? style.bold(indent('❯ ', printable(part.text))) : printable(part.text).replace(/\n+$/, '');
     case 'thinking':
-      return style.dim(indent('✻ ', part.text));
+      return style.dim(indent('✻ ', printable(part.text)));
     case 'tool_call':
       return toolCallLine(part.name, part.input);
     case 'tool_result':

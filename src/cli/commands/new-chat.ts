@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { HearthApi } from '../api-client.js';
+import { printable } from '../render.js';
 
 export interface NewChatOptions {
   agent?: string;
@@ -23,8 +24,8 @@ export async function newChat(api: HearthApi, repo: string, options: NewChatOpti
     return 0;
   }
   // The id alone on the first line, for `id=$(hearth new . | head -1)`.
-  process.stdout.write(`${chat.id}\n`);
-  if (chat.branch) process.stdout.write(`branch    ${chat.branch}\n`);
-  if (chat.worktreePath) process.stdout.write(`worktree  ${chat.worktreePath}\n`);
+  process.stdout.write(`${printable(chat.id)}\n`);
+  if (chat.branch) process.stdout.write(`branch    ${printable(chat.branch)}\n`);
+  if (chat.worktreePath) process.stdout.write(`worktree  ${printable(chat.worktreePath)}\n`);
   return 0;
 }

@@ -1,0 +1,132 @@
+// What the CLI lets through to a terminal from text it did not write.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { LiveTurnPrinter } from '../../src/cli/live-turn.js';
+import { errorLine, oneLine, printable, PrintableStream, styleFor, table, toolCallLine, toolResultLine } from '../../src/cli/render.js';
+
+/** Every byte a terminal would act on rather than print: C0 but tab and newline, DEL, C1. */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+
+describe('printable', () => {
+  it('removes escape sequences whole', () => {
+    const cases: Array<[string, string]> = [
+      ['\x1b]0;pwned\x07title', 'title'], // OSC ended by BEL: retitles the window
+      ['\x1b]0;pwned\x1b\\title', 'title'], // OSC ended by ST
+      ['\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\', 'link'], // OSC 8 hyperlink
+      ['a\x1b[2Jb', 'ab'], // clear the screen
+      ['\x1b[1;31mred\x1b[0m', 'red'],
+      ['\x1b[?1049h\x1b[?25l', ''], // private CSI: alternate screen, hide the cursor
+      ['\x1b[38;5;196mx', 'x'],
+      ['\x1bPq#0;2;0;0;0\x1b\\after', 'after'], // DCS (sixel)
+      ['\x1b_apc\x1b\\x', 'x'],
+      ['\x1bcreset', 'reset'], // RIS, a two-byte form
+      ['\x1b(Bx', 'x'],
+      ['\x9b2Jx', 'x'], // CSI in its C1 form
+      ['\x9d0;pwned\x9cx', 'x'], // OSC in its C1 form
+    ];
+    for (const [input, expected] of cases) assert.equal(printable(input), expected, JSON.stringify(input));
+  });
+
+  it('removes every other control character, keeping newlines and tabs', () => {
+    assert.equal(printable('a\tb\nc'), 'a\tb\nc');
+    assert.equal(printable('over\rwrite'), 'overwrite');
+    assert.equal(printable('bell\x07 back\x08space del\x7f nul\x00 c1\x85\x90'), 'bell backspace del nul c1');
+    let all = '';
+    for (let c = 0; c < 0xa0; c++) all += String.fromCharCode(c);
+    const left = printable(all);
+    assert.ok(!CONTROL.test(left), JSON.stringify(left));
+    assert.ok(left.startsWith('\t\n'));
+    // What a broken sequence leaves is plain text: the ESC that would start it is gone.
+    assert.equal(printable('\x1b]0;never ended'), '0;never ended');
+    assert.equal(printable('cut \x1b[12'), 'cut 12');
+  });
+
+  it('leaves ordinary text alone, Unicode included', () => {
+    const text = 'Größe: 5 € — 日本語 ✓ ⏺ [1;31m not an escape \\x1b';
+    assert.equal(printable(text), text);
+  });
+});
+
+describe('PrintableStream', () => {
+  const through = (pieces: string[]) => {
+    const stream = new PrintableStream();
+    const out = pieces.map((p) => stream.push(p));
+    return { out, end: stream.end() };
+  };
+
+  it('removes a sequence split between pieces whole, wherever it is cut', () => {
+    const text = 'before \x1b]0;pwned\x1b\\ middle \x1b[1;31m after\x1b[0m.';
+    for (let a = 1; a < text.length; a++) {
+      for (let b = a; b < text.length; b++) {
+        const { out, end } = through([text.slice(0, a), text.slice(a, b), text.slice(b)]);
+        assert.equal(out.join('') + end, 'before  middle  after.', `cut at ${a} and ${b}`);
+      }
+    }
+  });
+
+  it('shows text at once when nothing is unfinished, and holds back only the sequence', () => {
+    assert.deepEqual(through(['plain ', 'text']).out, ['plain ', 'text']);
+    assert.deepEqual(through(['shown \x1b]0;ti', 'tle\x07 then']).out, ['shown ', ' then']);
+  });
+
+  it('lets go of a sequence that never ends, as plain text', () => {
+    assert.deepEqual(through(['a \x1b]0;never']), { out: ['a '], end: '0;never' });
+    const long = through(['\x1b]', 'x'.repeat(5000), ' more']);
+    assert.equal(long.out.join('') + long.end, `${'x'.repeat(5000)} more`);
+    assert.ok(long.out.join('').length >= 5000, 'an overlong one is not held to the end');
+  });
+});
+
+describe('the CLI renderers', () => {
+  const style = styleFor({ isTTY: false });
+  const evil = 'a\x1b]0;pwned\x07b\x1b[2Jc\rd';
+
+  it('make server text printable in lines, tables and errors', () => {
+    for (const out of [
+      oneLine(evil),
+      toolCallLine(evil, { command: evil }),
+      toolResultLine(`${evil}\nsecond`, false, style),
+      toolResultLine(evil, true, style),
+      errorLine(evil, style),
+      table([['ID', 'CHAT'], ['1', evil]]),
+    ]) {
+      assert.ok(!CONTROL.test(out), JSON.stringify(out));
+      assert.ok(out.includes('abcd'), out);
+    }
+  });
+
+  it('keep the styling of their own on a terminal', () => {
+    const tty = styleFor({ isTTY: true }, {});
+    assert.equal(errorLine(evil, tty), '\x1b[31m✗ abcd\x1b[39m');
+  });
+
+  it('print a live turn printable, and its JSON exactly as sent', () => {
+    const events = [
+      { id: 1, event: 'text_delta', data: { text: 'Hi \x1b]0;pw' } },
+      { id: 1, event: 'text_delta', data: { text: 'ned\x07there\x1b[2J' } },
+      { id: 2, event: 'thinking_delta', data: { text: 'hmm\x1b[2K' } },
+      { id: 3, event: 'tool_call', data: { name: 'Bash\x1b[31m', input: { command: 'ls\x07' } } },
+      { id: 4, event: 'tool_result', data: { output: '\x1b]0;x\x07out', isError: false } },
+      { id: 5, event: 'status', data: { message: 'queued\x1bc' } },
+      { id: 6, event: 'error', data: { message: 'boom\x1b[2J' } },
+      { id: 7, event: 'turn_end', data: { ok: false, code: 'agent_error', error: 'failed\x1b]0;t\x07' } },
+    ];
+    const sink = () => {
+      const s = { text: '', write: (chunk: string) => (s.text += chunk) };
+      return s;
+    };
+    const [out, err] = [sink(), sink()];
+    const printer = new LiveTurnPrinter(out, err, false);
+    for (const e of events) printer.handle(e);
+    printer.finish();
+    assert.equal(out.text, 'Hi there\n⏺ Bash(ls)\n  ⎿  out\n');
+    assert.equal(err.text, '✻ hmm\n· queued\n✗ boom\n✗ the turn failed: failed\n');
+
+    const [jsonOut, jsonErr] = [sink(), sink()];
+    const json = new LiveTurnPrinter(jsonOut, jsonErr, true);
+    for (const e of events) json.handle(e);
+    assert.deepEqual(jsonOut.text.trim().split('\n').map((l) => JSON.parse(l)), events);
+    assert.equal(jsonErr.text, 'hearth: the turn failed: failed\n');
+  });
+});
