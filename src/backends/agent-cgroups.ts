@@ -78,8 +78,11 @@ export class AgentCgroups {
   }
 
   /** Ends every process of this instance's agents and removes its cgroups; returns how many processes there were. */
-  close(): Promise<number> {
-    return removeCgroupTree(this.dir, this.killFile);
+  async close(): Promise<number> {
+    const ended = await removeCgroupTree(this.dir, this.killFile);
+    // The node's own cgroup goes too once no instance is left in it.
+    removeDirs(this.nodeDir, false);
+    return ended;
   }
 
   /** Ends and removes what this node's earlier instances left behind; returns how many processes there were. */
@@ -153,9 +156,9 @@ async function removeCgroupTree(dir: string, killFile: boolean, ms = 5_000): Pro
   }
 }
 
-/** Removes a cgroup and those below it; false while any still holds a process. */
-function removeDirs(dir: string): boolean {
-  for (const name of subgroups(dir)) if (!removeDirs(path.join(dir, name))) return false;
+/** Removes a cgroup, and those below it if `below`; false while any still holds a process or a cgroup. */
+function removeDirs(dir: string, below = true): boolean {
+  if (below) for (const name of subgroups(dir)) if (!removeDirs(path.join(dir, name))) return false;
   try {
     rmdirSync(dir);
     return true;
