@@ -35,8 +35,6 @@ export interface RuntimeConfig {
   sdkRetryMs?: number;
   /** How long the event log and a finished turn's record wait for an unreachable database. Default: ten minutes. */
   databaseWaitMs?: number;
-  /** Give each agent process a cgroup of its own where one can be made. Default: true. */
-  agentCgroups?: boolean;
 }
 
 /** Everything behind the HTTP API, built and torn down in one place. */
@@ -65,7 +63,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   // This instance's agents are told apart from those an earlier run of the node left.
   const instance = randomUUID();
   const processTagPrefix = `${config.nodeId}:${instance}:`;
-  const cgroups = config.agentCgroups === false ? null : AgentCgroups.open(config.nodeId, instance);
+  const cgroups = AgentCgroups.open(config.nodeId, instance);
   if (cgroups) log.info({ cgroup: cgroups.dir }, 'agent processes are tracked by cgroup');
   else log.info('agent processes are tracked by process group and environment tag: no cgroup v2 can be made here');
   const reaper = AgentReaper.start({ tagPrefix: processTagPrefix, cgroup: cgroups?.dir ?? null }, log);

@@ -154,28 +154,30 @@ describe('agents in a cgroup of their own', { skip: noCgroups }, () => {
     await new Promise((r) => server.once('exit', r));
   });
 
-  it('a server killed with SIGKILL takes its agents and their tools with it, without a restart', LIMIT, async () => {
-    const { server, client } = await start();
-    const created = await client.request('POST', '/api/chats', { repoPath: repo, permissionMode: 'bypassPermissions' });
-    const chatId = created.body.id as string;
-    const tool = await escapingTool('killed');
-    fake.enqueue(tool.call, { kind: 'stall', chunks: ['working on it'] });
-    const turn = await client.request('POST', `/api/chats/${chatId}/messages`, { text: 'start a watcher and keep going' });
-    await client.follow(chatId, (e) => e.event === 'text_delta' && e.data.turnId === turn.body.turnId);
-    const left = await escaped(tool.marker);
-    const agents = taggedProcesses({ prefix: `${NODE}:` });
-    assert.ok(agents.length > 0, 'the agent is running');
-    const [reaper] = reapers();
-    assert.ok(reaper, 'the server started a reaper');
+  for (const backend of ['claude_sdk', 'claude_pty'] as const) {
+    it(`a server killed with SIGKILL takes its agents and their tools with it, without a restart (${backend})`, LIMIT, async () => {
+      const { server, client } = await start();
+      const created = await client.request('POST', '/api/chats', { repoPath: repo, permissionMode: 'bypassPermissions' });
+      const chatId = created.body.id as string;
+      const tool = await escapingTool(`killed-${backend}`);
+      fake.enqueue(tool.call, { kind: 'stall', chunks: ['working on it'] });
+      const turn = await client.request('POST', `/api/chats/${chatId}/messages`, { text: 'start a watcher and keep going', backend });
+      await client.follow(chatId, (e) => e.event === 'text_delta' && e.data.turnId === turn.body.turnId);
+      const left = await escaped(tool.marker);
+      const agents = taggedProcesses({ prefix: `${NODE}:` });
+      assert.ok(agents.length > 0, 'the agent is running');
+      const [reaper] = reapers();
+      assert.ok(reaper, 'the server started a reaper');
 
-    server.kill('SIGKILL');
-    await new Promise((r) => server.once('exit', r));
-    // Generous for a loaded machine; in practice it takes a fraction of a second.
-    await waitUntil('every agent process to end', () => ![...agents, left].some(alive), 20_000);
-    await waitUntil('the reaper to exit', () => !alive(reaper!));
-    const nodeDir = path.join(cgroup2Mount()!, 'hearth', cgroupName(NODE));
-    assert.deepEqual(existsSync(nodeDir) ? readdirSync(nodeDir, { withFileTypes: true }).filter((e) => e.isDirectory()) : [], []);
-  });
+      server.kill('SIGKILL');
+      await new Promise((r) => server.once('exit', r));
+      // Generous for a loaded machine; in practice it takes a fraction of a second.
+      await waitUntil('every agent process to end', () => ![...agents, left].some(alive), 20_000);
+      await waitUntil('the reaper to exit', () => !alive(reaper!));
+      const nodeDir = path.join(cgroup2Mount()!, 'hearth', cgroupName(NODE));
+      assert.deepEqual(existsSync(nodeDir) ? readdirSync(nodeDir, { withFileTypes: true }).filter((e) => e.isDirectory()) : [], []);
+    });
+  }
 
   it('a server that stops normally leaves no reaper behind', LIMIT, async () => {
     const { server } = await start();
