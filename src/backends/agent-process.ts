@@ -25,8 +25,8 @@ export const AGENT_TAG_VAR = 'HEARTH_AGENT_ID';
  * An agent's OS process, leader of a process group of its own, and where cgroups can
  * be made, alone in a cgroup it enters before it runs. The tools it runs inherit a tag
  * in their environment; agents start some tools in sessions of their own (Claude Code's
- * Bash does), beyond the group's reach, and a tool can drop the tag too, but none can
- * leave the cgroup unaided. Ending an agent ends its cgroup, its group and every process
+ * Bash does), beyond the group's reach, and a tool can drop the tag too; leaving the
+ * cgroup takes writing to the cgroup tree, which only its owner may. Ending an agent ends its cgroup, its group and every process
  * still carrying its tag. Its stderr is drained into a short tail for error messages.
  */
 export class AgentProcess {

@@ -45,7 +45,7 @@ async function escapingAgent(cgroups: AgentCgroups | null): Promise<{ agent: Age
 }
 
 describe('AgentProcess in a cgroup of its own', { skip: noCgroups }, () => {
-  it('is in its cgroup before it runs anything, and so is all it starts', LIMIT, async () => {
+  it('runs in a cgroup of its own, and so does all it starts', LIMIT, async () => {
     const cgroups = AgentCgroups.open(NODE, randomUUID())!;
     const { agent, escaped } = await escapingAgent(cgroups);
     const own = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'))!;
