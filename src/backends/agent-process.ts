@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { AgentCgroup, AgentCgroups } from './agent-cgroups.js';
 
 export interface AgentProcessOptions {
   command: string;
@@ -11,6 +12,8 @@ export interface AgentProcessOptions {
   signal?: AbortSignal;
   /** Starts the process's tag, so one node can find the processes it started (its node id). */
   tagPrefix?: string;
+  /** Where the process gets a cgroup of its own; without one, its group and its tag are what find its processes. */
+  cgroups?: AgentCgroups | null;
 }
 
 const STDERR_TAIL = 8 * 1024;
@@ -19,23 +22,28 @@ const STDERR_TAIL = 8 * 1024;
 export const AGENT_TAG_VAR = 'HEARTH_AGENT_ID';
 
 /**
- * An agent's OS process, leader of a process group of its own. The tools it runs
- * inherit a tag in their environment; agents start some tools in sessions of their
- * own (Claude Code's Bash does), beyond the group's reach, so ending an agent ends the
- * group and then every process still carrying its tag. Its stderr is drained into a
- * short tail for error messages.
+ * An agent's OS process, leader of a process group of its own, and where cgroups can
+ * be made, alone in a cgroup it enters before it runs. The tools it runs inherit a tag
+ * in their environment; agents start some tools in sessions of their own (Claude Code's
+ * Bash does), beyond the group's reach, and a tool can drop the tag too; leaving the
+ * cgroup takes writing to the cgroup tree, which only its owner may. Ending an agent ends its cgroup, its group and every process
+ * still carrying its tag. Its stderr is drained into a short tail for error messages.
  */
 export class AgentProcess {
   readonly child: ChildProcessWithoutNullStreams;
   readonly pid: number;
   readonly tag: string;
+  readonly cgroup: AgentCgroup | null;
   /** Settles when the process has exited, with how it ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stderr = '';
 
   constructor(options: AgentProcessOptions) {
-    this.tag = `${options.tagPrefix ?? ''}${randomUUID()}`;
-    this.child = spawn(options.command, options.args, {
+    const id = randomUUID();
+    this.tag = `${options.tagPrefix ?? ''}${id}`;
+    this.cgroup = options.cgroups?.create(id) ?? null;
+    const { command, args } = this.cgroup?.wrap(options.command, options.args) ?? options;
+    this.child = spawn(command, args, {
       cwd: options.cwd,
       env: { ...options.env, [AGENT_TAG_VAR]: this.tag },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -72,8 +80,9 @@ export class AgentProcess {
     }
   }
 
-  /** Ends the group and every process that still carries this agent's tag. */
+  /** Ends the cgroup, the group and every process that still carries this agent's tag. */
   killAll(): void {
+    this.cgroup?.kill();
     this.killGroup('SIGKILL');
     for (const pid of taggedProcesses({ tag: this.tag })) {
       try {
@@ -94,6 +103,7 @@ export class AgentProcess {
     }
     this.killAll();
     await this.exited;
+    await this.cgroup?.remove();
   }
 }
 

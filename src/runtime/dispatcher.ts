@@ -3,6 +3,7 @@ import type { Sql } from '../db/sql.js';
 import type { AgentBackend, AgentSessionHandle, BackendKind, PermissionMode } from '../backends/agent-backend.js';
 import type { AgentEvent } from '../backends/agent-event.js';
 import { killTagged } from '../backends/agent-process.js';
+import type { AgentCgroups } from '../backends/agent-cgroups.js';
 import { AgentStartError } from '../backends/errors.js';
 import type { AgentRegistry, InstalledAgent } from './agent-registry.js';
 import type { BackendPool } from './backend-pool.js';
@@ -29,6 +30,8 @@ export interface DispatcherDeps {
   maxQueued: number;
   /** How long a finished turn's record waits for an unreachable database. Default: ten minutes. */
   databaseWaitMs?: number;
+  /** This node's agent cgroups, where there are any: a restart ends what earlier instances left in theirs. */
+  cgroups?: AgentCgroups | null;
 }
 
 /** A part of a stored message. */
@@ -347,7 +350,7 @@ export class Dispatcher {
    * behind are ended.
    */
   async recover(): Promise<{ interrupted: number; orphans: number }> {
-    const orphans = killTagged(`${this.deps.nodeId}:`);
+    const orphans = ((await this.deps.cgroups?.sweepOthers()) ?? 0) + killTagged(`${this.deps.nodeId}:`);
     const turns = await this.deps.sql<{ id: string; chat_id: string }[]>`
       UPDATE turns SET status = 'interrupted', error = 'the server stopped during this turn', ended_at = clock_timestamp()
       WHERE node_id = ${this.deps.nodeId} AND status IN ('queued', 'running')

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import type { BackendKind } from '../backends/agent-backend.js';
@@ -5,6 +6,8 @@ import { ClaudeSdkBackend } from '../backends/claude-sdk/claude-sdk-backend.js';
 import { ClaudePtyBackend } from '../backends/claude-pty/claude-pty-backend.js';
 import { ptyAvailable } from '../backends/claude-pty/pty.js';
 import type { EnvSource } from '../backends/agent-env.js';
+import { AgentCgroups } from '../backends/agent-cgroups.js';
+import { AgentReaper } from '../backends/agent-reaper.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
 import { AgentRegistry, type InstalledAgent } from './agent-registry.js';
 import { BackendPool } from './backend-pool.js';
@@ -57,6 +60,13 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const store = new PostgresSessionStore(sql, { log });
   const sdkHealth = new SdkHealth(config.sdkRetryMs ?? 60_000);
   const pty = await ptyAvailable();
+  // This instance's agents are told apart from those an earlier run of the node left.
+  const instance = randomUUID();
+  const processTagPrefix = `${config.nodeId}:${instance}:`;
+  const cgroups = AgentCgroups.open(config.nodeId, instance);
+  if (cgroups) log.info({ cgroup: cgroups.dir }, 'agent processes are tracked by cgroup');
+  else log.info('agent processes are tracked by process group and environment tag: no cgroup v2 can be made here');
+  const reaper = AgentReaper.start({ tagPrefix: processTagPrefix, cgroup: cgroups?.dir ?? null }, log);
   const makeBackend = (kind: BackendKind, chatId: string, agent: InstalledAgent) => {
     const common = {
       sql,
@@ -65,7 +75,8 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       agent: agent.agent,
       env: config.agentEnv,
       sessionStore: store,
-      processTagPrefix: `${config.nodeId}:`,
+      processTagPrefix,
+      cgroups,
     };
     if (kind === 'claude_sdk') return new ClaudeSdkBackend({ ...common, installPath: config.sdkExecutable ?? agent.installPath });
     if (kind === 'claude_pty') return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
@@ -83,10 +94,20 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     sdkHealth,
     maxQueued: config.maxQueued,
     databaseWaitMs: config.databaseWaitMs,
+    cgroups,
   });
   const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees: config.worktrees });
-  const recovered = await dispatcher.recover();
-  if (recovered.interrupted || recovered.orphans) log.warn(recovered, 'recovered from an unclean stop');
+  const stopProcesses = async () => {
+    await reaper.close();
+    await cgroups?.close();
+  };
+  try {
+    const recovered = await dispatcher.recover();
+    if (recovered.interrupted || recovered.orphans) log.warn(recovered, 'recovered from an unclean stop');
+  } catch (err) {
+    await stopProcesses();
+    throw err;
+  }
   pool.start();
   return {
     config,
@@ -108,6 +129,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     async close() {
       await dispatcher.close();
       await pool.close();
+      await stopProcesses();
       events.close();
     },
   };

@@ -1,10 +1,11 @@
-// `hearth serve` killed with SIGKILL mid-conversation, then started again: the turn in
-// flight is marked interrupted, the agent it left running is ended, and the next message
-// continues the conversation with its whole history.
+// `hearth serve` killed with SIGKILL mid-conversation, its reaper with it, then started
+// again: the turn in flight is marked interrupted, the agent it left running is ended,
+// and the next message continues the conversation with its whole history.
 
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -72,6 +73,20 @@ async function start(): Promise<{ server: ChildProcess; client: HearthClient }> 
   }
 }
 
+/** The reaper a server of this node started, found by the orders on its command line. */
+function reaper(): number | undefined {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`"tagPrefix":"${NODE}:`) && alive(pid);
+      } catch {
+        return false;
+      }
+    });
+}
+
 it('survives SIGKILL mid-turn: interrupted turn, no orphan agent, whole history after restart', { timeout: 120_000 }, async () => {
   const first = await start();
   const created = await first.client.request('POST', '/api/chats', { repoPath: repo });
@@ -87,6 +102,11 @@ it('survives SIGKILL mid-turn: interrupted turn, no orphan agent, whole history 
   await first.client.follow(chatId, (e) => e.event === 'text_delta' && e.data.turnId === two.body.turnId);
   const agents = taggedProcesses({ prefix: `${NODE}:` });
   assert.ok(agents.length > 0, 'the agent is running');
+  // Killed with the server (as by a kill of every process on the machine), the reaper
+  // cannot end the agent: the restart has to.
+  const reaperPid = reaper();
+  assert.ok(reaperPid, 'the server started a reaper');
+  process.kill(reaperPid, 'SIGKILL');
   first.server.kill('SIGKILL');
   await new Promise((r) => first.server.once('exit', r));
   assert.ok(agents.some(alive), 'the killed server left its agent behind');

@@ -20,6 +20,7 @@ import {
 import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
 import { AGENT_TAG_VAR, killTagged } from '../agent-process.js';
+import type { AgentCgroup, AgentCgroups } from '../agent-cgroups.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
@@ -47,12 +48,15 @@ export interface ClaudePtyBackendDeps {
   exitGraceMs?: number;
   /** Prefix of the tag on the agent's processes: the node id, so a restarted node finds its orphans. */
   processTagPrefix?: string;
+  /** Where each turn's CLI gets a cgroup of its own; without one, its group and its tag are what find its processes. */
+  cgroups?: AgentCgroups | null;
 }
 
 /** The CLI of the turn in flight. */
 interface Running {
   pty: IPty;
   tag: string;
+  cgroup: AgentCgroup | null;
   exited: Promise<{ exitCode: number; signal?: number }>;
   interrupted: boolean;
   lines: StreamJsonLines;
@@ -210,10 +214,15 @@ export class ClaudePtyBackend implements AgentBackend {
       ...permissionArgs(this.permissionMode),
       ...(resume ? ['--resume', sessionId] : ['--session-id', sessionId]),
     ];
-    const tag = `${this.deps.processTagPrefix ?? ''}${randomUUID()}`;
+    const id = randomUUID();
+    const tag = `${this.deps.processTagPrefix ?? ''}${id}`;
     let pty: IPty;
+    let cgroup: AgentCgroup | null = null;
     try {
-      pty = spawn('/bin/sh', ['-c', STDIN_FROM_FILE, messageFile, installPath, ...args], {
+      cgroup = this.deps.cgroups?.create(id) ?? null;
+      const shell = { command: '/bin/sh', args: ['-c', STDIN_FROM_FILE, messageFile, installPath, ...args] };
+      const { command, args: argv } = cgroup?.wrap(shell.command, shell.args) ?? shell;
+      pty = spawn(command, argv, {
         name: 'xterm-256color',
         cols: 200,
         rows: 50,
@@ -221,11 +230,12 @@ export class ClaudePtyBackend implements AgentBackend {
         env: { ...this.env, [AGENT_TAG_VAR]: tag },
       });
     } catch (err) {
+      await cgroup?.remove();
       throw this.failStart(new AgentStartError(this.deps.agent, `cannot start a terminal: ${(err as Error).message}`, '', { cause: err }));
     }
     this.startError = null;
     const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) => pty.onExit(resolve));
-    const running: Running = { pty, tag, exited, interrupted: false, lines: new StreamJsonLines(), early: [], read: null };
+    const running: Running = { pty, tag, cgroup, exited, interrupted: false, lines: new StreamJsonLines(), early: [], read: null };
     // Read from the first byte: a program that fails at once says why before anything else happens.
     pty.onData((chunk) => {
       const messages = running.lines.push(chunk);
@@ -281,7 +291,9 @@ export class ClaudePtyBackend implements AgentBackend {
       const exit = await running.exited;
       take(lines.end());
       // Tools the CLI started in sessions of their own end with the turn.
+      running.cgroup?.kill();
       killTagged(running.tag);
+      await running.cgroup?.remove();
       await this.mirror(prepared, ctx);
       const ended = result as SDKResultMessage | null;
       if (ended) {
@@ -314,8 +326,9 @@ export class ClaudePtyBackend implements AgentBackend {
     void running.exited.then(() => clearTimeout(timer));
   }
 
-  /** Ends the CLI's process group and every process still carrying its tag. */
+  /** Ends the CLI's cgroup, its process group and every process still carrying its tag. */
   private kill(running: Running): void {
+    running.cgroup?.kill();
     try {
       process.kill(-running.pty.pid, 'SIGKILL');
     } catch (err) {

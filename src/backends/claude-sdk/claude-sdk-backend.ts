@@ -21,6 +21,7 @@ import {
 import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
 import { AgentProcess } from '../agent-process.js';
+import type { AgentCgroups } from '../agent-cgroups.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
@@ -47,6 +48,8 @@ export interface ClaudeSdkBackendDeps {
   interruptGraceMs?: number;
   /** Prefix of the tag on the agent's processes: the node id, so a restarted node finds its orphans. */
   processTagPrefix?: string;
+  /** Where the agent process gets a cgroup of its own; without one, its group and its tag are what find its processes. */
+  cgroups?: AgentCgroups | null;
 }
 
 /** One warm agent: the query, the queue feeding it, and the process behind it. */
@@ -186,6 +189,7 @@ export class ClaudeSdkBackend implements AgentBackend {
           env: o.env,
           signal: o.signal,
           tagPrefix: this.deps.processTagPrefix,
+          cgroups: this.deps.cgroups,
         });
         return spawned.child;
       },
