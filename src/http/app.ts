@@ -16,6 +16,8 @@ export interface AppDeps extends HealthDeps {
   maxPromptBytes?: number;
   /** Unsent SSE bytes a client may fall behind by before it is cut off. */
   sseMaxBufferedBytes?: number;
+  /** How long an SSE replay waits on a client that takes nothing before cutting it off. */
+  sseStallMs?: number;
 }
 
 /** The HTTP application: every route plugin is registered here, so its shape reads in one place. */
@@ -43,7 +45,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!deps.token) throw new Error('buildApp: a runtime needs a token');
     requireToken(app, deps.token);
     await app.register(chatRoutes, { runtime: deps.runtime, maxPromptBytes: deps.maxPromptBytes ?? 256 * 1024 });
-    await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes });
+    await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes, stallMs: deps.sseStallMs });
     await app.register(metricsRoute, { runtime: deps.runtime });
     await app.register(webUiRoutes);
   }
