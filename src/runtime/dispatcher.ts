@@ -310,23 +310,23 @@ export class Dispatcher {
       permissionMode: chat.permission_mode,
     };
     const sessionId = `${turn.chatId}:${turn.agent.agent}`;
-    const sdk = turn.path === 'claude_sdk' || (turn.path === undefined && this.deps.claudeSdk && !this.deps.sdkHealth.down());
+    const sdk = turn.path === 'claude_sdk' || (turn.path === undefined && this.deps.claudeSdk && !this.deps.sdkHealth.down(turn.chatId));
     if (sdk) {
       const backend = await this.deps.pool.acquire(turn.chatId, 'claude', () =>
         this.deps.makeBackend('claude_sdk', turn.chatId, turn.agent),
       );
       try {
         const handle = await backend.ensureSession(sessionId, opts);
-        this.deps.sdkHealth.started();
+        this.deps.sdkHealth.started(turn.chatId);
         return { backend, handle };
       } catch (err) {
         if (!(err instanceof AgentStartError)) throw err;
-        this.deps.sdkHealth.failed(err);
+        this.deps.sdkHealth.failed(err, turn.chatId, err.scope);
         if (turn.path === 'claude_sdk') {
           await this.deps.pool.remove(turn.chatId, 'claude');
           throw err;
         }
-        this.deps.log.warn({ chatId: turn.chatId, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
+        this.deps.log.warn({ chatId: turn.chatId, scope: err.scope, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
         await this.deps.events.append(turn.chatId, 'status', {
           turnId: turn.id,
           message: `the claude SDK backend cannot start, so this turn runs on the PTY path: ${err.message}`,
