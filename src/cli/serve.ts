@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
 import { closeDatabase, openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
@@ -8,18 +9,25 @@ import { createRuntime } from '../runtime/hearth-runtime.js';
 import { startDemo, type Demo } from '../demo/demo-mode.js';
 import { apiToken, ConfigError, nodeId, type ServeConfig } from './config.js';
 import { removeServerFile, writeServerFile } from './server-file.js';
+import { within } from '../util/within.js';
 
 export interface ServeOptions {
   /** Point the agents at a scripted model on loopback instead of a real one. */
   demo?: boolean;
+  /** How long shutting down may take before the rest is left behind. Default: ten seconds. */
+  shutdownMs?: number;
 }
 
-/** Runs the server until SIGINT or SIGTERM, then closes HTTP first, agents next, the database last. */
+/**
+ * Runs the server until SIGINT or SIGTERM, then closes HTTP first (ending the event
+ * streams), agents next, the database last, all within `shutdownMs`.
+ */
 export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env, options: ServeOptions = {}): Promise<void> {
   const log = pino({ level: config.logLevel });
   const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
   let runtime: Awaited<ReturnType<typeof createRuntime>> | null = null;
   let demo: Demo | null = null;
+  let app: FastifyInstance | null = null;
   try {
     if (options.demo) demo = await startDemo(config.dataDir, env);
     await migrate(sql, { schema: config.schema });
@@ -35,7 +43,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
     });
     const token = await apiToken(env, config.dataDir);
     const tls = config.tls ? await readTls(config.tls) : undefined;
-    const app = await buildApp({
+    app = await buildApp({
       sql,
       databaseKind: config.databaseUrl ? 'external' : 'embedded',
       logger: log,
@@ -80,12 +88,20 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
-    await app.close();
-    await removeServerFile(config.dataDir);
   } finally {
-    await runtime?.close();
-    await demo?.close();
-    await closeDatabase(sql);
+    const http = app;
+    await closeInOrder(
+      [
+        // Streams end in the server's preClose; a connection still open when time runs out is cut.
+        { what: 'the HTTP server', close: async () => http?.close(), abandon: () => http?.server.closeAllConnections() },
+        { what: 'server.json', close: () => removeServerFile(config.dataDir) },
+        { what: 'the agents', close: async () => runtime?.close() },
+        { what: 'the demo model', close: async () => demo?.close() },
+        { what: 'the database', close: () => closeDatabase(sql) },
+      ],
+      options.shutdownMs ?? 10_000,
+      log,
+    );
   }
 }
 
@@ -102,6 +118,35 @@ async function readTls(files: { certFile: string; keyFile: string }): Promise<{ 
     throw new ConfigError(`HEARTH_TLS_CERT and HEARTH_TLS_KEY are not a usable certificate and key: ${(err as Error).message}`);
   }
   return tls;
+}
+
+export interface ClosingStep {
+  what: string;
+  close: () => Promise<unknown>;
+  /** Runs when `close` has not finished in its time. */
+  abandon?: () => void;
+}
+
+/**
+ * Runs the steps one after another within about `ms` in all. A step that fails or runs
+ * out of time is logged and left behind, and the next one still runs with at least a
+ * second of its own, so the database is stopped and the data directory released
+ * whatever hangs before it.
+ */
+export async function closeInOrder(steps: ClosingStep[], ms: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + ms;
+  let late = false;
+  for (const step of steps) {
+    const left = Math.max(deadline - Date.now(), 1_000);
+    try {
+      await within(step.close(), left, `${step.what} did not close within ${left} ms`);
+    } catch (err) {
+      late = true;
+      log.error({ err }, `shutting down: ${step.what} did not close; going on without it`);
+      step.abandon?.();
+    }
+  }
+  if (late) log.warn({ ms }, 'shut down leaving some things unfinished');
 }
 
 /** The address a client on this machine reaches a server bound to `host` at. */

@@ -28,6 +28,8 @@ export interface AppDeps extends HealthDeps {
   requestTimeoutMs?: number;
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** How long an SSE replay waits on a client that takes nothing before cutting it off. */
+  sseStallMs?: number;
 }
 
 /** The HTTP application: every route plugin is registered here, so its shape reads in one place. */
@@ -74,7 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.runtime) {
     if (!deps.token) throw new Error('buildApp: a runtime needs a token');
     await app.register(chatRoutes, { runtime: deps.runtime, maxPromptBytes: deps.maxPromptBytes ?? 256 * 1024 });
-    await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes });
+    await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes, stallMs: deps.sseStallMs });
     await app.register(metricsRoute, { runtime: deps.runtime });
     await app.register(webUiRoutes);
   }

@@ -167,18 +167,26 @@ export class Chats {
     }));
   }
 
-  /** Stops the chat's turns, ends its agents, removes its worktree and forgets it. */
+  /**
+   * Stops the chat's turns, ends its agents, removes its worktree and forgets it. From the
+   * moment it starts, the chat refuses new messages, so none is accepted only to be lost.
+   */
   async delete(id: string): Promise<void> {
-    const chat = await this.get(id, false);
-    if (!chat) throw new HearthError(404, 'chat_not_found', `no chat ${id}`);
-    await this.deps.dispatcher.stop(id);
-    await this.deps.pool.removeChat(id);
-    if (chat.worktreePath) await removeWorktree(chat.repoPath, chat.worktreePath);
-    await this.deps.sql.begin(async (tx) => {
-      await tx`UPDATE worktrees SET status = 'removed', removed_at = now()
-               WHERE id = (SELECT worktree_id FROM chats WHERE id = ${id})`;
-      await tx`DELETE FROM chats WHERE id = ${id}`;
-    });
+    const release = this.deps.dispatcher.beginDelete(id);
+    try {
+      const chat = await this.get(id, false);
+      if (!chat) throw new HearthError(404, 'chat_not_found', `no chat ${id}`);
+      await this.deps.dispatcher.stop(id);
+      await this.deps.pool.removeChat(id);
+      if (chat.worktreePath) await removeWorktree(chat.repoPath, chat.worktreePath);
+      await this.deps.sql.begin(async (tx) => {
+        await tx`UPDATE worktrees SET status = 'removed', removed_at = now()
+                 WHERE id = (SELECT worktree_id FROM chats WHERE id = ${id})`;
+        await tx`DELETE FROM chats WHERE id = ${id}`;
+      });
+    } finally {
+      release();
+    }
   }
 
   private select() {

@@ -42,6 +42,10 @@ export type StoredPart =
   | { type: 'tool_result'; id: string; output: string; isError: boolean }
   | { type: 'error'; message: string };
 
+const FOREIGN_KEY_VIOLATION = '23503';
+const STOPPED_DURING = 'the server stopped during this turn';
+const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
+
 /** The two ways of running `claude` a message may ask for. */
 export type ClaudePath = 'claude_sdk' | 'claude_pty';
 
@@ -60,6 +64,8 @@ interface Lane {
   /** Settles when the running turn has been finalized. */
   finished: Promise<void> | null;
   queue: Turn[];
+  /** Messages given a place in the lane whose rows are still being written. */
+  reserved: number;
 }
 
 interface ChatRow {
@@ -85,6 +91,10 @@ export interface TurnMetrics {
  */
 export class Dispatcher {
   private readonly lanes = new Map<string, Lane>();
+  /** Chats being deleted: they take no more messages. */
+  private readonly deleting = new Set<string>();
+  /** Messages of each chat still being stored, so a delete can wait for them and stop their turns. */
+  private readonly accepting = new Map<string, Set<Promise<unknown>>>();
   /** PTY backends with a turn in flight; they live for one turn and are not pooled. */
   private readonly ptyTurns = new Set<AgentBackend>();
   readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
@@ -94,7 +104,11 @@ export class Dispatcher {
 
   constructor(private readonly deps: DispatcherDeps) {}
 
-  /** Accepts a message for a chat; the turn runs in the background. */
+  /**
+   * Accepts a message for a chat; the turn runs in the background. Its place in the lane
+   * is taken in the same tick as the check against the bound, before its rows are
+   * written, so messages arriving together cannot all pass the check.
+   */
   async submit(
     chatId: string,
     text: string,
@@ -108,37 +122,71 @@ export class Dispatcher {
     if (options.backend === 'claude_sdk' && !this.deps.claudeSdk) {
       throw new HearthError(400, 'backend_unavailable', 'the claude SDK backend is switched off on this server (CLAUDE_SDK_BACKEND)');
     }
+    if (this.deleting.has(chatId)) throw new HearthError(409, 'chat_deleting', `chat ${chatId} is being deleted`);
     const laneKey = `${chatId}\u0000${agent.agent}`;
     let lane = this.lanes.get(laneKey);
-    if (!lane) this.lanes.set(laneKey, (lane = { running: null, finished: null, queue: [] }));
-    const waiting = lane.queue.length + (lane.running ? 1 : 0);
-    if (lane.running && lane.queue.length >= this.deps.maxQueued) {
-      throw new HearthError(409, 'queue_full', `${waiting} messages are already running or waiting in this chat; wait for one to finish`);
+    if (!lane) this.lanes.set(laneKey, (lane = { running: null, finished: null, queue: [], reserved: 0 }));
+    const held = (lane.running ? 1 : 0) + lane.queue.length + lane.reserved;
+    if (held > this.deps.maxQueued) {
+      throw new HearthError(409, 'queue_full', `${held} messages are already running or waiting in this chat; wait for one to finish`);
     }
-    const ids = await this.deps.sql.begin(async (tx) => {
-      const [turn] = await tx<{ id: string }[]>`
-        INSERT INTO turns (chat_id, agent, node_id) VALUES (${chatId}, ${agent.agent}, ${this.deps.nodeId}) RETURNING id`;
-      const [message] = await tx<{ id: string }[]>`
-        INSERT INTO messages (chat_id, turn_id, role, agent, parts)
-        VALUES (${chatId}, ${turn!.id}, 'user', ${agent.agent}, ${JSON.stringify([{ type: 'text', text }])})
-        RETURNING id`;
-      await tx`UPDATE chats SET updated_at = now() WHERE id = ${chatId}`;
-      return { turnId: turn!.id, messageId: message!.id };
-    });
-    await this.deps.events.append(chatId, 'message', {
-      turnId: ids.turnId,
-      messageId: ids.messageId,
-      role: 'user',
-      agent: agent.agent,
-      parts: [{ type: 'text', text }],
-    });
-    const turn: Turn = { id: ids.turnId, chatId, agent, text, path: options.backend, controller: new AbortController() };
+    lane.reserved++;
+    const accepting = this.enqueue(laneKey, lane, chatId, agent, text, options.backend);
+    let writes = this.accepting.get(chatId);
+    if (!writes) this.accepting.set(chatId, (writes = new Set()));
+    writes.add(accepting);
+    try {
+      return await accepting;
+    } finally {
+      writes.delete(accepting);
+      if (writes.size === 0 && this.accepting.get(chatId) === writes) this.accepting.delete(chatId);
+    }
+  }
+
+  /** Stores a message that holds a reserved place in its lane, then queues its turn; a failed write gives the place back. */
+  private async enqueue(
+    laneKey: string,
+    lane: Lane,
+    chatId: string,
+    agent: InstalledAgent,
+    text: string,
+    path: ClaudePath | undefined,
+  ): Promise<{ messageId: string; turnId: string; queued: number }> {
+    let ids: { turnId: string; messageId: string };
+    try {
+      ids = await this.deps.sql.begin(async (tx) => {
+        const [turn] = await tx<{ id: string }[]>`
+          INSERT INTO turns (chat_id, agent, node_id) VALUES (${chatId}, ${agent.agent}, ${this.deps.nodeId}) RETURNING id`;
+        const [message] = await tx<{ id: string }[]>`
+          INSERT INTO messages (chat_id, turn_id, role, agent, parts)
+          VALUES (${chatId}, ${turn!.id}, 'user', ${agent.agent}, ${JSON.stringify([{ type: 'text', text }])})
+          RETURNING id`;
+        await tx`UPDATE chats SET updated_at = now() WHERE id = ${chatId}`;
+        return { turnId: turn!.id, messageId: message!.id };
+      });
+      await this.deps.events.append(chatId, 'message', {
+        turnId: ids.turnId,
+        messageId: ids.messageId,
+        role: 'user',
+        agent: agent.agent,
+        parts: [{ type: 'text', text }],
+      });
+    } catch (err) {
+      lane.reserved--;
+      // The chat went between the lookup and the write.
+      if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) {
+        err = new HearthError(404, 'chat_not_found', `no chat ${chatId}`, { cause: err });
+      }
+      if (!lane.running && lane.queue.length === 0 && lane.reserved === 0 && this.lanes.get(laneKey) === lane) this.lanes.delete(laneKey);
+      throw err;
+    }
+    lane.reserved--;
+    const turn: Turn = { id: ids.turnId, chatId, agent, text, path, controller: new AbortController() };
     lane.queue.push(turn);
-    if (lane.running) {
-      await this.deps.events.append(chatId, 'status', { turnId: turn.id, message: 'queued', position: lane.queue.length });
-    }
+    const queued = lane.running ? lane.queue.length : 0;
+    if (lane.running) await this.deps.events.append(chatId, 'status', { turnId: turn.id, message: 'queued', position: queued });
     void this.pump(laneKey, lane);
-    return { ...ids, queued: lane.running ? lane.queue.length : 0 };
+    return { ...ids, queued };
   }
 
   /** Stops the chat's running turns and drops its queued ones. Returns how many were stopped. */
@@ -159,6 +207,16 @@ export class Dispatcher {
     return stopped;
   }
 
+  /**
+   * Marks the chat as being deleted: from now on its messages are refused with 409
+   * chat_deleting. Returns what lifts the mark once the delete is over, done or not.
+   */
+  beginDelete(chatId: string): () => void {
+    if (this.deleting.has(chatId)) throw new HearthError(409, 'chat_deleting', `chat ${chatId} is already being deleted`);
+    this.deleting.add(chatId);
+    return () => this.deleting.delete(chatId);
+  }
+
   /** Whether any turn of the chat is running or waiting. */
   busy(chatId: string): boolean {
     for (const [key, lane] of this.lanes) if (key.startsWith(`${chatId}\u0000`) && (lane.running || lane.queue.length)) return true;
@@ -169,7 +227,8 @@ export class Dispatcher {
     if (lane.running) return;
     const turn = lane.queue.shift();
     if (!turn) {
-      this.lanes.delete(laneKey);
+      // A lane with places still being written stays: those messages queue in it.
+      if (lane.reserved === 0) this.lanes.delete(laneKey);
       return;
     }
     lane.running = turn;
@@ -188,6 +247,8 @@ export class Dispatcher {
    * stopped), at most `timeoutMs`: what must happen before the chat's worktree goes.
    */
   async stop(chatId: string, timeoutMs = 10_000): Promise<number> {
+    // Messages accepted before the stop began are queued first, so they are stopped too.
+    await Promise.allSettled([...(this.accepting.get(chatId) ?? [])]);
     const stopped = await this.abort(chatId);
     const running = [...this.lanes].flatMap(([key, lane]) =>
       key.startsWith(`${chatId}\u0000`) && lane.finished ? [lane.finished] : [],
@@ -200,7 +261,7 @@ export class Dispatcher {
 
   private async run(turn: Turn): Promise<void> {
     const started = Date.now();
-    const parts: StoredPart[] = [];
+    const reply = new Reply();
     let backendKind: BackendKind | null = null;
     let outcome: { ok: true } | { ok: false; error: string; code: string };
     try {
@@ -216,7 +277,7 @@ export class Dispatcher {
           worktreePath: chat.worktree_path,
           model: chat.model,
           onEvent: (event) => {
-            collect(parts, event);
+            reply.add(event);
             void this.deps.events.append(turn.chatId, event.kind, { turnId: turn.id, ...event });
           },
         });
@@ -226,11 +287,11 @@ export class Dispatcher {
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      parts.push({ type: 'error', message });
+      reply.fail(message);
       await this.deps.events.append(turn.chatId, 'error', { turnId: turn.id, message });
       outcome = { ok: false, error: message, code: err instanceof HearthError ? err.code : 'start_failed' };
     }
-    await this.finish(turn, parts, outcome, backendKind, started);
+    await this.finish(turn, reply.settle(), outcome, backendKind, started);
   }
 
   /**
@@ -252,23 +313,23 @@ export class Dispatcher {
       permissionMode: chat.permission_mode,
     };
     const sessionId = `${turn.chatId}:${turn.agent.agent}`;
-    const sdk = turn.path === 'claude_sdk' || (turn.path === undefined && this.deps.claudeSdk && !this.deps.sdkHealth.down());
+    const sdk = turn.path === 'claude_sdk' || (turn.path === undefined && this.deps.claudeSdk && !this.deps.sdkHealth.down(turn.chatId));
     if (sdk) {
       const backend = await this.deps.pool.acquire(turn.chatId, 'claude', () =>
         this.deps.makeBackend('claude_sdk', turn.chatId, turn.agent),
       );
       try {
         const handle = await backend.ensureSession(sessionId, opts);
-        this.deps.sdkHealth.started();
+        this.deps.sdkHealth.started(turn.chatId);
         return { backend, handle };
       } catch (err) {
         if (!(err instanceof AgentStartError)) throw err;
-        this.deps.sdkHealth.failed(err);
+        this.deps.sdkHealth.failed(err, turn.chatId, err.scope);
         if (turn.path === 'claude_sdk') {
           await this.deps.pool.remove(turn.chatId, 'claude');
           throw err;
         }
-        this.deps.log.warn({ chatId: turn.chatId, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
+        this.deps.log.warn({ chatId: turn.chatId, scope: err.scope, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
         await this.deps.events.append(turn.chatId, 'status', {
           turnId: turn.id,
           message: `the claude SDK backend cannot start, so this turn runs on the PTY path: ${err.message}`,
@@ -347,37 +408,66 @@ export class Dispatcher {
   /**
    * After a restart: turns this node had queued or running when it died are marked
    * interrupted (each with a turn_end a client can see), and agent processes it left
-   * behind are ended.
+   * behind are ended. A queued turn that never started is not run now: an instruction
+   * left waiting through a crash should not run unattended; its message stays in the
+   * history for the user to send again.
    */
   async recover(): Promise<{ interrupted: number; orphans: number }> {
     const orphans = ((await this.deps.cgroups?.sweepOthers()) ?? 0) + killTagged(`${this.deps.nodeId}:`);
-    const turns = await this.deps.sql<{ id: string; chat_id: string }[]>`
-      UPDATE turns SET status = 'interrupted', error = 'the server stopped during this turn', ended_at = clock_timestamp()
+    const turns = await this.deps.sql<{ id: string; chat_id: string; error: string }[]>`
+      UPDATE turns SET status = 'interrupted', ended_at = clock_timestamp(),
+        error = CASE status WHEN 'queued' THEN ${NEVER_STARTED} ELSE ${STOPPED_DURING} END
       WHERE node_id = ${this.deps.nodeId} AND status IN ('queued', 'running')
-      RETURNING id, chat_id`;
+      RETURNING id, chat_id, error`;
     for (const t of turns) {
-      await this.deps.events.append(t.chat_id, 'turn_end', {
-        turnId: t.id,
-        ok: false,
-        error: 'the server stopped during this turn',
-        code: 'interrupted',
-      });
+      await this.deps.events.append(t.chat_id, 'turn_end', { turnId: t.id, ok: false, error: t.error, code: 'interrupted' });
     }
     return { interrupted: turns.length, orphans };
   }
 }
 
-/** What a turn's events leave in the stored assistant message. */
-function collect(parts: StoredPart[], event: AgentEvent): void {
-  switch (event.kind) {
-    case 'message':
-      for (const p of event.parts) parts.push(p);
-      break;
-    case 'tool_result':
-      parts.push({ type: 'tool_result', id: event.id, output: event.output, isError: event.isError });
-      break;
-    case 'error':
-      parts.push({ type: 'error', message: event.message });
-      break;
+/**
+ * What a turn's events leave in the stored assistant message. Text and thinking stream
+ * as deltas before their whole message arrives; deltas no message has covered yet are
+ * kept too (ahead of an error), so a turn that breaks off keeps what it showed.
+ */
+class Reply {
+  readonly parts: StoredPart[] = [];
+  private streaming: Array<{ type: 'text' | 'thinking'; text: string }> = [];
+
+  add(event: AgentEvent): void {
+    switch (event.kind) {
+      case 'text_delta':
+      case 'thinking_delta': {
+        const type = event.kind === 'text_delta' ? 'text' : 'thinking';
+        const last = this.streaming.at(-1);
+        if (last?.type === type) last.text += event.text;
+        else this.streaming.push({ type, text: event.text });
+        break;
+      }
+      case 'message':
+        this.streaming = [];
+        for (const p of event.parts) this.parts.push(p);
+        break;
+      case 'tool_result':
+        this.settle();
+        this.parts.push({ type: 'tool_result', id: event.id, output: event.output, isError: event.isError });
+        break;
+      case 'error':
+        this.fail(event.message);
+        break;
+    }
+  }
+
+  fail(message: string): void {
+    this.settle();
+    this.parts.push({ type: 'error', message });
+  }
+
+  /** Keeps what streamed without a whole message to cover it. */
+  settle(): StoredPart[] {
+    for (const p of this.streaming) this.parts.push(p);
+    this.streaming = [];
+    return this.parts;
   }
 }

@@ -9,6 +9,13 @@ export interface ChatEvent {
   data: Record<string, unknown>;
 }
 
+/** An event as the log keeps it: its payload still JSON text, as a replay sends it. */
+export interface StoredChatEvent {
+  seq: number;
+  kind: string;
+  json: string;
+}
+
 export type ChatEventListener = (event: ChatEvent) => void;
 
 /** An event waiting to be written, and the caller waiting for its sequence number. */
@@ -137,11 +144,30 @@ export class EventLog {
     return n;
   }
 
-  async read(chatId: string, afterSeq: number, limit = 1_000): Promise<ChatEvent[]> {
-    const rows = await this.sql<{ seq: string; kind: string; data: string }[]>`
-      SELECT seq, kind, data FROM chat_events
-      WHERE chat_id = ${chatId} AND seq > ${afterSeq}
-      ORDER BY seq LIMIT ${limit}`;
-    return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, data: JSON.parse(r.data) }));
+  /**
+   * The chat's events after `afterSeq`, oldest first, as stored: at most `maxEvents`, and
+   * no more than `maxBytes` of payload beyond the first event, so a page of large events
+   * stays small. `more` says whether events may follow the page.
+   */
+  async page(
+    chatId: string,
+    afterSeq: number,
+    { maxEvents = 1_000, maxBytes = 256 * 1024 }: { maxEvents?: number; maxBytes?: number } = {},
+  ): Promise<{ events: StoredChatEvent[]; more: boolean }> {
+    const rows = await this.sql<{ seq: string; kind: string; data: string; before: string }[]>`
+      SELECT seq, kind, data, before FROM (
+        SELECT seq, kind, data, sum(octet_length(data)) OVER (ORDER BY seq) - octet_length(data) AS before
+        FROM chat_events
+        WHERE chat_id = ${chatId} AND seq > ${afterSeq}
+        ORDER BY seq LIMIT ${maxEvents}
+      ) page
+      WHERE before < ${maxBytes}
+      ORDER BY seq`;
+    const last = rows.at(-1);
+    const bytes = last ? Number(last.before) + Buffer.byteLength(last.data) : 0;
+    return {
+      events: rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, json: r.data })),
+      more: rows.length === maxEvents || bytes >= maxBytes,
+    };
   }
 }

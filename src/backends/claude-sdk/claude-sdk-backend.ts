@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import {
   query,
   type Options,
@@ -22,7 +22,7 @@ import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
 import { AgentProcess } from '../agent-process.js';
 import type { AgentCgroups } from '../agent-cgroups.js';
-import { AgentStartError, BackendClosedError } from '../errors.js';
+import { AgentStartError, BackendClosedError, type StartFailureScope } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
@@ -203,9 +203,14 @@ export class ClaudeSdkBackend implements AgentBackend {
       input.close();
       q.close();
       await proc?.stop(1_000);
+      // A process that could not be spawned, or a start with nothing of the chat's own in
+      // it, fails the same way for every chat; otherwise the chat's own session may be to blame.
+      const plain = !resumeId && !model && !permissionMode;
+      const scope: StartFailureScope = !existsSync(cwd) ? 'session' : plain || !proc || proc.pid <= 0 ? 'node' : 'session';
       throw this.failStart(
         new AgentStartError(this.deps.agent, `claude did not start: ${(err as Error).message}`, proc?.stderrTail() ?? '', {
           cause: err,
+          scope,
         }),
       );
     }
