@@ -1,47 +1,19 @@
 // The API where things go wrong: an SDK backend that cannot start (and the fallback to
 // the PTY path), the SDK path switched off, and a client too slow to read its stream.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
-import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
-import { makeRepo } from '../fixtures/git-repo.js';
-import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { apiSuite } from '../fixtures/api-suite.js';
 
 const TOKEN = 'edge-token-0123456789';
 const LIMIT = { timeout: 90_000 };
-let db: TestSchema;
-let fake: FakeModelServer;
-let root: string;
-let repo: string;
-const running: TestServer[] = [];
-
-before(async () => {
-  db = await testSchema('api_edges');
-  fake = await startFakeModel();
-  root = await mkdtemp(path.join(tmpdir(), 'hearth-edges-'));
-  repo = path.join(root, 'repo');
-  makeRepo(repo);
-});
-
-after(async () => {
-  for (const server of running) await server.close();
-  await fake.close();
-  await db.drop();
-  await rm(root, { recursive: true, force: true });
-});
-
-async function serve(config: Partial<RuntimeConfig> = {}, sseMaxBufferedBytes?: number): Promise<TestServer> {
-  const server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: config, app: { sseMaxBufferedBytes } });
-  running.push(server);
-  return server;
-}
+const suite = apiSuite('api_edges', TOKEN);
+const serve = (config: Partial<RuntimeConfig> = {}, sseMaxBufferedBytes?: number) => suite.serve({ runtime: config, app: { sseMaxBufferedBytes } });
 
 /** Sends a message and returns its turn's events, turn_end last. */
 async function turnEvents(client: HearthClient, chatId: string, text: string) {
@@ -53,9 +25,9 @@ async function turnEvents(client: HearthClient, chatId: string, text: string) {
 
 describe('when the claude SDK backend cannot run', () => {
   it('falls back to the PTY path: the turns run, health shows the SDK down, and the history stays whole', LIMIT, async () => {
-    const { client } = await serve({ sdkExecutable: path.join(root, 'no-such-claude') });
-    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
-    fake.enqueue({ kind: 'text', chunks: ['Fallback ', 'works.'] });
+    const { client } = await serve({ sdkExecutable: path.join(suite.root, 'no-such-claude') });
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
+    suite.fake.enqueue({ kind: 'text', chunks: ['Fallback ', 'works.'] });
     const first = await turnEvents(client, chat.id, 'hello?');
     const end = first.at(-1)!.data;
     assert.equal(end.ok, true, JSON.stringify(end));
@@ -70,11 +42,11 @@ describe('when the claude SDK backend cannot run', () => {
     assert.match(health.backendErrors.claude_sdk, /cannot execute .*no-such-claude/);
 
     // While the SDK path stands down, turns go straight to the PTY path and keep the conversation.
-    fake.enqueue({ kind: 'text', chunks: ['Still here.'] });
+    suite.fake.enqueue({ kind: 'text', chunks: ['Still here.'] });
     const second = await turnEvents(client, chat.id, 'anyone?');
     assert.equal(second.at(-1)!.data.ok, true);
     assert.ok(!second.some((e) => e.event === 'status'), 'no second attempt at the SDK path');
-    assert.match(JSON.stringify(fake.mainRequests().at(-1)!.body.messages), /Fallback works\./);
+    assert.match(JSON.stringify(suite.fake.mainRequests().at(-1)!.body.messages), /Fallback works\./);
 
     const history = (await client.request('GET', `/api/chats/${chat.id}/messages`)).body.messages;
     assert.deepEqual(
@@ -90,11 +62,11 @@ describe('when the claude SDK backend cannot run', () => {
 
   it('fails the turn with both paths’ reasons when no claude can run at all', LIMIT, async () => {
     // Answers --version like an agent would, then cannot hold a session.
-    const impostor = path.join(root, 'not-claude');
+    const impostor = path.join(suite.root, 'not-claude');
     await writeFile(impostor, '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "9.9.9 (impostor)"; exit 0; fi\necho "no session for you" >&2\nexit 3\n');
     await chmod(impostor, 0o755);
     const { client } = await serve({ agentPaths: { claude: impostor } });
-    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
 
     const events = await turnEvents(client, chat.id, 'hello?');
     const end = events.at(-1)!.data;
@@ -116,8 +88,8 @@ describe('when the claude SDK backend cannot run', () => {
 
   it('runs on the PTY path when CLAUDE_SDK_BACKEND is off, and refuses a message that asks for the SDK', LIMIT, async () => {
     const { client } = await serve({ claudeSdk: false });
-    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
-    fake.enqueue({ kind: 'text', chunks: ['pty only'] });
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
+    suite.fake.enqueue({ kind: 'text', chunks: ['pty only'] });
     const events = await turnEvents(client, chat.id, 'hi');
     assert.equal(events.at(-1)!.data.ok, true);
     assert.equal(events.find((e) => e.event === 'turn_start')!.data.backend, 'claude_pty');
@@ -136,10 +108,10 @@ describe('when the claude SDK backend cannot run', () => {
 describe('a client too slow to read its event stream', () => {
   it('is cut off instead of growing the server’s memory, and replays the rest when it comes back', LIMIT, async () => {
     const { client, runtime } = await serve({}, 512 * 1024);
-    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
     // Far more than the kernel's socket buffers take in for a reader that does not read.
     const chunk = 'x'.repeat(4096);
-    fake.enqueue({ kind: 'text', chunks: Array.from({ length: 3000 }, () => chunk) });
+    suite.fake.enqueue({ kind: 'text', chunks: Array.from({ length: 3000 }, () => chunk) });
 
     // A raw connection that asks for the stream and then reads nothing.
     const { port } = new URL(client.baseUrl);

@@ -1,52 +1,23 @@
 // The event stream's own resources: what a client that leaves early, reads slowly or
 // stops reading leaves behind on the server, over real HTTP on the real database.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { waitUntil } from '../fixtures/backend-chats.js';
-import { makeRepo } from '../fixtures/git-repo.js';
-import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { apiSuite } from '../fixtures/api-suite.js';
+import type { TestServer } from '../fixtures/test-server.js';
 import type { AppDeps } from '../../src/http/app.js';
 
 const TOKEN = 'stream-token-0123456789';
 const LIMIT = { timeout: 120_000 };
-let db: TestSchema;
-let fake: FakeModelServer;
-let root: string;
-let repo: string;
-const running: TestServer[] = [];
-
-before(async () => {
-  db = await testSchema('stream');
-  fake = await startFakeModel();
-  root = await mkdtemp(path.join(tmpdir(), 'hearth-stream-'));
-  repo = path.join(root, 'repo');
-  makeRepo(repo);
-});
-
-after(async () => {
-  for (const server of running) await server.close();
-  await fake.close();
-  await db.drop();
-  await rm(root, { recursive: true, force: true });
-});
-
-async function serve(app: Partial<AppDeps> = {}): Promise<TestServer> {
-  const server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, app });
-  running.push(server);
-  return server;
-}
+const suite = apiSuite('stream', TOKEN);
+const serve = (app: Partial<AppDeps> = {}) => suite.serve({ app });
 
 /** A chat whose log holds `count` events of about `size` bytes each, written straight into the database. */
 async function largeChat(server: TestServer, count: number, size: number): Promise<string> {
-  const chat = (await server.client.request('POST', '/api/chats', { repoPath: repo })).body;
-  await db.sql`
+  const chat = (await server.client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
+  await suite.db.sql`
     WITH c AS (UPDATE chats SET last_seq = ${count} WHERE id = ${chat.id} RETURNING id)
     INSERT INTO chat_events (chat_id, seq, kind, data)
     SELECT c.id, g, 'text_delta', json_build_object('turnId', null, 'i', g, 'text', repeat('x', ${size}))::text
@@ -90,7 +61,7 @@ const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeo
 describe('a client that leaves as soon as it asks', () => {
   it('leaves no subscriber and no heartbeat behind, of 1,000 that connect and drop', LIMIT, async () => {
     const server = await serve();
-    const chat = (await server.client.request('POST', '/api/chats', { repoPath: repo })).body;
+    const chat = (await server.client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
     const timersBefore = timers();
     let next = 0;
     // Fifty at a time, each dropping at a different moment of the lookup.

@@ -2,53 +2,23 @@
 // POSTs, and a message racing its chat's DELETE is either accepted and seen to its end
 // or refused with a clear error, never accepted and then lost.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
-import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { waitUntil } from '../fixtures/backend-chats.js';
-import { makeRepo } from '../fixtures/git-repo.js';
-import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { apiSuite } from '../fixtures/api-suite.js';
 
 const TOKEN = 'races-token-0123456789';
 const LIMIT = { timeout: 120_000 };
-let db: TestSchema;
-let fake: FakeModelServer;
-let root: string;
-let repo: string;
-const running: TestServer[] = [];
-
-before(async () => {
-  db = await testSchema('races');
-  fake = await startFakeModel();
-  root = await mkdtemp(path.join(tmpdir(), 'hearth-races-'));
-  repo = path.join(root, 'repo');
-  makeRepo(repo);
-});
-
-after(async () => {
-  for (const server of running) await server.close();
-  await fake.close();
-  await db.drop();
-  await rm(root, { recursive: true, force: true });
-});
-
-async function serve(config: Partial<RuntimeConfig>): Promise<TestServer> {
-  const server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: config });
-  running.push(server);
-  return server;
-}
+const suite = apiSuite('races', TOKEN);
+const serve = (runtime: Partial<RuntimeConfig>) => suite.serve({ runtime });
 
 describe('the queue bound', () => {
   it('admits one running and maxQueued waiting of 200 simultaneous messages, and stores only those', LIMIT, async () => {
     const { client } = await serve({ maxQueued: 5 });
-    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
     // The first turn to run holds its place until the test stops it.
-    fake.enqueue({ kind: 'stall', chunks: ['holding'] });
+    suite.fake.enqueue({ kind: 'stall', chunks: ['holding'] });
     const answers = await Promise.all(
       Array.from({ length: 200 }, (_, i) => client.request('POST', `/api/chats/${chat.id}/messages`, { text: `burst ${i}` })),
     );
@@ -56,7 +26,7 @@ describe('the queue bound', () => {
     for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
     assert.deepEqual(Object.fromEntries(byStatus), { 202: 6, 409: 194 }, JSON.stringify(answers.find((a) => a.status !== 202 && a.status !== 409)));
     assert.ok(answers.filter((a) => a.status === 409).every((a) => a.body.error.code === 'queue_full'));
-    const [row] = await db.sql<{ count: string }[]>`
+    const [row] = await suite.db.sql<{ count: string }[]>`
       SELECT count(*) FROM messages WHERE chat_id = ${chat.id} AND role = 'user'`;
     assert.equal(Number(row!.count), 6, 'only the admitted messages are stored');
 
@@ -67,9 +37,9 @@ describe('the queue bound', () => {
 describe('a message racing its chat’s deletion', () => {
   it('is accepted and ended before the chat goes, or refused with chat_deleting or chat_not_found', LIMIT, async () => {
     const { client } = await serve({ maxQueued: 1000 });
-    const chat = (await client.request('POST', '/api/chats', { repoPath: repo })).body;
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
     // A running turn makes the delete stop something before the worktree goes.
-    fake.enqueue({ kind: 'stall', chunks: ['busy'] });
+    suite.fake.enqueue({ kind: 'stall', chunks: ['busy'] });
     const first = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'the first' });
     assert.equal(first.status, 202);
     const ended = new Set<string>();

@@ -1,50 +1,20 @@
 // Turns that break: what a crash mid-stream leaves in the history, and how far one
 // chat's failure to start its agent reaches.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { taggedProcesses } from '../../src/backends/agent-process.js';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
-import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { untilTurnEnd, type HearthClient, type SseEvent } from '../fixtures/hearth-client.js';
-import { makeRepo } from '../fixtures/git-repo.js';
-import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { apiSuite } from '../fixtures/api-suite.js';
 
 const TOKEN = 'failures-token-0123456789';
 const LIMIT = { timeout: 120_000 };
-let db: TestSchema;
-let fake: FakeModelServer;
-let root: string;
-let repo: string;
-const running: TestServer[] = [];
-
-before(async () => {
-  db = await testSchema('failures');
-  fake = await startFakeModel();
-  root = await mkdtemp(path.join(tmpdir(), 'hearth-failures-'));
-  repo = path.join(root, 'repo');
-  makeRepo(repo);
-});
-
-after(async () => {
-  for (const server of running) await server.close();
-  await fake.close();
-  await db.drop();
-  await rm(root, { recursive: true, force: true });
-});
-
-async function serve(config: Partial<RuntimeConfig> = {}): Promise<TestServer> {
-  const server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: config });
-  running.push(server);
-  return server;
-}
+const suite = apiSuite('failures', TOKEN);
+const serve = (runtime: Partial<RuntimeConfig> = {}) => suite.serve({ runtime });
 
 async function newChat(client: HearthClient): Promise<string> {
-  const res = await client.request('POST', '/api/chats', { repoPath: repo });
+  const res = await client.request('POST', '/api/chats', { repoPath: suite.repo });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body.id;
 }
@@ -64,7 +34,7 @@ describe('an agent killed mid-turn', () => {
       const { client } = server;
       const chatId = await newChat(client);
       const others = new Set(taggedProcesses({ prefix: `${server.runtime.config.nodeId}:` }));
-      fake.enqueue({ kind: 'stall', chunks: ['Half of ', 'an answer'] });
+      suite.fake.enqueue({ kind: 'stall', chunks: ['Half of ', 'an answer'] });
       const sent = await client.request('POST', `/api/chats/${chatId}/messages`, { text: 'go on', backend });
       const seen = await client.follow(
         chatId,
@@ -96,7 +66,7 @@ describe('a chat whose own agent session cannot start', () => {
     assert.equal(first.at(-1)!.data.ok, true);
     // Its session now points at a conversation that exists nowhere, and its warm agent is gone.
     await runtime.pool.removeChat(broken);
-    await db.sql`UPDATE agent_sessions SET agent_session_id = gen_random_uuid()::text, status = 'idle' WHERE chat_id = ${broken}`;
+    await suite.db.sql`UPDATE agent_sessions SET agent_session_id = gen_random_uuid()::text, status = 'idle' WHERE chat_id = ${broken}`;
 
     const fallback = await turn(client, broken, 'still there?');
     assert.equal(fallback.at(-1)!.data.ok, true, JSON.stringify(fallback.at(-1)));
