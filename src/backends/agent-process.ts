@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AgentCgroup, AgentCgroups } from './agent-cgroups.js';
+import { runAs, type AgentUser } from './agent-user.js';
 
 export interface AgentProcessOptions {
   command: string;
@@ -14,6 +15,8 @@ export interface AgentProcessOptions {
   tagPrefix?: string;
   /** Where the process gets a cgroup of its own; without one, its group and its tag are what find its processes. */
   cgroups?: AgentCgroups | null;
+  /** Runs it as this user rather than the server's own (which must be root). */
+  user?: AgentUser | null;
 }
 
 const STDERR_TAIL = 8 * 1024;
@@ -42,7 +45,9 @@ export class AgentProcess {
     const id = randomUUID();
     this.tag = `${options.tagPrefix ?? ''}${id}`;
     this.cgroup = options.cgroups?.create(id) ?? null;
-    const { command, args } = this.cgroup?.wrap(options.command, options.args) ?? options;
+    // The cgroup is entered as the server's user, and the user changed after it.
+    const asUser = options.user ? runAs(options.user, options.command, options.args) : options;
+    const { command, args } = this.cgroup?.wrap(asUser.command, asUser.args) ?? asUser;
     this.child = spawn(command, args, {
       cwd: options.cwd,
       env: { ...options.env, [AGENT_TAG_VAR]: this.tag },

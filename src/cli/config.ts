@@ -28,6 +28,8 @@ export interface ServeConfig {
   /** Certificate and key files (PEM) to serve HTTPS with. */
   tls: { certFile: string; keyFile: string } | null;
   requestTimeoutMs: number;
+  /** The user agents run as instead of the server's own (the server must be root). */
+  agentUser: string | null;
 }
 
 /** `off`: loopback only; `tls`: Hearth serves HTTPS itself; `proxy`: a reverse proxy in front terminates TLS. */
@@ -101,6 +103,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
     ...remoteAccess(env, host),
     publicHosts: (env.HEARTH_PUBLIC_HOSTS ?? '').split(/[\s,]+/).filter(Boolean),
     requestTimeoutMs: int(env, 'HEARTH_REQUEST_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+    agentUser: env.HEARTH_AGENT_USER || null,
     port: int(env, 'HEARTH_PORT', 8420, 0, 65535),
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -6,6 +6,7 @@ import { closeDatabase, openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
 import { createRuntime } from '../runtime/hearth-runtime.js';
+import { findAgentUser, giveTreeTo, type AgentUser } from '../backends/agent-user.js';
 import { startDemo, type Demo } from '../demo/demo-mode.js';
 import { apiToken, ConfigError, nodeId, type ServeConfig } from './config.js';
 import { removeServerFile, writeServerFile } from './server-file.js';
@@ -24,12 +25,14 @@ export interface ServeOptions {
  */
 export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env, options: ServeOptions = {}): Promise<void> {
   const log = pino({ level: config.logLevel });
+  const agentUser = config.agentUser ? agentUserFor(config.agentUser) : null;
   const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
   let runtime: Awaited<ReturnType<typeof createRuntime>> | null = null;
   let demo: Demo | null = null;
   let app: FastifyInstance | null = null;
   try {
     if (options.demo) demo = await startDemo(config.dataDir, env);
+    if (agentUser) await openPathsTo(agentUser, config.dataDir, demo);
     await migrate(sql, { schema: config.schema });
     const node = await nodeId(env, config.dataDir);
     runtime = await createRuntime(sql, log, {
@@ -40,6 +43,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       maxQueued: config.maxQueued,
       claudeSdk: config.claudeSdk,
       agentEnv: demo ? demo.agentEnv : env,
+      agentUser,
     });
     const token = await apiToken(env, config.dataDir);
     const tls = config.tls ? await readTls(config.tls) : undefined;
@@ -103,6 +107,29 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       log,
     );
   }
+}
+
+/** HEARTH_AGENT_USER, checked before anything starts: only a server running as root can hand its agents to another user. */
+function agentUserFor(name: string): AgentUser {
+  if (process.getuid?.() !== 0) {
+    throw new ConfigError(`HEARTH_AGENT_USER=${name}: only a server running as root can run its agents as another user`);
+  }
+  try {
+    return findAgentUser(name);
+  } catch (err) {
+    throw new ConfigError(`HEARTH_AGENT_USER=${name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * What agents running as another user must reach: the data directory is passed through
+ * (not listed) on the way to the worktrees, and the demo's Claude configuration is theirs.
+ */
+async function openPathsTo(user: AgentUser, dataDir: string, demo: Demo | null): Promise<void> {
+  const mode = (await stat(dataDir)).mode & 0o7777;
+  if ((mode & 0o001) === 0) await chmod(dataDir, mode | 0o001);
+  const demoConfig = demo?.agentEnv.CLAUDE_CONFIG_DIR;
+  if (demoConfig) await giveTreeTo(user, demoConfig);
 }
 
 /** The certificate and key, checked here so a bad file is named rather than failing inside the TLS layer. */

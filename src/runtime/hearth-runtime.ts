@@ -7,6 +7,7 @@ import { ClaudePtyBackend } from '../backends/claude-pty/claude-pty-backend.js';
 import { ptyAvailable } from '../backends/claude-pty/pty.js';
 import type { EnvSource } from '../backends/agent-env.js';
 import { AgentCgroups } from '../backends/agent-cgroups.js';
+import type { AgentUser } from '../backends/agent-user.js';
 import { AgentReaper } from '../backends/agent-reaper.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
 import { AgentRegistry, type InstalledAgent } from './agent-registry.js';
@@ -35,6 +36,8 @@ export interface RuntimeConfig {
   sdkRetryMs?: number;
   /** How long the event log and a finished turn's record wait for an unreachable database. Default: ten minutes. */
   databaseWaitMs?: number;
+  /** The user agents run as, when not the server's own (the server then runs as root). */
+  agentUser?: AgentUser | null;
 }
 
 /** Everything behind the HTTP API, built and torn down in one place. */
@@ -65,6 +68,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const processTagPrefix = `${config.nodeId}:${instance}:`;
   const cgroups = AgentCgroups.open(config.nodeId, instance);
   if (cgroups) log.info({ cgroup: cgroups.dir }, 'agent processes are tracked by cgroup');
+  if (config.agentUser) log.info({ user: config.agentUser.name, uid: config.agentUser.uid }, 'agents run as another user');
   else log.info('agent processes are tracked by process group and environment tag: no cgroup v2 can be made here');
   const reaper = AgentReaper.start({ tagPrefix: processTagPrefix, cgroup: cgroups?.dir ?? null }, log);
   const makeBackend = (kind: BackendKind, chatId: string, agent: InstalledAgent) => {
@@ -77,6 +81,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       sessionStore: store,
       processTagPrefix,
       cgroups,
+      user: config.agentUser ?? null,
     };
     if (kind === 'claude_sdk') return new ClaudeSdkBackend({ ...common, installPath: config.sdkExecutable ?? agent.installPath });
     if (kind === 'claude_pty') return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
@@ -96,7 +101,8 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     databaseWaitMs: config.databaseWaitMs,
     cgroups,
   });
-  const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees: config.worktrees });
+  const worktrees = { ...config.worktrees, owner: config.agentUser ?? null };
+  const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees });
   const stopProcesses = async () => {
     await reaper.close();
     await cgroups?.close();

@@ -1,5 +1,6 @@
-import { readlink, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { giveTreeTo, type AgentUser } from '../backends/agent-user.js';
 import { makePrivateDir } from '../util/private-dir.js';
 import { HearthError } from './errors.js';
 import { git, GitError, repoFilterOverrides } from './git.js';
@@ -9,6 +10,8 @@ export interface WorktreeConfig {
   repoRoots: string[];
   /** Where chat worktrees are made. */
   worktreesDir: string;
+  /** The user agents run as, when not the server's own: each worktree becomes that user's. */
+  owner?: AgentUser | null;
 }
 
 export interface Worktree {
@@ -103,7 +106,26 @@ export async function createWorktree(config: WorktreeConfig, repo: string, chatI
       cause: err,
     });
   }
+  if (config.owner) {
+    await handOver(config.worktreesDir, dir, config.owner).catch(async (err: unknown) => {
+      await removeWorktree(repo, dir).catch(() => {});
+      throw err;
+    });
+  }
   return { repoPath: repo, path: dir, branch, baseRef };
+}
+
+/**
+ * Makes a new worktree its agent user's own: its files, and the git directory that git
+ * keeps for it in the repository (index, HEAD), so the agent can edit and stage there.
+ * The worktrees directory lets the user pass through to it without listing the others.
+ */
+async function handOver(worktreesDir: string, dir: string, owner: AgentUser): Promise<void> {
+  await chmod(worktreesDir, 0o711);
+  await giveTreeTo(owner, dir);
+  const gitFile = await readFile(path.join(dir, '.git'), 'utf8');
+  const gitDir = /^gitdir: (.+)$/m.exec(gitFile)?.[1];
+  if (gitDir) await giveTreeTo(owner, path.resolve(dir, gitDir.trim()));
 }
 
 /** Removes the worktree; the branch and its commits stay in the repository. */

@@ -21,6 +21,7 @@ import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
 import { AGENT_TAG_VAR, killTagged } from '../agent-process.js';
 import type { AgentCgroup, AgentCgroups } from '../agent-cgroups.js';
+import { asUserEnv, giveTo, runAs, type AgentUser } from '../agent-user.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
@@ -50,6 +51,8 @@ export interface ClaudePtyBackendDeps {
   processTagPrefix?: string;
   /** Where each turn's CLI gets a cgroup of its own; without one, its group and its tag are what find its processes. */
   cgroups?: AgentCgroups | null;
+  /** The user the CLI runs as, when not the server's own. */
+  user?: AgentUser | null;
 }
 
 /** The CLI of the turn in flight. */
@@ -99,11 +102,12 @@ export class ClaudePtyBackend implements AgentBackend {
     this.deps = deps;
     this.store = deps.sessionStore ?? new PostgresSessionStore(deps.sql);
     this.row = new AgentSessionRow({ sql: deps.sql, log: deps.log, chatId: deps.chatId, agent: deps.agent, backend: this.backend });
-    this.env = agentEnv(deps.env ?? process.env, {
+    const env = agentEnv(deps.env ?? process.env, {
       allowPrefixes: CLAUDE_ENV_PREFIXES,
       secrets: deps.secrets ?? configuredSecrets(),
     });
-    this.transcript = new LocalTranscript(this.store, claudeConfigDir(this.env));
+    this.env = deps.user ? asUserEnv(env, deps.user) : env;
+    this.transcript = new LocalTranscript(this.store, claudeConfigDir(this.env), deps.user ?? null);
   }
 
   health(): 'up' | 'down' {
@@ -154,6 +158,7 @@ export class ClaudePtyBackend implements AgentBackend {
       workDir = await mkdtemp(path.join(tmpdir(), 'hearth-pty-'));
       const messageFile = path.join(workDir, 'message.jsonl');
       await writeFile(messageFile, JSON.stringify(userMessage(input)) + '\n', { mode: 0o600 });
+      if (this.deps.user) await giveTo(this.deps.user, workDir, messageFile);
       let running: Running;
       try {
         running = await this.spawn(ctx, messageFile, sessionId, resume);
@@ -220,7 +225,9 @@ export class ClaudePtyBackend implements AgentBackend {
     let cgroup: AgentCgroup | null = null;
     try {
       cgroup = this.deps.cgroups?.create(id) ?? null;
-      const shell = { command: '/bin/sh', args: ['-c', STDIN_FROM_FILE, messageFile, installPath, ...args] };
+      const plain = { command: '/bin/sh', args: ['-c', STDIN_FROM_FILE, messageFile, installPath, ...args] };
+      // The cgroup is entered as the server's user, and the user changed after it.
+      const shell = this.deps.user ? runAs(this.deps.user, plain.command, plain.args) : plain;
       const { command, args: argv } = cgroup?.wrap(shell.command, shell.args) ?? shell;
       pty = spawn(command, argv, {
         name: 'xterm-256color',

@@ -5,6 +5,7 @@ import type { SessionKey, SessionStoreEntry } from '@anthropic-ai/claude-agent-s
 import type { PostgresSessionStore } from '../../store/postgres-session-store.js';
 import { restoredCost } from '../claude-sdk/claude-result.js';
 import { writeAtomically } from '../../util/write-atomically.js';
+import { giveTo, giveTreeTo, type AgentUser } from '../agent-user.js';
 
 /** Entries per append when mirroring, as the SDK's own import batches them. */
 const MIRROR_BATCH = 500;
@@ -50,6 +51,8 @@ export class LocalTranscript {
   constructor(
     private readonly store: PostgresSessionStore,
     private readonly configDir: string,
+    /** The user the CLI runs as, when not the server's own: what is written for it becomes its own. */
+    private readonly owner: AgentUser | null = null,
   ) {}
 
   /** Makes sure the CLI finds the whole session on this machine before it resumes it. */
@@ -165,6 +168,10 @@ export class LocalTranscript {
       const meta = entries.filter(isMeta).at(-1);
       if (transcript.length > 0) await writeJsonl(`${target}.jsonl`, transcript);
       if (meta) await writeAtomically(`${target}.meta.json`, metaJson(meta));
+    }
+    if (this.owner) {
+      await giveTo(this.owner, this.configDir, path.join(this.configDir, 'projects'));
+      await giveTreeTo(this.owner, path.dirname(file));
     }
   }
 }

@@ -22,6 +22,7 @@ import type { AgentEvent } from '../agent-event.js';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
 import { AgentProcess } from '../agent-process.js';
 import type { AgentCgroups } from '../agent-cgroups.js';
+import { asUserEnv, giveTreeToSync, isSdkResumeDir, type AgentUser } from '../agent-user.js';
 import { AgentStartError, BackendClosedError, type StartFailureScope } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
@@ -50,6 +51,8 @@ export interface ClaudeSdkBackendDeps {
   processTagPrefix?: string;
   /** Where the agent process gets a cgroup of its own; without one, its group and its tag are what find its processes. */
   cgroups?: AgentCgroups | null;
+  /** The user the agent runs as, when not the server's own. */
+  user?: AgentUser | null;
 }
 
 /** One warm agent: the query, the queue feeding it, and the process behind it. */
@@ -150,6 +153,15 @@ export class ClaudeSdkBackend implements AgentBackend {
     };
   }
 
+  /** What the agent's process sees: the allowlist, as its own user's where it runs as another. */
+  private agentEnv(): Record<string, string | undefined> {
+    const env = agentEnv(this.deps.env ?? process.env, {
+      allowPrefixes: CLAUDE_ENV_PREFIXES,
+      secrets: this.deps.secrets ?? configuredSecrets(),
+    });
+    return this.deps.user ? asUserEnv(env, this.deps.user) : env;
+  }
+
   /** Spawns the agent and waits until it has answered the SDK's initialize request. */
   private async start(
     cwd: string,
@@ -166,22 +178,21 @@ export class ClaudeSdkBackend implements AgentBackend {
       }
     }
     const input = createPushable<SDKUserMessage>();
+    const user = this.deps.user ?? null;
     let spawned: AgentProcess | null = null;
     const options: Options = {
       cwd,
       sessionStore: this.store,
       // Partial messages carry text, thinking and tool input as they are written.
       includePartialMessages: true,
-      env: agentEnv(this.deps.env ?? process.env, {
-        allowPrefixes: CLAUDE_ENV_PREFIXES,
-        secrets: this.deps.secrets ?? configuredSecrets(),
-      }),
+      env: this.agentEnv(),
       ...(model ? { model } : {}),
       ...(resumeId ? { resume: resumeId } : {}),
       ...(permissionMode ? { permissionMode } : {}),
       ...(permissionMode === 'bypassPermissions' ? { allowDangerouslySkipPermissions: true } : {}),
       ...(installPath ? { pathToClaudeCodeExecutable: installPath } : {}),
       spawnClaudeCodeProcess: (o) => {
+        if (user && isSdkResumeDir(o.env.CLAUDE_CONFIG_DIR)) giveTreeToSync(user, o.env.CLAUDE_CONFIG_DIR);
         spawned = new AgentProcess({
           command: o.command,
           args: o.args,
@@ -190,6 +201,7 @@ export class ClaudeSdkBackend implements AgentBackend {
           signal: o.signal,
           tagPrefix: this.deps.processTagPrefix,
           cgroups: this.deps.cgroups,
+          user,
         });
         return spawned.child;
       },
