@@ -29,6 +29,7 @@ Environment:
   HEARTH_POOL_IDLE_SECONDS  Idle time before a warm session is ended (default: 900)
   HEARTH_QUEUE_MAX        Messages that may wait behind a running turn (default: 5)
   HEARTH_MAX_PROMPT_BYTES Largest message accepted (default: 262144)
+  HEARTH_AGENT_USER       Run agents as this unprivileged user (the server must run as root)
   CLAUDE_SDK_BACKEND      Run claude through the Agent SDK (default: on)
   HEARTH_SECRET_ENV       More variable names agents must never see`;
 

@@ -9,6 +9,7 @@ import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { cgroup2Mount } from '../../src/backends/agent-cgroups.js';
 import { findAgentUser, giveTreeTo, type AgentUser } from '../../src/backends/agent-user.js';
 import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
@@ -19,6 +20,7 @@ import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 const TOKEN = 'agent-user-token-0123456789';
 const LIMIT = { timeout: 120_000 };
 const asRoot = process.getuid?.() === 0;
+const cgroupRoot = cgroup2Mount();
 let db: TestSchema;
 let fake: FakeModelServer;
 let server: TestServer;
@@ -59,6 +61,8 @@ function probe(name: string) {
     `cat /proc/${process.pid}/environ > /dev/null 2>&1 && echo environ=readable || echo environ=denied`,
     `cat ${secretFile} > /dev/null 2>&1 && echo secret=readable || echo secret=denied`,
     `echo made > ${name}.txt && echo wrote`,
+    // Moving itself to the top of the cgroup tree would take it out of its agent's cgroup.
+    ...(cgroupRoot ? [`echo $$ > ${cgroupRoot}/cgroup.procs 2>/dev/null && echo cgroup=left || echo cgroup=stayed`] : []),
   ].join('; ');
   return { kind: 'tool_use' as const, name: 'Bash', input: { command, description: 'who am I' } };
 }
@@ -87,6 +91,7 @@ describe('agents as another user', { skip: !asRoot && 'needs root' }, () => {
       assert.match(output, /environ=denied/, `${backend} cannot read the server's environment`);
       assert.match(output, /secret=denied/, `${backend} cannot read the server's files`);
       assert.match(output, /wrote/);
+      if (cgroupRoot) assert.match(output, /cgroup=stayed/, `${backend} cannot leave its cgroup`);
       assert.equal((await stat(path.join(chat.worktreePath, `${name}.txt`))).uid, user.uid, `${backend}: the agent owns what it wrote`);
     }
     // Each turn saw the ones before it, whichever road they ran on.

@@ -233,6 +233,22 @@ describe('hearth serve beyond loopback', () => {
   });
 });
 
+describe('hearth serve with HEARTH_AGENT_USER', () => {
+  it('refuses an unknown user and root before anything starts', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-agent-user-'));
+    dirs.push(dataDir);
+    for (const [name, message] of [
+      ['no-such-user-hearth', /HEARTH_AGENT_USER=no-such-user-hearth: no user "no-such-user-hearth" on this machine/],
+      ['root', process.getuid?.() === 0 ? /"root" is root/ : /only a server running as root/],
+    ] as const) {
+      const out = output(hearth(['serve'], { HEARTH_DATA_DIR: dataDir, HEARTH_PORT: '0', HEARTH_AGENT_USER: name }));
+      assert.equal(await out.exit, 1, out.text());
+      assert.match(out.text(), message);
+    }
+    assert.ok(!existsSync(path.join(dataDir, 'postgres')), 'no database was started');
+  });
+});
+
 describe('GET /health', () => {
   it('answers 503 with the reason while the database is unreachable', async () => {
     const sql = connect('postgres://postgres@127.0.0.1:1/none', { max: 1 });
