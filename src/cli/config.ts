@@ -30,6 +30,8 @@ export interface ServeConfig {
   requestTimeoutMs: number;
   /** The user agents run as instead of the server's own (the server must be root). */
   agentUser: string | null;
+  /** Log lines for a person or for a machine; null chooses by whether stdout is a terminal. */
+  logFormat: 'pretty' | 'json' | null;
 }
 
 /** `off`: loopback only; `tls`: Hearth serves HTTPS itself; `proxy`: a reverse proxy in front terminates TLS. */
@@ -104,6 +106,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
     publicHosts: (env.HEARTH_PUBLIC_HOSTS ?? '').split(/[\s,]+/).filter(Boolean),
     requestTimeoutMs: int(env, 'HEARTH_REQUEST_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
     agentUser: env.HEARTH_AGENT_USER || null,
+    logFormat: env.HEARTH_LOG_FORMAT ? choice(env, 'HEARTH_LOG_FORMAT', ['pretty', 'json'] as const, 'json') : null,
     port: int(env, 'HEARTH_PORT', 8420, 0, 65535),
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
@@ -142,7 +145,8 @@ export async function nodeId(env: NodeJS.ProcessEnv, dataDir: string): Promise<s
 }
 
 /** The API token: HEARTH_TOKEN, else one generated on first start and kept. */
-export async function apiToken(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ value: string; created: boolean }> {
-  if (env.HEARTH_TOKEN) return { value: env.HEARTH_TOKEN, created: false };
-  return kept(dataDir, 'token', () => randomBytes(32).toString('base64url'), true);
+export async function apiToken(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ value: string; created: boolean; file: string | null }> {
+  if (env.HEARTH_TOKEN) return { value: env.HEARTH_TOKEN, created: false, file: null };
+  const token = await kept(dataDir, 'token', () => randomBytes(32).toString('base64url'), true);
+  return { ...token, file: path.join(dataDir, 'token') };
 }

@@ -1,7 +1,8 @@
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { createServer } from 'node:net';
+import type { Logger } from 'pino';
 import { closeDatabase, openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
@@ -10,6 +11,7 @@ import { findAgentUser, giveTreeTo, type AgentUser } from '../backends/agent-use
 import { startDemo, type Demo } from '../demo/demo-mode.js';
 import { apiToken, ConfigError, nodeId, type ServeConfig } from './config.js';
 import { removeServerFile, writeServerFile } from './server-file.js';
+import { serverLogger } from './logger.js';
 import { within } from '../util/within.js';
 
 export interface ServeOptions {
@@ -24,8 +26,10 @@ export interface ServeOptions {
  * streams), agents next, the database last, all within `shutdownMs`.
  */
 export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env, options: ServeOptions = {}): Promise<void> {
-  const log = pino({ level: config.logLevel });
+  const log = serverLogger(config.logLevel, config.logFormat);
   const agentUser = config.agentUser ? agentUserFor(config.agentUser) : null;
+  // A busy port is said before the database is prepared, not after.
+  await checkPortFree(config.host, config.port);
   const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
   let runtime: Awaited<ReturnType<typeof createRuntime>> | null = null;
   let demo: Demo | null = null;
@@ -64,7 +68,8 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
     const port = address && typeof address === 'object' ? address.port : config.port;
     const url = `${tls ? 'https' : 'http'}://${connectHost(config.host)}:${port}`;
     await writeServerFile(config.dataDir, url);
-    if (token.created) process.stdout.write(`Hearth API token (kept in ${config.dataDir}/token): ${token.value}\n`);
+    if (token.created) process.stdout.write(`Hearth API token (kept in ${token.file}): ${token.value}\n`);
+    else process.stdout.write(`Hearth API token: ${token.file ? `kept in ${token.file}` : 'from HEARTH_TOKEN'}\n`);
     if (demo) {
       process.stdout.write(
         `DEMO MODE: the agents talk to a scripted model at ${demo.url}, not to Claude; no API key is used.\n` +
@@ -107,6 +112,22 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       log,
     );
   }
+}
+
+/** Refuses a port something else listens on, naming the setting that chooses it. */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new ConfigError(`port ${port} on ${host} is already in use; stop what listens there or choose another with HEARTH_PORT`)
+          : new ConfigError(`cannot listen on ${host}:${port} (HEARTH_HOST, HEARTH_PORT): ${err.message}`),
+      ),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 /** HEARTH_AGENT_USER, checked before anything starts: only a server running as root can hand its agents to another user. */

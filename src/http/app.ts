@@ -54,6 +54,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A request's id is unique across restarts and nodes, so a log line found by it is the one.
     genReqId: () => randomUUID(),
     requestIdHeader: false as const,
+    // One line a request, at debug: a browser tab polling must not fill the log at info.
+    disableRequestLogging: true,
     // Unknown fields are refused, not silently dropped, and a value of the wrong type is not coerced.
     ajv: { customOptions: { removeAdditional: false as const, coerceTypes: false as const } },
     serverFactory: (handler: http.RequestListener) => {
@@ -68,6 +70,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   const app = loggerInstance ? Fastify({ loggerInstance, ...common }) : Fastify({ logger: false, ...common });
   await app.register(securityHeaders);
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ req, res: reply, responseTime: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed');
+  });
   handleErrors(app);
   checkHost(app, { publicHosts: deps.publicHosts });
   if (deps.token !== undefined) requireToken(app, deps.token);

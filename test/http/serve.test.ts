@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../../src/http/app.js';
@@ -229,6 +230,42 @@ describe('hearth serve beyond loopback', () => {
     assert.equal(await out.exit, 0, out.text());
     const sql = connect(TEST_DATABASE_URL, { max: 1 });
     await sql`DROP SCHEMA IF EXISTS ${sql(`tls_${process.pid}`)} CASCADE`;
+    await sql.end();
+  });
+});
+
+describe('hearth serve on a terminal and on a busy port', () => {
+  it('names HEARTH_PORT when the port is busy, before preparing the database, and says where the token is on every start', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-port-'));
+    dirs.push(dataDir);
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const busy = (blocker.address() as net.AddressInfo).port;
+    try {
+      const out = output(hearth(['serve'], { HEARTH_DATA_DIR: dataDir, HEARTH_PORT: String(busy) }));
+      assert.equal(await out.exit, 1, out.text());
+      assert.match(out.text(), new RegExp(`port ${busy} on 127\\.0\\.0\\.1 is already in use; .*HEARTH_PORT`));
+      assert.ok(!existsSync(path.join(dataDir, 'postgres')), 'the database was not prepared');
+    } finally {
+      blocker.close();
+    }
+    const env = { DATABASE_URL: TEST_DATABASE_URL, HEARTH_DATABASE_SCHEMA: `port_${process.pid}`, HEARTH_DATA_DIR: dataDir, HEARTH_PORT: '0', HEARTH_TOKEN: '' };
+    for (const round of [1, 2]) {
+      const child = hearth(['serve'], { ...env, HEARTH_LOG_FORMAT: round === 2 ? 'pretty' : '' });
+      const out = output(child);
+      await waitForLine(out.text, /Hearth listening on/);
+      if (round === 1) assert.match(out.text(), /Hearth API token \(kept in .*token\): \S+/);
+      else {
+        assert.match(out.text(), new RegExp(`Hearth API token: kept in ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/token\n`));
+        assert.doesNotMatch(out.text(), /Hearth API token \(kept/, 'the token itself is shown only once');
+        assert.match(out.text(), /INFO.*: Hearth listening on http/, 'readable lines when asked');
+        assert.doesNotMatch(out.text(), /"msg":"Hearth listening/);
+      }
+      child.kill('SIGTERM');
+      assert.equal(await out.exit, 0, out.text());
+    }
+    const sql = connect(TEST_DATABASE_URL, { max: 1 });
+    await sql`DROP SCHEMA IF EXISTS ${sql(`port_${process.pid}`)} CASCADE`;
     await sql.end();
   });
 });
