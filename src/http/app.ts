@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { agentRoutes } from './agent-routes.js';
 import { requireToken, withoutToken } from './auth.js';
 import { chatRoutes } from './chat-routes.js';
 import { handleErrors } from './error-handler.js';
@@ -81,6 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.runtime) {
     if (!deps.token) throw new Error('buildApp: a runtime needs a token');
     await app.register(chatRoutes, { runtime: deps.runtime, maxPromptBytes: deps.maxPromptBytes ?? 256 * 1024 });
+    await app.register(agentRoutes, { runtime: deps.runtime });
     await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes, stallMs: deps.sseStallMs });
     await app.register(metricsRoute, { runtime: deps.runtime });
     await app.register(webUiRoutes);

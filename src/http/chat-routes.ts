@@ -51,11 +51,29 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
 
   app.get('/api/chats', async () => ({ chats: await runtime.chats.list() }));
 
+  app.get('/api/repos/recent', async () => ({ repos: await runtime.chats.recentRepos() }));
+
   app.get<{ Params: { id: string } }>('/api/chats/:id', { schema: { params: idParams } }, async (req) => {
     const chat = await runtime.chats.get(chatId(req.params.id));
     if (!chat) throw new HearthError(404, 'chat_not_found', `no chat ${req.params.id}`);
     return chat;
   });
+
+  app.patch<{ Params: { id: string }; Body: { title: string } }>(
+    '/api/chats/:id',
+    {
+      schema: {
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['title'],
+          additionalProperties: false,
+          properties: { title: { type: 'string', maxLength: 500 } },
+        },
+      },
+    },
+    async (req) => runtime.chats.rename(chatId(req.params.id), req.body.title),
+  );
 
   app.delete<{ Params: { id: string } }>('/api/chats/:id', { schema: { params: idParams } }, async (req, reply) => {
     await runtime.chats.delete(chatId(req.params.id));

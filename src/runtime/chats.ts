@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import type { PermissionMode } from '../backends/agent-backend.js';
@@ -5,7 +6,7 @@ import type { AgentRegistry } from './agent-registry.js';
 import type { BackendPool } from './backend-pool.js';
 import type { Dispatcher, StoredPart } from './dispatcher.js';
 import { HearthError } from './errors.js';
-import { createWorktree, removeWorktree, resolveRepo, type Worktree, type WorktreeConfig } from './worktrees.js';
+import { createWorktree, removeWorktree, resolveRepo, withinRepoRoots, type Worktree, type WorktreeConfig } from './worktrees.js';
 
 export interface ChatsDeps {
   sql: Sql;
@@ -83,14 +84,16 @@ export class Chats {
   async create(input: NewChat): Promise<ChatView> {
     const repo = await resolveRepo(this.deps.worktrees, input.repoPath);
     const agent = this.deps.registry.get(input.agent ?? 'claude');
+    // A chat without a title takes one from its first message.
+    const title = input.title?.trim() || null;
     const [chat] = await this.deps.sql<{ id: string }[]>`
       INSERT INTO chats (title, repo_path, default_agent, model, permission_mode)
-      VALUES (${input.title ?? null}, ${repo}, ${agent.agent}, ${input.model ?? null}, ${input.permissionMode ?? null})
+      VALUES (${title}, ${repo}, ${agent.agent}, ${input.model ?? null}, ${input.permissionMode ?? null})
       RETURNING id`;
     const id = chat!.id;
     let wt: Worktree | null = null;
     try {
-      wt = await createWorktree(this.deps.worktrees, repo, id);
+      wt = await createWorktree(this.deps.worktrees, repo, id, title);
       const made = wt;
       await this.deps.sql.begin(async (tx) => {
         const [w] = await tx<{ id: string }[]>`
@@ -123,6 +126,31 @@ export class Chats {
     const view = this.view(row);
     if (withSessions) view.sessions = (await this.sessions([id])).get(id) ?? [];
     return view;
+  }
+
+  /** Gives the chat a new title; a blank one is refused, since an untitled chat would take the next message's. */
+  async rename(id: string, title: string): Promise<ChatView> {
+    const trimmed = title.trim();
+    if (trimmed === '') throw new HearthError(400, 'empty_title', 'the title is empty');
+    const [row] = isUuid(id) ? await this.deps.sql`UPDATE chats SET title = ${trimmed} WHERE id = ${id} RETURNING id` : [];
+    if (!row) throw new HearthError(404, 'chat_not_found', `no chat ${id}`);
+    return (await this.get(id))!;
+  }
+
+  /**
+   * Repositories chats were made on, the most recently active first, also of chats since
+   * deleted; only those still there and under the roots, where a new chat could go.
+   */
+  async recentRepos(limit = 10): Promise<string[]> {
+    const rows = await this.deps.sql<{ repo_path: string }[]>`
+      SELECT repo_path FROM (
+        SELECT repo_path, updated_at AS at FROM chats
+        UNION ALL SELECT repo_path, created_at FROM worktrees
+      ) used GROUP BY repo_path ORDER BY max(at) DESC LIMIT 50`;
+    const usable = await Promise.all(
+      rows.map(async (r) => (await withinRepoRoots(this.deps.worktrees, r.repo_path)) && (await isDirectory(r.repo_path))),
+    );
+    return rows.filter((_, i) => usable[i]).slice(0, limit).map((r) => r.repo_path);
   }
 
   /** The agent sessions of these chats, by chat. */
@@ -212,6 +240,10 @@ export class Chats {
       updatedAt: r.updated_at.toISOString(),
     };
   }
+}
+
+function isDirectory(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

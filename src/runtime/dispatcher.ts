@@ -7,6 +7,7 @@ import type { AgentCgroups } from '../backends/agent-cgroups.js';
 import { AgentStartError } from '../backends/errors.js';
 import type { AgentRegistry, InstalledAgent } from './agent-registry.js';
 import type { BackendPool } from './backend-pool.js';
+import { titleFromMessage } from './chat-names.js';
 import type { EventLog } from './event-log.js';
 import { HearthError } from './errors.js';
 import type { SdkHealth } from './sdk-health.js';
@@ -161,7 +162,8 @@ export class Dispatcher {
           INSERT INTO messages (chat_id, turn_id, role, agent, parts)
           VALUES (${chatId}, ${turn!.id}, 'user', ${agent.agent}, ${JSON.stringify([{ type: 'text', text }])})
           RETURNING id`;
-        await tx`UPDATE chats SET updated_at = now() WHERE id = ${chatId}`;
+        // A chat made without a title is named by its first message.
+        await tx`UPDATE chats SET updated_at = now(), title = COALESCE(title, ${titleFromMessage(text)}) WHERE id = ${chatId}`;
         return { turnId: turn!.id, messageId: message!.id };
       });
       await this.deps.events.append(chatId, 'message', {

@@ -1,7 +1,9 @@
 import { chmod, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { giveTreeTo, type AgentUser } from '../backends/agent-user.js';
 import { makePrivateDir } from '../util/private-dir.js';
+import { branchName } from './chat-names.js';
 import { HearthError } from './errors.js';
 import { git, GitError, repoFilterOverrides } from './git.js';
 
@@ -46,20 +48,26 @@ async function whereItLeads(target: string, hops = 0): Promise<string> {
   return link !== null && hops < 40 ? whereItLeads(path.resolve(path.dirname(here), link), hops + 1) : here;
 }
 
+/** `~` and `~/…` lead to the server user's home; every other path is taken as written. */
+export function expandHome(repoPath: string): string {
+  return repoPath === '~' || repoPath.startsWith('~/') ? path.join(homedir(), repoPath.slice(1)) : repoPath;
+}
+
 /**
  * Resolves a repository path a client sent, refusing anything outside the configured roots.
  * A path outside the roots gets one answer whatever is there, so the API tells nothing
  * about the rest of the disk; only inside the roots does it say what is wrong.
  */
-export async function resolveRepo(config: WorktreeConfig, repoPath: unknown): Promise<string> {
+export async function resolveRepo(config: WorktreeConfig, sent: unknown): Promise<string> {
+  const repoPath = typeof sent === 'string' ? expandHome(sent) : sent;
   if (typeof repoPath !== 'string' || repoPath.trim() === '' || !path.isAbsolute(repoPath)) {
-    throw new HearthError(400, 'invalid_repo_path', 'repoPath must be an absolute path');
+    throw new HearthError(400, 'invalid_repo_path', 'repoPath must be an absolute path or start with ~/');
   }
-  const roots = await Promise.all(config.repoRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
+  const roots = await realRoots(config);
   const withinRoots = (p: string) => roots.some((root) => inside(root, p));
   const real = await whereItLeads(path.resolve(repoPath));
   if (!withinRoots(real)) {
-    throw new HearthError(400, 'repo_outside_roots', `repoPath ${repoPath} is outside the allowed roots (${config.repoRoots.join(', ')})`);
+    throw new HearthError(400, 'repo_outside_roots', `repoPath ${repoPath} is outside the allowed roots ${rootsNamed(config)}`);
   }
   if (!(await stat(real).then(() => true, () => false))) {
     throw new HearthError(400, 'invalid_repo_path', `repoPath ${repoPath} does not exist`);
@@ -81,13 +89,31 @@ export async function resolveRepo(config: WorktreeConfig, repoPath: unknown): Pr
   // A `.git` file (or a worktree's commondir) can point anywhere: the repository Hearth
   // would branch and check out is the one the git directories belong to.
   if (!gitDir || !commonDir || !withinRoots(gitDir) || !withinRoots(commonDir)) {
-    throw new HearthError(400, 'repo_outside_roots', `repoPath ${repoPath} keeps its git directory outside the allowed roots (${config.repoRoots.join(', ')})`);
+    throw new HearthError(400, 'repo_outside_roots', `repoPath ${repoPath} keeps its git directory outside the allowed roots ${rootsNamed(config)}`);
   }
   return real;
 }
 
-/** Makes the chat's worktree on a new branch from the repository's HEAD. */
-export async function createWorktree(config: WorktreeConfig, repo: string, chatId: string): Promise<Worktree> {
+/** The roots as a refusal names them, with the setting that changes them. */
+function rootsNamed(config: WorktreeConfig): string {
+  return `(${config.repoRoots.join(', ')}); the server's HEARTH_REPO_ROOTS ('${path.delimiter}'-separated) sets them`;
+}
+
+function realRoots(config: WorktreeConfig): Promise<string[]> {
+  return Promise.all(config.repoRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
+}
+
+/** Whether a path (already real) lies under the configured roots. */
+export async function withinRepoRoots(config: WorktreeConfig, real: string): Promise<boolean> {
+  return (await realRoots(config)).some((root) => inside(root, real));
+}
+
+/**
+ * Makes the chat's worktree on a new branch from the repository's HEAD: a short branch
+ * named from the chat's title or repository, or one with the whole chat id where the
+ * short one is taken.
+ */
+export async function createWorktree(config: WorktreeConfig, repo: string, chatId: string, title?: string | null): Promise<Worktree> {
   let baseRef: string;
   try {
     baseRef = await git(repo, ['rev-parse', '--verify', 'HEAD']);
@@ -97,9 +123,12 @@ export async function createWorktree(config: WorktreeConfig, repo: string, chatI
   // Private: the worktrees hold the repositories' files.
   await makePrivateDir(config.worktreesDir);
   const dir = path.join(config.worktreesDir, chatId);
-  const branch = `hearth/${chatId}`;
+  const short = branchName(chatId, title, path.basename(repo));
+  const locked = await repoFilterOverrides(repo);
+  const taken = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${short}`], locked).then(() => true, () => false);
+  const branch = taken ? `hearth/${chatId}` : short;
   try {
-    await git(repo, ['worktree', 'add', '-b', branch, dir, baseRef], await repoFilterOverrides(repo));
+    await git(repo, ['worktree', 'add', '-b', branch, dir, baseRef], locked);
   } catch (err) {
     const why = err instanceof GitError ? err.stderr.trim() || err.message : (err as Error).message;
     throw new HearthError(400, 'worktree_failed', `git could not make a worktree: ${why}`, {

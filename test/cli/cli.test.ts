@@ -132,7 +132,7 @@ describe('hearth CLI', () => {
     assert.equal(r.code, 0, shown(r));
     chat = r.stdout.split('\n')[0]!;
     assert.match(chat, UUID_LINE);
-    assert.match(r.stdout, new RegExp(`^branch +hearth/${chat}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^branch +hearth/cli-first-${chat.slice(0, 8)}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^worktree +${path.join(root, 'worktrees')}`, 'm'));
 
     const list = await hearth(['chats']);
@@ -241,7 +241,7 @@ describe('hearth CLI', () => {
     assert.equal(made.code, 0, shown(made));
     const body = JSON.parse(made.stdout);
     assert.equal(body.title, 'from json');
-    assert.equal(body.branch, `hearth/${body.id}`);
+    assert.equal(body.branch, `hearth/from-json-${body.id.slice(0, 8)}`);
   });
 
   it('Ctrl-C during send stops the turn on the server and exits 130', LIMIT, async () => {

@@ -76,7 +76,7 @@ describe('chat API', () => {
   it('creates a chat on a worktree, runs two turns, streams them, and keeps the history', LIMIT, async () => {
     const chat = await newChat({ title: 'first' });
     assert.ok(existsSync(chat.worktreePath), 'the worktree exists');
-    assert.equal(chat.branch, `hearth/${chat.id}`);
+    assert.equal(chat.branch, `hearth/first-${chat.id.slice(0, 8)}`);
     assert.equal(execFileSync('git', ['-C', chat.worktreePath, 'branch', '--show-current'], { encoding: 'utf8' }).trim(), chat.branch);
 
     fake.enqueue({ kind: 'text', chunks: ['Hello ', 'there.'], usage: { input_tokens: 30, output_tokens: 4 } });
@@ -257,7 +257,7 @@ describe('chat API: bad input gets a clear 4xx and changes nothing', () => {
       [{ repoPath: 'relative/path' }, 400, /absolute/],
       [{ repoPath: path.join(root, 'missing') }, 400, /does not exist/],
       [{ repoPath: root }, 400, /not a git repository/],
-      [{ repoPath: tmpdir() }, 400, /outside the allowed roots/],
+      [{ repoPath: tmpdir() }, 400, /outside the allowed roots .*HEARTH_REPO_ROOTS/],
       [{ repoPath: repo, agent: 'codex' }, 400, /agent "codex" is not installed on this node \(installed: claude\)/],
       [{ repoPath: repo, permissionMode: 'yolo' }, 400, /permissionMode/],
       [{ repoPath: repo, surprise: 1 }, 400, /surprise|additional/],

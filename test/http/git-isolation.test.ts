@@ -171,7 +171,7 @@ describe('git on a repository Hearth does not trust', () => {
       const res = await server.client.request('POST', '/api/chats', { repoPath });
       assert.equal(res.status, 400, JSON.stringify(res.body));
       assert.equal(res.body.error.code, 'repo_outside_roots');
-      assert.equal(res.body.error.message, `repoPath ${repoPath} keeps its git directory outside the allowed roots (${root})`);
+      assert.equal(res.body.error.message, `repoPath ${repoPath} keeps its git directory outside the allowed roots (${root}); the server's HEARTH_REPO_ROOTS (':'-separated) sets them`);
     }
     assert.equal(hearthBranches(outsideRepo), '', 'no branch in the outside repository');
     assert.equal(worktreeCount(outsideRepo), 1, 'no worktree of the outside repository');
@@ -205,7 +205,7 @@ describe('git on a repository Hearth does not trust', () => {
       answers.add(JSON.stringify([res.status, res.body.error?.code, res.body.error?.message.replace(repoPath, '<path>')]));
     }
     await chmod(path.join(outside, 'locked'), 0o755);
-    assert.deepEqual([...answers], [JSON.stringify([400, 'repo_outside_roots', `repoPath <path> is outside the allowed roots (${root})`])]);
+    assert.deepEqual([...answers], [JSON.stringify([400, 'repo_outside_roots', `repoPath <path> is outside the allowed roots (${root}); the server's HEARTH_REPO_ROOTS (':'-separated) sets them`])]);
 
     // Inside the roots, the answer says what is wrong.
     const inside = async (repoPath: string) => (await server.client.request('POST', '/api/chats', { repoPath })).body.error.message;

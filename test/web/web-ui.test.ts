@@ -99,9 +99,10 @@ async function signedIn(url = base): Promise<Page> {
 }
 
 async function newChat(page: Page, mode = ''): Promise<string> {
+  await page.getByRole('button', { name: 'New chat' }).click();
   await page.getByLabel('Repository path').fill(repo);
   if (mode) await page.getByLabel('Permissions').selectOption(mode);
-  await page.getByRole('button', { name: 'New chat' }).click();
+  await page.getByRole('button', { name: 'Create chat' }).click();
   await page.waitForURL(/#\/chat\//);
   return /#\/chat\/(.+)$/.exec(page.url())![1]!;
 }

@@ -104,6 +104,7 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
       <div className="layout">
         <aside className={menuOpen ? 'sidebar open' : 'sidebar'}>
           <NewChatForm
+            api={api}
             onCreate={async (body) => {
               const chat = await api.createChat(body);
               await refresh();

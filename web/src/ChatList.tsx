@@ -1,5 +1,6 @@
 import type { Chat } from './api';
 import { money } from './format';
+import { ago } from './relative-time';
 
 export function ChatList({
   chats,
@@ -23,7 +24,7 @@ export function ChatList({
               <span className="chat-title">{c.title || c.repoPath.split('/').pop() || c.repoPath}</span>
               <span className="chat-meta">
                 {c.agent} · <span className={c.busy ? 'status busy' : 'status'}>{c.busy ? 'working' : 'idle'}</span>
-                {cost > 0 && <> · {money(cost)}</>}
+                {cost > 0 && <> · {money(cost)}</>} · <time dateTime={c.updatedAt} title={`last active ${new Date(c.updatedAt).toLocaleString()}`}>{ago(c.updatedAt)}</time>
               </span>
             </button>
             <button

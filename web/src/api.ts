@@ -24,6 +24,13 @@ export interface Chat {
   sessions?: SessionInfo[];
 }
 
+/** An agent installed on the server, and the backends that run it. */
+export interface AgentInfo {
+  name: string;
+  version: string;
+  backends: Array<{ kind: string; status: 'up' | 'down' }>;
+}
+
 export interface Health {
   status: string;
   demo?: boolean;
@@ -99,6 +106,19 @@ export class Api {
 
   createChat(body: { repoPath: string; agent?: string; model?: string; title?: string; permissionMode?: string }): Promise<Chat> {
     return this.request('POST', '/api/chats', body);
+  }
+
+  renameChat(id: string, title: string): Promise<Chat> {
+    return this.request('PATCH', `/api/chats/${id}`, { title });
+  }
+
+  async agents(): Promise<AgentInfo[]> {
+    return (await this.request<{ agents: AgentInfo[] }>('GET', '/api/agents')).agents;
+  }
+
+  /** Repositories chats were made on, the most recently active first. */
+  async recentRepos(): Promise<string[]> {
+    return (await this.request<{ repos: string[] }>('GET', '/api/repos/recent')).repos;
   }
 
   deleteChat(id: string): Promise<void> {
