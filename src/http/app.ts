@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRoutes } from './agent-routes.js';
 import { requireToken, withoutToken } from './auth.js';
@@ -56,7 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false as const,
     // One line a request, at debug: a browser tab polling must not fill the log at info.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Unknown fields are refused, not silently dropped, and a value of the wrong type is not coerced.
     ajv: { customOptions: { removeAdditional: false as const, coerceTypes: false as const } },
     serverFactory: (handler: http.RequestListener) => {

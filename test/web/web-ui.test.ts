@@ -1,126 +1,40 @@
 // The web UI as a person uses it: headless Chromium against a real server, the real
 // Claude Code binary and the fake model. Each step leaves a screenshot in
-// test-artifacts/web/.
+// test-artifacts/web/, at a desktop (1280 px) or a phone (390 px) width.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../fixtures/database.js';
+import type { BrowserContextOptions, Page } from 'playwright-core';
+import type { FakeModelServer } from '../fixtures/fake-anthropic.js';
+import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { connect } from '../../src/db/sql.js';
 import { waitUntil } from '../fixtures/backend-chats.js';
-import { makeRepo } from '../fixtures/git-repo.js';
-import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { DESKTOP, LIMIT, NO_CREDENTIALS, PHONE, TOKEN, WebSession, addWarnings, send, serve, turns, waitForStatus, watchPolicy } from './web-session.js';
 
-const TOKEN = 'web-token-0123456789';
-const LIMIT = { timeout: 120_000 };
-const ARTIFACTS = path.resolve('test-artifacts/web');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-let db: TestSchema;
+const NAME = 'web';
+let web: WebSession;
 let fake: FakeModelServer;
-let server: TestServer;
-let app: FastifyInstance;
-let browser: Browser;
-let root: string;
-let repo: string;
 let base: string;
+const signedIn = (url?: string, options?: BrowserContextOptions) => web.signedIn(url, options);
+const newChat = (page: Page, mode?: string) => web.newChat(page, mode);
+const screenshot = (page: Page, name: string) => web.screenshot(page, name);
 
 before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  db = await testSchema('web');
-  fake = await startFakeModel({
-    chunkDelayMs: 30,
-    reply: (req) => {
-      const text = lastUserText(req);
-      return text.startsWith('echo:') ? { kind: 'text', chunks: [`reply to ${text}`] } : undefined;
-    },
-  });
-  root = await mkdtemp(path.join(tmpdir(), 'hearth-web-'));
-  repo = path.join(root, 'repo');
-  makeRepo(repo);
-  server = await startTestServer({ sql: db.sql, fake, root, token: TOKEN, runtime: { maxQueued: 3 } });
-  ({ app, url: base } = server);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // No network beyond loopback here: Chromium's background services would only fail.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  web = await WebSession.start(NAME);
+  ({ fake, base } = web);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.close();
-  await fake?.close();
-  await db?.drop();
-  if (root) await rm(root, { recursive: true, force: true });
+  await web?.close();
 });
-
-let shot = 0;
-async function screenshot(page: Page, name: string): Promise<void> {
-  shot++;
-  await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-}
-
-/**
- * What the page's Content-Security-Policy refused and what threw, from now on and across
- * reloads: the policy must not break the UI in use.
- */
-async function watchPolicy(page: Page): Promise<string[]> {
-  const problems: string[] = [];
-  await page.exposeFunction('reportPolicyViolation', (what: string) => problems.push(what));
-  // Page code as text: this file is compiled without the DOM's types.
-  await page.addInitScript(
-    `document.addEventListener('securitypolicyviolation', (e) =>
-      window.reportPolicyViolation(e.effectiveDirective + ' refused ' + (e.blockedURI || '(inline)')))`,
-  );
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) problems.push(m.text());
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  return problems;
-}
-
-async function signedIn(url = base): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
-  page.on('dialog', (d) => void d.accept());
-  await page.goto(url);
-  await page.getByLabel('API token').fill(TOKEN);
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.getByRole('button', { name: 'New chat' }).waitFor();
-  return page;
-}
-
-async function newChat(page: Page, mode = ''): Promise<string> {
-  await page.getByRole('button', { name: 'New chat' }).click();
-  await page.getByLabel('Repository path').fill(repo);
-  if (mode) await page.getByLabel('Permissions').selectOption(mode);
-  await page.getByRole('button', { name: 'Create chat' }).click();
-  await page.waitForURL(/#\/chat\//);
-  return /#\/chat\/(.+)$/.exec(page.url())![1]!;
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByLabel('Message').fill(text);
-  await page.getByLabel('Message').press('Enter');
-}
-
-const turns = (page: Page) => page.getByTestId('turn');
-
-async function waitForStatus(page: Page, index: number, status: string): Promise<void> {
-  await page.locator(`[data-testid="turn"]:nth-child(${index + 1})[data-status="${status}"]`).waitFor({ timeout: 30_000 });
-}
 
 describe('the web UI', () => {
   it('asks for the token once, runs a chat with streaming, a tool call and a stop, and keeps it all after a reload', LIMIT, async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
+    const page = await web.browser.newPage({ viewport: DESKTOP });
     page.on('dialog', (d) => void d.accept());
     const policyProblems = await watchPolicy(page);
     await page.goto(base);
@@ -152,6 +66,25 @@ describe('the web UI', () => {
     await page.getByTestId('backend').getByText('SDK').waitFor();
     await page.getByTestId('cost').filter({ hasNotText: '$0.0000' }).waitFor();
     await screenshot(page, 'markdown-reply');
+
+    // Prose keeps a readable width on a wide screen, and the turn's outcome and cost sit
+    // under the reply, not under the message.
+    const reply = turns(page).nth(0).getByTestId('assistant');
+    const textBox = (await text.boundingBox())!;
+    assert.ok(textBox.width <= 720, `the reply's text is ${textBox.width} px wide`);
+    assert.equal(await reply.getByTestId('turn-status').count(), 1, 'the turn status is part of the reply');
+    assert.equal(await turns(page).nth(0).getByTestId('user-message').getByTestId('turn-status').count(), 0);
+    const statusBox = (await reply.getByTestId('turn-status').boundingBox())!;
+    assert.ok(statusBox.y >= textBox.y + textBox.height, 'the status comes after the reply');
+    assert.match(await reply.getByTestId('turn-status').innerText(), /^done · SDK · \d+ tokens · \$/);
+
+    // The page has an icon of its own, served from this server (the policy's img-src 'self').
+    const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+    assert.ok(icon, 'the page names an icon');
+    const iconResponse = await fetch(new URL(icon, base));
+    assert.equal(iconResponse.status, 200);
+    assert.match(iconResponse.headers.get('content-type') ?? '', /^image\/svg\+xml/);
+    assert.match(await iconResponse.text(), /^<svg[\s\S]*<\/svg>\s*$/);
 
     // Shift+Enter writes a new line instead of sending.
     await page.getByLabel('Message').fill('first line');
@@ -210,6 +143,11 @@ describe('the web UI', () => {
     await waitForStatus(page, 4, 'aborted');
     await waitForStatus(page, 5, 'aborted');
     await page.getByRole('button', { name: 'Stop' }).waitFor({ state: 'detached' });
+    // Each stopped turn says so plainly, and why; the one that ran keeps what it showed.
+    const stopped = turns(page).nth(4);
+    assert.match(await stopped.getByTestId('turn-end').innerText(), /^Stopped\s+you stopped this turn; what it did until then is above\.$/);
+    assert.equal((await stopped.getByTestId('assistant-text').innerText()).trim(), 'Working on it');
+    assert.match(await turns(page).nth(5).getByTestId('turn-end').innerText(), /^Stopped\s+aborted before it started; it had shown nothing yet\.$/);
     await screenshot(page, 'stopped');
 
     // A dropped connection during a reply: the stream comes back with nothing lost or repeated.
@@ -217,7 +155,7 @@ describe('the web UI', () => {
     fake.enqueue({ kind: 'text', chunks });
     await send(page, 'stream through a reconnect');
     await turns(page).nth(6).getByText('c5', { exact: false }).waitFor();
-    app.server.closeAllConnections();
+    web.server.app.server.closeAllConnections();
     await waitForStatus(page, 6, 'done');
     assert.equal((await turns(page).nth(6).getByTestId('assistant-text').innerText()).trim(), chunks.join('').trim());
 
@@ -314,19 +252,46 @@ describe('the web UI', () => {
     }
   });
 
-  it('is usable on a narrow screen, and deletes a chat', LIMIT, async () => {
+  it('is usable on a narrow screen: the menu closes by its button and by the address, and deletes a chat', LIMIT, async () => {
     const page = await signedIn();
+    const other = await newChat(page);
     const id = await newChat(page);
-    await page.setViewportSize({ width: 390, height: 780 });
+    await page.setViewportSize(PHONE);
+    // A banner pushes the top bar down: the open menu must still leave its button in reach.
+    await addWarnings(page, [NO_CREDENTIALS]);
+    await page.reload();
+    await page.getByTestId('warning').waitFor();
     await send(page, 'echo: small screen');
     await waitForStatus(page, 0, 'done');
     assert.ok(await page.getByLabel('Message').isVisible());
-    assert.equal(await page.getByRole('list', { name: 'Chats' }).isVisible(), false, 'the chat list folds away');
+    const chatList = page.getByRole('list', { name: 'Chats' });
+    assert.equal(await chatList.isVisible(), false, 'the chat list folds away');
     await screenshot(page, 'narrow');
-    await page.getByRole('button', { name: 'Chats' }).click();
-    await page.getByRole('list', { name: 'Chats' }).waitFor();
+    const menu = page.getByRole('button', { name: 'Chats' });
+    await menu.click();
+    await chatList.waitFor();
+    assert.equal(await menu.getAttribute('aria-expanded'), 'true');
     await screenshot(page, 'narrow-menu');
+    const button = (await menu.boundingBox())!;
+    const sidebar = (await page.locator('.sidebar').boundingBox())!;
+    assert.ok(sidebar.y >= button.y + button.height, 'the open menu starts below its button');
+    // The same button closes it (a click on a covered button would time out here).
+    await menu.click({ timeout: 10_000 });
+    await chatList.waitFor({ state: 'hidden' });
+    assert.equal(await menu.getAttribute('aria-expanded'), 'false');
+    // A chat picked through the address (back, a link) closes it too.
+    await menu.click();
+    await chatList.waitFor();
+    await page.evaluate(`window.location.hash = '#/chat/${other}'`);
+    await chatList.waitFor({ state: 'hidden' });
+    await page.waitForURL(new RegExp(`#/chat/${other}$`));
+    await page.getByText('No messages yet.').waitFor();
+    await page.goBack();
+    await page.waitForURL(new RegExp(`#/chat/${id}$`));
+    await waitForStatus(page, 0, 'done');
 
+    await menu.click();
+    await chatList.waitFor();
     const before = await page.getByTestId('chat-item').count();
     await page.locator('[data-testid="chat-item"].selected').getByRole('button', { name: /Delete chat/ }).click();
     await page.getByText('Pick a chat, or start one on a repository.').waitFor();
@@ -339,30 +304,18 @@ describe('the web UI', () => {
   it('gives a new user with no API key a whole round trip, tool call included, with hearth serve --demo', LIMIT, async () => {
     const schema = `web_demo_${process.pid}`;
     const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-web-demo-'));
-    const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--demo'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        DATABASE_URL: TEST_DATABASE_URL,
-        HEARTH_DATABASE_SCHEMA: schema,
-        HEARTH_DATA_DIR: dataDir,
-        HEARTH_PORT: '0',
-        HEARTH_TOKEN: TOKEN,
-        HEARTH_REPO_ROOTS: root,
-        ANTHROPIC_API_KEY: '',
-      },
+    const { child: server, url } = await serve(['--demo'], {
+      ...(process.env as Record<string, string>),
+      DATABASE_URL: TEST_DATABASE_URL,
+      HEARTH_DATABASE_SCHEMA: schema,
+      HEARTH_DATA_DIR: dataDir,
+      HEARTH_PORT: '0',
+      HEARTH_TOKEN: TOKEN,
+      HEARTH_REPO_ROOTS: web.root,
+      ANTHROPIC_API_KEY: '',
     });
-    let output = '';
-    server.stdout.on('data', (d) => (output += d));
-    server.stderr.on('data', (d) => (output += d));
     const exited = new Promise((r) => server.once('exit', r));
     try {
-      const deadline = Date.now() + 30_000;
-      let url: string | undefined;
-      while (!(url = /Hearth listening on (http:\/\/\S+?)[\s"]/.exec(output)?.[1])) {
-        if (Date.now() > deadline) throw new Error(`the demo server did not start:\n${output}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const page = await signedIn(url);
       await page.getByTestId('demo-banner').waitFor();
       await newChat(page);
@@ -374,6 +327,15 @@ describe('the web UI', () => {
       assert.match(await tool.getByTestId('tool-output').innerText(), /README\.md/);
       assert.match(await page.getByTestId('assistant-text').last().innerText(), /This is Hearth's demo/);
       assert.ok(await page.locator('.markdown pre code.hljs').count(), 'the demo answer shows highlighted code');
+      await screenshot(page, 'demo-round-trip');
+      // On a phone the demo banner takes lines of its own; the menu still opens and closes by its button.
+      await page.setViewportSize(PHONE);
+      const menu = page.getByRole('button', { name: 'Chats' });
+      await menu.click();
+      await page.getByRole('list', { name: 'Chats' }).waitFor();
+      await screenshot(page, 'demo-menu');
+      await menu.click({ timeout: 10_000 });
+      await page.getByRole('list', { name: 'Chats' }).waitFor({ state: 'hidden' });
       await screenshot(page, 'demo-round-trip');
       await page.close();
     } finally {

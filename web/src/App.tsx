@@ -40,10 +40,20 @@ export function App() {
   );
 }
 
+/**
+ * What the UI knows of the server: not heard from yet, answering (with its last health
+ * report), or not reachable. The header's status and the backend badges come from this
+ * alone, so they never claim more than the last answer said.
+ */
+type Connection =
+  | { state: 'connecting' }
+  | { state: 'up'; health: Health }
+  | { state: 'unreachable'; message: string };
+
 function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
   const api = useMemo(() => new Api(token), [token]);
   const [chats, setChats] = useState<Chat[]>([]);
-  const [health, setHealth] = useState<Health | null>(null);
+  const [connection, setConnection] = useState<Connection>({ state: 'connecting' });
   const [selected, setSelected] = useState<string | null>(chatFromHash);
   const [error, setError] = useState<string | null>(null);
   const [menuOpen, setMenuOpen] = useState(selected === null);
@@ -51,14 +61,16 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
   const fail = useCallback(
     (err: unknown) => {
       if (err instanceof ApiError && err.status === 401) onRefused();
+      else if (err instanceof ApiError && err.status === 0) setConnection({ state: 'unreachable', message: err.message });
       else setError((err as Error).message);
     },
     [onRefused],
   );
   const refresh = useCallback(async () => {
     try {
+      const health = await api.health();
+      setConnection({ state: 'up', health });
       setChats(await api.chats());
-      setHealth(await api.health());
       setError(null);
     } catch (err) {
       fail(err);
@@ -68,7 +80,11 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
   useEffect(() => {
     void refresh();
     const timer = setInterval(() => void refresh(), 5_000);
-    const onHash = () => setSelected(chatFromHash());
+    // A chat picked or left through the address closes the menu, as picking it there does.
+    const onHash = () => {
+      setSelected(chatFromHash());
+      setMenuOpen(false);
+    };
     window.addEventListener('hashchange', onHash);
     return () => {
       clearInterval(timer);
@@ -81,6 +97,7 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
     setSelected(id);
     setMenuOpen(false);
   };
+  const health = connection.state === 'up' ? connection.health : null;
 
   return (
     <div className="app">
@@ -89,13 +106,24 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
           Demo mode: replies come from a scripted model on this machine, not from Claude.
         </div>
       )}
+      {health && <HealthWarnings health={health} />}
       <header className="topbar">
-        <button className="menu-button" aria-label="Chats" onClick={() => setMenuOpen(!menuOpen)}>
+        <button
+          className="menu-button"
+          aria-label="Chats"
+          aria-expanded={menuOpen}
+          onClick={() => setMenuOpen(!menuOpen)}
+        >
           ☰
         </button>
         <h1>Hearth</h1>
-        {health && <BackendBadges health={health} />}
+        <BackendBadges health={health} />
       </header>
+      {connection.state === 'unreachable' && (
+        <div className="error-banner" role="alert" data-testid="unreachable">
+          {capitalized(connection.message)}; trying again every few seconds.
+        </div>
+      )}
       {error && (
         <div className="error-banner" role="alert">
           {error}
@@ -128,7 +156,15 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
         </aside>
         <main className="main">
           {selected ? (
-            <ChatView key={selected} api={api} chatId={selected} onError={fail} onTurnEnd={refresh} />
+            <ChatView
+              key={selected}
+              api={api}
+              chatId={selected}
+              reachable={connection.state !== 'unreachable'}
+              onError={fail}
+              onTurnEnd={refresh}
+              onStreamChange={refresh}
+            />
           ) : (
             <div className="empty">Pick a chat, or start one on a repository.</div>
           )}
@@ -138,15 +174,43 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
   );
 }
 
-function BackendBadges({ health }: { health: Health }) {
+function capitalized(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** What the server says is wrong with its setup, and a database that does not answer. */
+function HealthWarnings({ health }: { health: Health }) {
+  const warnings = [...(health.warnings ?? [])];
+  if (health.database && !health.database.up) {
+    warnings.push({
+      code: 'database_down',
+      message: `The server's database is not answering${health.database.error ? ` (${health.database.error})` : ''}; chats cannot load or run until it is back.`,
+    });
+  }
+  if (warnings.length === 0) return null;
+  return (
+    <div className="warning-banners">
+      {warnings.map((w) => (
+        <div key={w.code} className="warning-banner" role="status" data-testid="warning" data-code={w.code}>
+          {w.message}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** Each claude path as the last health report has it; unknown while there is no report to go by. */
+function BackendBadges({ health }: { health: Health | null }) {
   const names: Record<string, string> = { claude_sdk: 'SDK', claude_pty: 'PTY' };
   return (
-    <div className="badges">
+    <div className="badges" data-testid="backend-badges">
       {Object.entries(names).map(([kind, label]) => {
-        const up = health.backends?.[kind] === 'up';
+        const state = health?.backends?.[kind] ?? 'unknown';
+        const title =
+          state === 'unknown' ? `${label} path: unknown, the server has not answered` : (health?.backendErrors?.[kind] ?? `${label} path ${state}`);
         return (
-          <span key={kind} className={up ? 'badge up' : 'badge down'} title={health.backendErrors?.[kind] ?? `${label} path ${up ? 'up' : 'down'}`}>
-            {label} {up ? 'up' : 'down'}
+          <span key={kind} className={`badge ${state}`} data-state={state} title={title}>
+            {label} {state === 'unknown' ? '?' : state}
           </span>
         );
       })}

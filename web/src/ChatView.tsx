@@ -10,13 +10,19 @@ import { TurnView } from './TurnView';
 export function ChatView({
   api,
   chatId,
+  reachable,
   onError,
   onTurnEnd,
+  onStreamChange,
 }: {
   api: Api;
   chatId: string;
+  /** Whether the server answered its last health check. */
+  reachable: boolean;
   onError: (err: unknown) => void;
   onTurnEnd: () => void;
+  /** The event stream opened or broke: a moment to ask the server how it is. */
+  onStreamChange: () => void;
 }) {
   const [transcript, dispatch] = useReducer(applyEvents, emptyTranscript);
   const [chat, setChat] = useState<Chat | null>(null);
@@ -49,14 +55,17 @@ export function ChatView({
           }, 100);
         }
       },
-      setConnected,
+      (up) => {
+        setConnected(up);
+        onStreamChange();
+      },
     );
     return () => {
       clearTimeout(ended);
       cancelAnimationFrame(frame);
       stop();
     };
-  }, [api, chatId, onError, onTurnEnd]);
+  }, [api, chatId, onError, onTurnEnd, onStreamChange]);
 
   useEffect(() => {
     if (follow.current) bottom.current?.scrollIntoView({ block: 'end' });
@@ -67,6 +76,25 @@ export function ChatView({
   const cost = sessions.reduce((n, s) => n + s.cost, 0);
   const lastBackend = [...transcript.turns].reverse().find((t) => t.backend)?.backend ?? sessions[0]?.backend ?? null;
   const running = busy(transcript);
+  const stop = async () => {
+    await api.abort(chatId);
+  };
+
+  // Esc stops the running turn from the composer or the page, but not from inside a dialog
+  // (where it closes the dialog) or while one is open.
+  useEffect(() => {
+    if (!running) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape' || e.defaultPrevented || e.isComposing) return;
+      const target = e.target instanceof Element ? e.target : null;
+      if (target?.closest('dialog, [role="dialog"], [role="alertdialog"]')) return;
+      if (document.querySelector('dialog[open], [role="dialog"][aria-modal="true"], [role="alertdialog"]')) return;
+      e.preventDefault();
+      api.abort(chatId).catch(onError);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [running, api, chatId, onError]);
 
   return (
     <section className="chat-view" aria-label="Chat">
@@ -80,9 +108,12 @@ export function ChatView({
           {lastBackend && <span className="backend" data-testid="backend">{lastBackend === 'claude_pty' ? 'PTY' : lastBackend === 'claude_sdk' ? 'SDK' : lastBackend}</span>}
           <span data-testid="tokens">{count(tokens)} tokens</span>
           <span data-testid="cost">{money(cost)}</span>
-          <span className={connected ? 'conn up' : 'conn down'} title={connected ? 'live' : 'reconnecting'}>
-            {connected ? '● live' : '○ reconnecting'}
-          </span>
+          {/* Live only while the stream is open and the server answers; when it does not, the banner above says so alone. */}
+          {reachable && (
+            <span className={connected ? 'conn up' : 'conn down'} data-testid="connection" title={connected ? 'following the chat live' : 'the event stream is reconnecting'}>
+              {connected ? '● live' : '○ reconnecting'}
+            </span>
+          )}
         </div>
       </div>
       <div
@@ -106,9 +137,7 @@ export function ChatView({
           follow.current = true;
           await api.send(chatId, text, backend);
         }}
-        onStop={async () => {
-          await api.abort(chatId);
-        }}
+        onStop={stop}
       />
     </section>
   );

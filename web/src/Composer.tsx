@@ -40,7 +40,7 @@ export function Composer({
       <div className="composer-row">
         <textarea
           aria-label="Message"
-          placeholder={running ? 'Queue another message…' : 'Message the agent (Enter sends, Shift+Enter for a new line)'}
+          placeholder={running ? 'Queue another message… (Esc stops the running turn)' : 'Message the agent (Enter sends, Shift+Enter for a new line)'}
           value={text}
           rows={3}
           onChange={(e) => setText(e.target.value)}
@@ -63,7 +63,7 @@ export function Composer({
             </select>
           )}
           {running && (
-            <button className="stop" onClick={() => void onStop().catch((err: Error) => setError(err.message))}>
+            <button className="stop" title="Stop the running turn and drop the queued ones (Esc)" onClick={() => void onStop().catch((err: Error) => setError(err.message))}>
               Stop
             </button>
           )}

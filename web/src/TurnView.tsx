@@ -13,30 +13,55 @@ const STATUS_LABEL: Record<Turn['status'], string> = {
   interrupted: 'interrupted',
 };
 
-/** A user message and everything the agent did in reply. */
+/** A user message and everything the agent did in reply, the turn's outcome and cost at its end. */
 export function TurnView({ turn }: { turn: Turn }) {
   return (
     <article className={`turn ${turn.status}`} data-testid="turn" data-status={turn.status}>
       <div className="user-message" data-testid="user-message">
         <div className="bubble">{turn.userText}</div>
-        <span className="turn-status" data-testid="turn-status">
-          {STATUS_LABEL[turn.status]}
-          {turn.backend && ` · ${turn.backend === 'claude_pty' ? 'PTY' : 'SDK'}`}
-          {turn.tokens > 0 && ` · ${count(turn.tokens)} tokens · ${money(turn.costUsd)}`}
-        </span>
       </div>
       <div className="assistant" data-testid="assistant">
         {turn.items.map((item, i) => (
           <ItemView key={i} item={item} />
         ))}
         {turn.status === 'running' && turn.items.length === 0 && <div className="thinking-dots">…</div>}
-        {turn.error && turn.status === 'failed' && !turn.items.some((x) => x.kind === 'error') && (
-          <div className="error" role="alert">
-            {turn.error}
-          </div>
-        )}
+        <TurnEnd turn={turn} />
+        <div className="turn-status" data-testid="turn-status">
+          {STATUS_LABEL[turn.status]}
+          {turn.backend && ` · ${turn.backend === 'claude_pty' ? 'PTY' : 'SDK'}`}
+          {turn.tokens > 0 && ` · ${count(turn.tokens)} tokens · ${money(turn.costUsd)}`}
+        </div>
       </div>
     </article>
+  );
+}
+
+/**
+ * Why a turn did not finish, under what it showed before it ended. A failure's error is
+ * shown once: here, unless the reply already carries it.
+ */
+function TurnEnd({ turn }: { turn: Turn }) {
+  if (turn.status === 'failed') {
+    if (!turn.error || turn.items.some((x) => x.kind === 'error')) return null;
+    return (
+      <div className="error" role="alert">
+        {turn.error}
+      </div>
+    );
+  }
+  if (turn.status !== 'aborted' && turn.status !== 'interrupted') return null;
+  const stopped = turn.status === 'aborted';
+  // The backends' own word for a stop is just "aborted"; say who stopped it instead.
+  const why = stopped && (!turn.error || turn.error === 'aborted') ? 'you stopped this turn' : turn.error;
+  const kept = turn.items.length > 0 ? 'what it did until then is above' : 'it had shown nothing yet';
+  return (
+    <div className={`turn-end ${turn.status}`} role="status" data-testid="turn-end">
+      <strong>{stopped ? 'Stopped' : 'Interrupted'}</strong>
+      <span className="turn-end-why">
+        {why ? `${why}; ` : ''}
+        {kept}.
+      </span>
+    </div>
   );
 }
 

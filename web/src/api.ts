@@ -32,10 +32,13 @@ export interface AgentInfo {
 }
 
 export interface Health {
-  status: string;
+  status: 'ok' | 'degraded';
   demo?: boolean;
+  database?: { up: boolean; error?: string };
   backends?: Record<string, 'up' | 'down'>;
   backendErrors?: Record<string, string>;
+  /** What the server found wrong with its setup (no credentials, say), for the user to fix. */
+  warnings?: { code: string; message: string }[];
 }
 
 export type { ChatEvent } from './chat-event.js';
@@ -69,7 +72,8 @@ export const EVENT_KINDS = [
 export class Api {
   constructor(readonly token: string) {}
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** Answers with `ok` also accept these statuses as an answer, not an error. */
+  private async request<T>(method: string, path: string, body?: unknown, accept: number[] = []): Promise<T> {
     let res: Response;
     try {
       res = await fetch(path, {
@@ -85,15 +89,16 @@ export class Api {
     }
     const text = await res.text();
     const json = text ? (JSON.parse(text) as unknown) : null;
-    if (!res.ok) {
+    if (!res.ok && !accept.includes(res.status)) {
       const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
       throw new ApiError(res.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${res.status}`);
     }
     return json as T;
   }
 
+  /** The server's report on itself; a 503 (its database is away) is a report too. */
   health(): Promise<Health> {
-    return this.request('GET', '/health');
+    return this.request('GET', '/health', undefined, [503]);
   }
 
   async chats(): Promise<Chat[]> {
