@@ -26,7 +26,7 @@ export interface ServeOptions {
 export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = process.env, options: ServeOptions = {}): Promise<void> {
   const log = pino({ level: config.logLevel });
   const agentUser = config.agentUser ? agentUserFor(config.agentUser) : null;
-  const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
+  const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, notice: (m) => log.info(m) });
   let runtime: Awaited<ReturnType<typeof createRuntime>> | null = null;
   let demo: Demo | null = null;
   let app: FastifyInstance | null = null;
