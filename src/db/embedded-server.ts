@@ -89,7 +89,7 @@ export class EmbeddedServer {
         owner,
         systemDir: options.systemDir,
         binariesPackage: options.binariesPackage,
-      }).catch((err) => fail('its directories are out of reach', err));
+      }).catch((err) => fail('its binaries and cluster directory could not be prepared', err));
       pgDir = paths.pgDir;
       for (const note of paths.notes) options.notice?.(`embedded PostgreSQL: ${note}`);
       await stopOrphan(pgDir);
