@@ -30,7 +30,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
   const agentUser = config.agentUser ? agentUserFor(config.agentUser) : null;
   // A busy port is said before the database is prepared, not after.
   await checkPortFree(config.host, config.port);
-  const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
+  const sql = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, notice: (m) => log.info(m) });
   let runtime: Awaited<ReturnType<typeof createRuntime>> | null = null;
   let demo: Demo | null = null;
   let app: FastifyInstance | null = null;

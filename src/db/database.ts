@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { createDatabase, isMissingDatabase } from './create-database.js';
 import { EmbeddedServer } from './embedded-server.js';
 import { DatabaseStartError, checkIdentifier } from './errors.js';
 import { connect, type Sql } from './sql.js';
@@ -14,6 +15,11 @@ export interface OpenDatabaseOptions {
   max?: number;
   /** Receives the embedded server's log lines. */
   log?: (line: string) => void;
+  /**
+   * Told what was done for the user and where: a database created on the server the URL
+   * names, the embedded cluster or its binaries kept outside the usual places.
+   */
+  notice?: (message: string) => void;
 }
 
 /** Embedded servers this process started, shared by every pool opened on the same data directory. */
@@ -34,14 +40,25 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<S
   const url = options.url ?? (process.env.DATABASE_URL || undefined);
   if (url) {
     const sql = connect(url, { schema, max: options.max });
-    await ping(sql, `the database at ${redact(url)}`, null);
-    return sql;
+    const what = `the database at ${redact(url)}`;
+    try {
+      await ping(sql, what, null);
+      return sql;
+    } catch (err) {
+      if (!isMissingDatabase((err as Error).cause)) throw err;
+    }
+    // The server is there, the database is not: make it, as one would with createdb.
+    await createDatabase(url);
+    options.notice?.(`created the database ${redact(url)}`);
+    const created = connect(url, { schema, max: options.max });
+    await ping(created, what, null);
+    return created;
   }
 
   const dataDir = resolve(options.dataDir ?? defaultDataDir());
   let entry = embedded.get(dataDir);
   if (!entry) {
-    entry = { server: EmbeddedServer.start({ dataDir, log: options.log }), pools: 0 };
+    entry = { server: EmbeddedServer.start({ dataDir, log: options.log, notice: options.notice }), pools: 0 };
     embedded.set(dataDir, entry);
     entry.server.catch(() => embedded.delete(dataDir));
   }

