@@ -35,7 +35,7 @@ const healthSchema = {
     },
     backends: {
       type: 'object',
-      properties: { claude_sdk: up, claude_pty: up, warm_acp: up, opencode_server: up },
+      properties: { claude_sdk: up, claude_pty: up },
     },
     /** Why a backend is down, where that is known. */
     backendErrors: { type: 'object', additionalProperties: { type: 'string' } },

@@ -84,8 +84,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       user: config.agentUser ?? null,
     };
     if (kind === 'claude_sdk') return new ClaudeSdkBackend({ ...common, installPath: config.sdkExecutable ?? agent.installPath });
-    if (kind === 'claude_pty') return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
-    throw new Error(`backend ${kind} is not available`);
+    return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
   };
   const dispatcher = new Dispatcher({
     sql,
@@ -127,8 +126,6 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       return {
         claude_sdk: config.claudeSdk && claudeInstalled && !sdkHealth.down() ? 'up' : 'down',
         claude_pty: pty && claudeInstalled ? 'up' : 'down',
-        warm_acp: 'down',
-        opencode_server: 'down',
       };
     },
     sdkError: () => sdkHealth.error(),
