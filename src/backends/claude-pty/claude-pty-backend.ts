@@ -304,8 +304,8 @@ export class ClaudePtyBackend implements AgentBackend {
       await this.mirror(prepared, ctx);
       const ended = result as SDKResultMessage | null;
       if (ended) {
-        // A resumed CLI carries on the session's running cost total from its transcript.
-        const end = await finishTurn(ended, { costSeen: prepared.costSoFar, aborted, row: this.row, emit });
+        // A resumed CLI carries on the session's running totals from its transcript.
+        const end = await finishTurn(ended, { seen: prepared.totalsSoFar, aborted, row: this.row, emit });
         return end.outcome;
       }
       if (aborted) {
