@@ -86,15 +86,22 @@ function totalsOf(
 }
 
 /**
- * A turn's event sink that lets each error message through once: Claude Code reports an
- * API failure both as a synthetic assistant message and in the turn's result.
+ * A turn's event sink that lets each error message through once (Claude Code reports an
+ * API failure both as a synthetic assistant message and in the turn's result), put in
+ * Hearth's words by `explain`.
  */
-export function onceEachError(emit: (event: AgentEvent) => void): (event: AgentEvent) => void {
+export function onceEachError(
+  emit: (event: AgentEvent) => void,
+  explain: (message: string) => string = (m) => m,
+): (event: AgentEvent) => void {
   const shown = new Set<string>();
   return (event) => {
     if (event.kind === 'error') {
-      if (shown.has(event.message)) return;
-      shown.add(event.message);
+      const message = explain(event.message);
+      if (shown.has(message)) return;
+      shown.add(message);
+      emit(message === event.message ? event : { ...event, message });
+      return;
     }
     emit(event);
   };
@@ -107,7 +114,14 @@ export function onceEachError(emit: (event: AgentEvent) => void): (event: AgentE
  */
 export async function finishTurn(
   result: SDKResultMessage,
-  opts: { seen: RunningTotals; aborted: boolean; row: AgentSessionRow; emit: (event: AgentEvent) => void },
+  opts: {
+    seen: RunningTotals;
+    aborted: boolean;
+    row: AgentSessionRow;
+    emit: (event: AgentEvent) => void;
+    /** Puts a failure in Hearth's words, as the turn's sink does. */
+    explain?: (message: string) => string;
+  },
 ): Promise<{ outcome: TurnResult; total: RunningTotals }> {
   const { usage, total } = turnUsage(result, opts.seen);
   opts.emit({ kind: 'usage', ...usage });
@@ -115,8 +129,9 @@ export async function finishTurn(
   await opts.row.endTurn(usage, failure ? 'crashed' : 'idle');
   if (opts.aborted) return { outcome: failedTurn('aborted', 'aborted'), total };
   if (!failure) return { outcome: { ok: true }, total };
-  opts.emit({ kind: 'error', message: failure.message });
-  return { outcome: failedTurn(failure.code, failure.message), total };
+  const message = opts.explain ? opts.explain(failure.message) : failure.message;
+  opts.emit({ kind: 'error', message });
+  return { outcome: failedTurn(failure.code, message), total };
 }
 
 /**

@@ -27,6 +27,7 @@ import { AgentStartError, BackendClosedError, type StartFailureScope } from '../
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
+import { explainLoginFailure } from './claude-login.js';
 import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from './claude-result.js';
 import { within } from '../../util/within.js';
 
@@ -282,7 +283,9 @@ export class ClaudeSdkBackend implements AgentBackend {
 
   private async runTurn(live: Live, input: string, ctx: PromptCtx): Promise<TurnResult> {
     const map = createClaudeSdkMapState();
-    const emit = onceEachError((ev) => this.emit(ctx, ev));
+    const env = this.agentEnv();
+    const explain = (message: string) => explainLoginFailure(message, env);
+    const emit = onceEachError((ev) => this.emit(ctx, ev), explain);
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -323,6 +326,7 @@ export class ClaudeSdkBackend implements AgentBackend {
             aborted,
             row: this.row,
             emit,
+            explain,
           });
           live.seen = total;
           return outcome;
