@@ -3,7 +3,7 @@ import path from 'node:path';
 import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../backends/agent-env.js';
 import { asUserEnv, type AgentUser } from '../backends/agent-user.js';
 import { claudeConfigDir } from '../backends/claude-pty/local-transcript.js';
-import { credentialsHelp } from '../backends/claude-sdk/claude-login.js';
+import { claudeLoginFile, credentialsHelp } from '../backends/claude-sdk/claude-login.js';
 
 /** Something about the server a person should fix, shown in /health and by the web UI. */
 export interface RuntimeWarning {
@@ -25,8 +25,8 @@ export function claudeAgentEnv(source: EnvSource, user: AgentUser | null): Recor
 /**
  * Where Claude Code, started with this environment, finds credentials, in words for the
  * log; null when it finds none and every turn would fail with "Not logged in". A login
- * is a `.credentials.json` in its configuration directory on Linux; on macOS it is kept
- * in the Keychain, which is not looked into, so a login is assumed there.
+ * is a file on Linux (claudeLoginFile); on macOS it is kept in the Keychain, which is not
+ * looked into, so a login is assumed there.
  */
 export async function claudeCredentialSource(
   env: Record<string, string | undefined>,
@@ -36,10 +36,9 @@ export async function claudeCredentialSource(
   if (named) return named;
   const provider = PROVIDER_SWITCHES.find((name) => truthy(env[name]));
   if (provider) return provider;
-  const dir = claudeConfigDir(env);
-  const login = path.join(dir, '.credentials.json');
+  const login = claudeLoginFile(env);
   if (await isFile(login)) return `the claude login in ${login}`;
-  const settings = path.join(dir, 'settings.json');
+  const settings = path.join(claudeConfigDir(env), 'settings.json');
   const fromSettings = await settingsCredential(settings);
   if (fromSettings) return `${fromSettings} in ${settings}`;
   if (platform === 'darwin') return 'a claude login in the macOS Keychain, if there is one';

@@ -65,6 +65,17 @@ describe('claudeCredentialSource', () => {
     assert.match(String(await claudeCredentialSource(env, 'linux')), /\.claude\/\.credentials\.json/);
   });
 
+  it('looks for the login where CLAUDE_SECURESTORAGE_CONFIG_DIR says', async () => {
+    const env = await bare();
+    const secure = path.join(env.HOME!, 'secure');
+    await mkdirOf({ CLAUDE_CONFIG_DIR: secure });
+    await mkdirOf(env);
+    await writeFile(path.join(env.CLAUDE_CONFIG_DIR!, '.credentials.json'), '{}');
+    assert.equal(await claudeCredentialSource({ ...env, CLAUDE_SECURESTORAGE_CONFIG_DIR: secure }, 'linux'), null);
+    await writeFile(path.join(secure, '.credentials.json'), '{}');
+    assert.match(String(await claudeCredentialSource({ ...env, CLAUDE_SECURESTORAGE_CONFIG_DIR: secure }, 'linux')), /secure\/\.credentials\.json/);
+  });
+
   it('assumes a login on macOS, where it is kept in the Keychain', async () => {
     assert.match(String(await claudeCredentialSource(await bare(), 'darwin')), /Keychain/);
   });

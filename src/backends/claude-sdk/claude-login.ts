@@ -1,4 +1,4 @@
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
 import { claudeConfigDir } from '../claude-pty/local-transcript.js';
 
@@ -13,10 +13,20 @@ export function isLoginFailure(message: string): boolean {
   return LOGIN_FAILURE.test(message);
 }
 
+/**
+ * Where Claude Code on Linux keeps its login: `.credentials.json` in its configuration
+ * directory, or in CLAUDE_SECURESTORAGE_CONFIG_DIR when that is set (`~/.claude` when empty).
+ */
+export function claudeLoginFile(env: Record<string, string | undefined>): string {
+  const secure = env.CLAUDE_SECURESTORAGE_CONFIG_DIR;
+  const dir = secure === undefined ? claudeConfigDir(env) : secure || path.join(env.HOME || homedir(), '.claude');
+  return path.join(dir, '.credentials.json');
+}
+
 /** The ways to give the agents credentials that work from Hearth, for agents with this environment. */
 export function credentialsHelp(env: Record<string, string | undefined>): string {
   const user = env.USER || env.LOGNAME || userInfo().username;
-  const file = path.join(claudeConfigDir(env), '.credentials.json');
+  const file = claudeLoginFile(env);
   return (
     "What works from Hearth: ANTHROPIC_API_KEY in the server's environment; " +
     'a long-lived token from `claude setup-token` in CLAUDE_CODE_OAUTH_TOKEN; ' +
