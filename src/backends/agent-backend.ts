@@ -1,7 +1,7 @@
 import type { AgentEvent } from './agent-event.js';
 
-/** The ways Hearth runs an agent. */
-export type BackendKind = 'claude_sdk' | 'claude_pty' | 'warm_acp' | 'opencode_server';
+/** The ways Hearth runs an agent: Claude Code through its SDK, or its CLI under a terminal. */
+export type BackendKind = 'claude_sdk' | 'claude_pty';
 
 /** Permission modes a chat may choose; null leaves the agent's own default. */
 export type PermissionMode = 'default' | 'acceptEdits' | 'bypassPermissions' | 'plan' | 'dontAsk' | 'auto';

@@ -35,10 +35,19 @@ const healthSchema = {
     },
     backends: {
       type: 'object',
-      properties: { claude_sdk: up, claude_pty: up, warm_acp: up, opencode_server: up },
+      properties: { claude_sdk: up, claude_pty: up },
     },
     /** Why a backend is down, where that is known. */
     backendErrors: { type: 'object', additionalProperties: { type: 'string' } },
+    /** What a person should fix for turns to work (no credentials for the agents, ...). */
+    warnings: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: { code: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
   },
 } as const;
 
@@ -61,6 +70,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
               pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
               backends: deps.runtime.backendHealth(),
               ...backendErrors(deps.runtime),
+              warnings: await deps.runtime.warnings(),
             }
           : {};
       const started = performance.now();

@@ -10,6 +10,7 @@ import { AgentCgroups } from '../backends/agent-cgroups.js';
 import type { AgentUser } from '../backends/agent-user.js';
 import { AgentReaper } from '../backends/agent-reaper.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
+import { claudeAgentEnv, claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning } from './agent-credentials.js';
 import { AgentRegistry, type InstalledAgent } from './agent-registry.js';
 import { BackendPool } from './backend-pool.js';
 import { Chats } from './chats.js';
@@ -17,6 +18,8 @@ import { Dispatcher } from './dispatcher.js';
 import { EventLog } from './event-log.js';
 import { SdkHealth } from './sdk-health.js';
 import type { WorktreeConfig } from './worktrees.js';
+
+export type { RuntimeWarning } from './agent-credentials.js';
 
 export interface RuntimeConfig {
   nodeId: string;
@@ -52,6 +55,8 @@ export interface Runtime {
   backendHealth(): Record<BackendKind, 'up' | 'down'>;
   /** Why the SDK path is down, while it is. */
   sdkError(): string | null;
+  /** What a person should fix for turns to work, checked anew each time (a login after the start counts). */
+  warnings(): Promise<RuntimeWarning[]>;
   close(): Promise<void>;
 }
 
@@ -70,6 +75,10 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   if (cgroups) log.info({ cgroup: cgroups.dir }, 'agent processes are tracked by cgroup');
   if (config.agentUser) log.info({ user: config.agentUser.name, uid: config.agentUser.uid }, 'agents run as another user');
   else log.info('agent processes are tracked by process group and environment tag: no cgroup v2 can be made here');
+  const claudeEnv = claudeAgentEnv(config.agentEnv, config.agentUser ?? null);
+  const credentials = await claudeCredentialSource(claudeEnv);
+  if (credentials) log.info({ credentials }, `agents authenticate to Claude with ${credentials}`);
+  else log.warn(noCredentialsMessage(claudeEnv));
   const reaper = AgentReaper.start({ tagPrefix: processTagPrefix, cgroup: cgroups?.dir ?? null }, log);
   const makeBackend = (kind: BackendKind, chatId: string, agent: InstalledAgent) => {
     const common = {
@@ -84,8 +93,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       user: config.agentUser ?? null,
     };
     if (kind === 'claude_sdk') return new ClaudeSdkBackend({ ...common, installPath: config.sdkExecutable ?? agent.installPath });
-    if (kind === 'claude_pty') return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
-    throw new Error(`backend ${kind} is not available`);
+    return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
   };
   const dispatcher = new Dispatcher({
     sql,
@@ -127,11 +135,10 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       return {
         claude_sdk: config.claudeSdk && claudeInstalled && !sdkHealth.down() ? 'up' : 'down',
         claude_pty: pty && claudeInstalled ? 'up' : 'down',
-        warm_acp: 'down',
-        opencode_server: 'down',
       };
     },
     sdkError: () => sdkHealth.error(),
+    warnings: () => credentialWarnings(claudeEnv),
     async close() {
       await dispatcher.close();
       await pool.close();

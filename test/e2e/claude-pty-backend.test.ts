@@ -14,7 +14,7 @@ import type { AgentBackend, EnsureSessionOpts, TurnResult } from '../../src/back
 import { taggedProcesses } from '../../src/backends/agent-process.js';
 import { bundledClaudePath } from '../../src/runtime/agent-registry.js';
 import { PostgresSessionStore } from '../../src/store/postgres-session-store.js';
-import { lastUserText } from '../fixtures/fake-anthropic.js';
+import { DEFAULT_USAGE, lastUserText } from '../fixtures/fake-anthropic.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { BackendChats, sent, sessionOpts, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
@@ -205,6 +205,11 @@ describe('ClaudePtyBackend with the real Claude Code CLI', () => {
     assert.deepEqual(t.result, { ok: false, code: 'aborted', error: 'aborted' });
     assert.equal(backend.isBusy(), false);
     assert.equal((await row(chat)).status, 'idle', 'an abort is not a crash');
+    // The stopped call counts as Claude Code estimates it: its input, and output from what streamed, at its prices.
+    const usage = t.events.find((e) => e.kind === 'usage') as Extract<AgentEvent, { kind: 'usage' }>;
+    assert.equal(usage.inputTokens, DEFAULT_USAGE.input_tokens);
+    assert.ok(usage.outputTokens > 0, JSON.stringify(usage));
+    assert.equal(usage.costUsd, Number(((usage.inputTokens * 4 + usage.outputTokens * 20) / 1e6).toFixed(10)));
     // Only a CLI that was interrupted, not killed, writes this into its transcript.
     assert.match(await stored((await row(chat)).agent_session_id!), /Request interrupted by user/);
 

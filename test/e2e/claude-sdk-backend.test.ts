@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { ClaudeSdkBackend, type ClaudeSdkBackendDeps } from '../../src/backends/claude-sdk/claude-sdk-backend.js';
 import type { AgentEvent } from '../../src/backends/agent-event.js';
 import type { AgentSessionHandle, EnsureSessionOpts, TurnResult } from '../../src/backends/agent-backend.js';
-import { lastUserText } from '../fixtures/fake-anthropic.js';
+import { DEFAULT_USAGE, lastUserText } from '../fixtures/fake-anthropic.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { BackendChats, sent, sessionOpts as opts, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
@@ -81,6 +81,12 @@ async function turn(
   });
   return { result, events, firstDeltaMs, handle };
 }
+
+type Usage = Extract<AgentEvent, { kind: 'usage' }>;
+const usageOf = (events: AgentEvent[]) => events.find((e): e is Usage => e.kind === 'usage')!;
+/** Claude Code's price for its default model: $4/M input, $20/M output, $0.20/M cache read, $5/M cache write. */
+const atListPrice = (u: Partial<Usage>) =>
+  ((u.inputTokens ?? 0) * 4 + (u.outputTokens ?? 0) * 20 + (u.cacheReadTokens ?? 0) * 0.2 + (u.cacheWriteTokens ?? 0) * 5) / 1e6;
 
 const texts = (events: AgentEvent[], kind: 'text_delta' | 'thinking_delta') =>
   events.flatMap((e) => (e.kind === kind ? [e.text] : []));
@@ -251,6 +257,39 @@ describe('ClaudeSdkBackend with the real Claude Code binary', () => {
     assert.match(last, /this one stalls/);
   });
 
+  it("records a stopped turn's tokens and cost from the same figures, and the next turn counts only its own", LIMIT, async () => {
+    const chat = await newChat();
+    const backend = backendFor(chat);
+    chat.fake.enqueue({ kind: 'text', chunks: ['full'], usage: { input_tokens: 20, output_tokens: 10 } });
+    const full = await turn(backend, chat, 'a full turn');
+    assert.deepEqual(full.result, { ok: true });
+
+    chat.fake.enqueue({ kind: 'stall', chunks: ['a partial answer that streams for a while before the stop '] });
+    const controller = new AbortController();
+    const stopped = await turn(backend, chat, 'a stopped turn', {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.kind === 'text_delta') controller.abort();
+      },
+    });
+    assert.equal((stopped.result as { code: string }).code, 'aborted');
+    const u = usageOf(stopped.events);
+    // The stopped call's input as the API reported it; its output as Claude Code estimates it from what streamed.
+    assert.equal(u.inputTokens, DEFAULT_USAGE.input_tokens);
+    assert.ok(u.outputTokens > 0, JSON.stringify(u));
+    assert.equal(u.costUsd, Number(atListPrice(u).toFixed(10)), `cost ${u.costUsd} for ${u.inputTokens} in, ${u.outputTokens} out`);
+
+    chat.fake.enqueue({ kind: 'text', chunks: ['again'], usage: { input_tokens: 20, output_tokens: 10 } });
+    const next = await turn(backend, chat, 'after the stop');
+    assert.deepEqual(next.result, { ok: true });
+    assert.deepEqual([usageOf(next.events).inputTokens, usageOf(next.events).outputTokens], [20, 10]);
+    assert.equal(usageOf(next.events).costUsd, Number(atListPrice({ inputTokens: 20, outputTokens: 10 }).toFixed(10)));
+
+    const r = await row(chat);
+    assert.deepEqual([Number(r.input_tokens), Number(r.output_tokens)], [40 + u.inputTokens, 20 + u.outputTokens]);
+    assert.equal(Number(r.cost), Number(atListPrice({ inputTokens: 40 + u.inputTokens, outputTokens: 20 + u.outputTokens }).toFixed(10)));
+  });
+
   it('persists the session id, adds usage and cost once per turn, and moves active to idle', LIMIT, async () => {
     const chat = await newChat();
     const backend = backendFor(chat);
@@ -359,7 +398,10 @@ describe('ClaudeSdkBackend with the real Claude Code binary', () => {
     // A resumed process reports totals that carry on from the stored ones: each turn still counts once.
     const usage = t.events.find((e) => e.kind === 'usage') as Extract<AgentEvent, { kind: 'usage' }>;
     assert.equal(usage.costUsd, (10 * 4 + 5 * 20) / 1e6);
-    assert.equal(Number((await row(chat)).cost), (3 * (10 * 4 + 5 * 20)) / 1e6);
+    assert.deepEqual([usage.inputTokens, usage.outputTokens], [10, 5]);
+    const r = await row(chat);
+    assert.equal(Number(r.cost), (3 * (10 * 4 + 5 * 20)) / 1e6);
+    assert.deepEqual([Number(r.input_tokens), Number(r.output_tokens)], [30, 15]);
   });
 
   it('ends a turn whose agent is killed with SIGKILL, leaves no process behind, and recovers', LIMIT, async () => {

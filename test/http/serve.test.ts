@@ -130,8 +130,13 @@ describe('hearth serve', () => {
     const out = output(child);
     const [, url] = await waitForLine(out.text, /Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
     assert.match(out.text(), /DEMO MODE: the agents talk to a scripted model at http:\/\/127\.0\.0\.1:\d+, not to Claude/);
-    const health = (await (await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as { demo?: boolean };
+    const health = (await (await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      demo?: boolean;
+      warnings?: unknown[];
+    };
     assert.equal(health.demo, true);
+    assert.deepEqual(health.warnings, [], 'the demo brings its own key: no credentials warning');
+    assert.doesNotMatch(out.text(), /no Claude credentials/);
 
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const chat = (await (await fetch(`${url}/api/chats`, { method: 'POST', headers: auth, body: JSON.stringify({ repoPath: repo }) })).json()) as {

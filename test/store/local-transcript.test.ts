@@ -34,7 +34,15 @@ async function configDir(): Promise<string> {
 
 const jsonl = (entries: SessionStoreEntry[]) => entries.map((e) => JSON.stringify(e) + '\n').join('');
 const message = (text: string): SessionStoreEntry => ({ type: 'user', uuid: randomUUID(), message: { content: text } });
-const marker = (n: number): SessionStoreEntry => ({ type: 'cost-state', totalCostUSD: n });
+/** A cost record as Claude Code writes it: the running cost, and tokens per model. */
+const marker = (n: number): SessionStoreEntry => ({
+  type: 'cost-state',
+  totalCostUSD: n,
+  modelUsage: {
+    'claude-opus-5-5': { inputTokens: n * 1000, outputTokens: n * 100, cacheReadInputTokens: n * 10, cacheCreationInputTokens: 0 },
+    'claude-haiku-5': { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheCreationInputTokens: 2 },
+  },
+});
 
 /** A session as the CLI leaves it: a main transcript, two subagents (one nested) and a metadata file. */
 async function writeSession(config: string, sessionId: string) {
@@ -60,7 +68,7 @@ describe('LocalTranscript', () => {
     const prepared = await local.prepare(sessionId);
     assert.equal(prepared.source, 'local');
     assert.equal(prepared.projectKey, null);
-    assert.equal(prepared.costSoFar, 0.25);
+    assert.equal(prepared.totalsSoFar.costUsd, 0.25);
     assert.equal(await local.mirror(prepared), main.length + a1.length + 1 + b2.length);
 
     const key = { projectKey: PROJECT, sessionId };
@@ -93,7 +101,13 @@ describe('LocalTranscript', () => {
     assert.deepEqual(await store.load(key), [...main, ...added]);
     const sub = (await store.load({ ...key, subpath: 'subagents/agent-a1' }))!;
     assert.deepEqual(sub.filter((e) => e.type !== 'agent_metadata'), [...a1, ...subAdded]);
-    assert.equal((await local.prepare(sessionId)).costSoFar, 0.5);
+    assert.deepEqual((await local.prepare(sessionId)).totalsSoFar, {
+      costUsd: 0.5,
+      inputTokens: 501,
+      outputTokens: 51,
+      cacheReadTokens: 5,
+      cacheWriteTokens: 2,
+    });
   });
 
   it('materializes the whole session where the CLI looks for it on a machine that lacks it', async () => {
@@ -107,7 +121,7 @@ describe('LocalTranscript', () => {
     const there = new LocalTranscript(store, empty);
     const prepared = await there.prepare(sessionId);
     assert.equal(prepared.source, 'materialized');
-    assert.equal(prepared.costSoFar, 0.25);
+    assert.equal(prepared.totalsSoFar.costUsd, 0.25);
     const dir = path.join(empty, 'projects', PROJECT);
     const read = async (...p: string[]) => readFile(path.join(dir, ...p), 'utf8');
     const parse = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l));
@@ -133,7 +147,7 @@ describe('LocalTranscript', () => {
 
     const prepared = await local.prepare(sessionId);
     assert.equal(prepared.source, 'materialized');
-    assert.equal(prepared.costSoFar, 0.75);
+    assert.equal(prepared.totalsSoFar.costUsd, 0.75);
     const file = path.join(dir, `${sessionId}.jsonl`);
     const afterTurn = [message('said here')];
     await appendFile(file, jsonl(afterTurn));
@@ -155,6 +169,6 @@ describe('LocalTranscript', () => {
   it('reports a session that is neither stored nor local as absent', async () => {
     const prepared = await new LocalTranscript(store, await configDir()).prepare(randomUUID());
     assert.equal(prepared.source, 'absent');
-    assert.equal(prepared.costSoFar, 0);
+    assert.equal(prepared.totalsSoFar.costUsd, 0);
   });
 });

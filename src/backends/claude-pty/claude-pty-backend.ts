@@ -26,6 +26,7 @@ import { AgentSessionRow } from '../agent-session-row.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
 import { finishTurn, onceEachError } from '../claude-sdk/claude-result.js';
+import { explainLoginFailure } from '../claude-sdk/claude-login.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty } from './pty.js';
@@ -265,7 +266,8 @@ export class ClaudePtyBackend implements AgentBackend {
 
   private async runTurn(running: Running, prepared: PreparedTranscript, ctx: PromptCtx): Promise<TurnResult> {
     const map = createClaudeSdkMapState();
-    const emit = onceEachError((ev) => this.emit(ctx, ev));
+    const explain = (message: string) => explainLoginFailure(message, this.env);
+    const emit = onceEachError((ev) => this.emit(ctx, ev), explain);
     const { lines } = running;
     let result: SDKResultMessage | null = null;
     let exitTimer: NodeJS.Timeout | undefined;
@@ -304,8 +306,8 @@ export class ClaudePtyBackend implements AgentBackend {
       await this.mirror(prepared, ctx);
       const ended = result as SDKResultMessage | null;
       if (ended) {
-        // A resumed CLI carries on the session's running cost total from its transcript.
-        const end = await finishTurn(ended, { costSeen: prepared.costSoFar, aborted, row: this.row, emit });
+        // A resumed CLI carries on the session's running totals from its transcript.
+        const end = await finishTurn(ended, { seen: prepared.totalsSoFar, aborted, row: this.row, emit, explain });
         return end.outcome;
       }
       if (aborted) {

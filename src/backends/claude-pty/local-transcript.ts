@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { SessionKey, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
 import type { PostgresSessionStore } from '../../store/postgres-session-store.js';
-import { restoredCost } from '../claude-sdk/claude-result.js';
+import { NO_TOTALS, restoredTotals, type RunningTotals } from '../claude-sdk/claude-result.js';
 import { writeAtomically } from '../../util/write-atomically.js';
 import { giveTo, giveTreeTo, type AgentUser } from '../agent-user.js';
 
@@ -30,10 +30,10 @@ export interface PreparedTranscript {
   /** The subagent metadata the store held, as JSON text by subpath. */
   storedMeta: Map<string, string>;
   /**
-   * The session's running cost total as the CLI will restore it: the last cost record in
-   * the transcript. A resumed CLI reports totals that start from it.
+   * The session's running totals (cost and tokens) as the CLI will restore them: the last
+   * cost record in the transcript. A resumed CLI reports totals that start from them.
    */
-  costSoFar: number;
+  totalsSoFar: RunningTotals;
 }
 
 /**
@@ -64,13 +64,13 @@ export class LocalTranscript {
       source: 'absent',
       stored: new Map(),
       storedMeta: new Map(),
-      costSoFar: 0,
+      totalsSoFar: NO_TOTALS,
     };
     if (projectKey === null) {
       const file = await this.find(sessionId);
       if (file) {
         prepared.source = 'local';
-        prepared.costSoFar = restoredCost((await readEntries(file)) ?? []);
+        prepared.totalsSoFar = restoredTotals((await readEntries(file)) ?? []);
       }
       return prepared;
     }
@@ -91,14 +91,14 @@ export class LocalTranscript {
     const local = await readEntries(file);
     if (local && holdsAll(local, main)) {
       prepared.source = 'local';
-      prepared.costSoFar = restoredCost(local);
+      prepared.totalsSoFar = restoredTotals(local);
     } else if (main.length > 0) {
       await this.materialize(projectKey, sessionId, main, subagents);
       prepared.source = 'materialized';
-      prepared.costSoFar = restoredCost(main);
+      prepared.totalsSoFar = restoredTotals(main);
     } else if (local) {
       prepared.source = 'local';
-      prepared.costSoFar = restoredCost(local);
+      prepared.totalsSoFar = restoredTotals(local);
     }
     return prepared;
   }

@@ -4,35 +4,104 @@ import type { AgentEvent } from '../agent-event.js';
 import type { AgentSessionRow, TurnUsage } from '../agent-session-row.js';
 
 /**
- * A turn's usage from its `result` message. Results carry the process's running cost
- * total, not the turn's, so `costSeen` is the total already accounted for.
+ * Claude Code's running totals for a session: the estimated cost and the tokens of every
+ * model call it made, cumulative across turns and restored from the transcript on resume.
  */
-export function turnUsage(result: SDKResultMessage, costSeen: number): { usage: TurnUsage; total: number } {
-  const u = result.usage;
-  const total = amount(result.total_cost_usd);
+export interface RunningTotals {
+  costUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
+export const NO_TOTALS: RunningTotals = { costUsd: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+
+/**
+ * A turn's usage from its `result` message: the change in the running totals since
+ * `seen`, the totals already accounted for.
+ *
+ * Cost and tokens come from the same figures, `total_cost_usd` and `modelUsage`, so a
+ * turn's cost always matches its tokens at Claude Code's prices. The result's `usage`
+ * would not do: it covers the main loop only, and a stopped turn reports it as zero
+ * while its cost counts the stopped call (input as the API reported it, output
+ * estimated from what had streamed). What is recorded is Claude Code's own estimate,
+ * not a price list kept by Hearth.
+ */
+export function turnUsage(result: SDKResultMessage, seen: RunningTotals): { usage: TurnUsage; total: RunningTotals } {
+  const now = totalsOf(result.total_cost_usd, result.modelUsage);
+  if (!now.tokens) {
+    // A Claude Code without per-model figures: the main loop's tokens are all there is.
+    const u = result.usage;
+    return {
+      usage: {
+        inputTokens: count(u?.input_tokens),
+        outputTokens: count(u?.output_tokens),
+        cacheReadTokens: count(u?.cache_read_input_tokens),
+        cacheWriteTokens: count(u?.cache_creation_input_tokens),
+        costUsd: costSince(seen.costUsd, now.costUsd),
+      },
+      total: { ...seen, costUsd: Math.max(seen.costUsd, now.costUsd) },
+    };
+  }
+  const t = now.tokens;
   return {
     usage: {
-      inputTokens: count(u?.input_tokens),
-      outputTokens: count(u?.output_tokens),
-      cacheReadTokens: count(u?.cache_read_input_tokens),
-      cacheWriteTokens: count(u?.cache_creation_input_tokens),
-      // Rounded so that float noise in the running total does not land in the numeric column.
-      costUsd: Math.round(Math.max(0, total - costSeen) * 1e10) / 1e10,
+      inputTokens: Math.max(0, t.inputTokens - seen.inputTokens),
+      outputTokens: Math.max(0, t.outputTokens - seen.outputTokens),
+      cacheReadTokens: Math.max(0, t.cacheReadTokens - seen.cacheReadTokens),
+      cacheWriteTokens: Math.max(0, t.cacheWriteTokens - seen.cacheWriteTokens),
+      costUsd: costSince(seen.costUsd, now.costUsd),
     },
-    total: Math.max(costSeen, total),
+    // A result with zeroed totals (a crash) leaves the totals where they were.
+    total: {
+      costUsd: Math.max(seen.costUsd, now.costUsd),
+      inputTokens: Math.max(seen.inputTokens, t.inputTokens),
+      outputTokens: Math.max(seen.outputTokens, t.outputTokens),
+      cacheReadTokens: Math.max(seen.cacheReadTokens, t.cacheReadTokens),
+      cacheWriteTokens: Math.max(seen.cacheWriteTokens, t.cacheWriteTokens),
+    },
   };
 }
 
+/** Rounded so that float noise in the running total does not land in the numeric column. */
+function costSince(seen: number, now: number): number {
+  return Math.round(Math.max(0, now - seen) * 1e10) / 1e10;
+}
+
+/** A total cost and per-model figures (a result's `modelUsage`, a cost record's) as running totals; tokens null without them. */
+function totalsOf(
+  costUsd: unknown,
+  modelUsage: unknown,
+): { costUsd: number; tokens: Omit<RunningTotals, 'costUsd'> | null } {
+  if (modelUsage === null || typeof modelUsage !== 'object') return { costUsd: amount(costUsd), tokens: null };
+  const tokens = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  for (const m of Object.values(modelUsage as Record<string, Record<string, unknown> | null>)) {
+    tokens.inputTokens += count(m?.inputTokens);
+    tokens.outputTokens += count(m?.outputTokens);
+    tokens.cacheReadTokens += count(m?.cacheReadInputTokens);
+    tokens.cacheWriteTokens += count(m?.cacheCreationInputTokens);
+  }
+  return { costUsd: amount(costUsd), tokens };
+}
+
 /**
- * A turn's event sink that lets each error message through once: Claude Code reports an
- * API failure both as a synthetic assistant message and in the turn's result.
+ * A turn's event sink that lets each error message through once (Claude Code reports an
+ * API failure both as a synthetic assistant message and in the turn's result), put in
+ * Hearth's words by `explain`.
  */
-export function onceEachError(emit: (event: AgentEvent) => void): (event: AgentEvent) => void {
+export function onceEachError(
+  emit: (event: AgentEvent) => void,
+  explain: (message: string) => string = (m) => m,
+): (event: AgentEvent) => void {
   const shown = new Set<string>();
   return (event) => {
     if (event.kind === 'error') {
-      if (shown.has(event.message)) return;
-      shown.add(event.message);
+      const message = explain(event.message);
+      if (shown.has(message)) return;
+      shown.add(message);
+      emit(message === event.message ? event : { ...event, message });
+      return;
     }
     emit(event);
   };
@@ -41,32 +110,43 @@ export function onceEachError(emit: (event: AgentEvent) => void): (event: AgentE
 /**
  * Ends a turn on its `result` message, the same on every road: the usage goes out and
  * onto the row, the row goes idle (an abort is the user's choice, not a crash) or
- * crashed, and a failure is reported. Returns the outcome and the running cost total.
+ * crashed, and a failure is reported. Returns the outcome and the running totals.
  */
 export async function finishTurn(
   result: SDKResultMessage,
-  opts: { costSeen: number; aborted: boolean; row: AgentSessionRow; emit: (event: AgentEvent) => void },
-): Promise<{ outcome: TurnResult; total: number }> {
-  const { usage, total } = turnUsage(result, opts.costSeen);
+  opts: {
+    seen: RunningTotals;
+    aborted: boolean;
+    row: AgentSessionRow;
+    emit: (event: AgentEvent) => void;
+    /** Puts a failure in Hearth's words, as the turn's sink does. */
+    explain?: (message: string) => string;
+  },
+): Promise<{ outcome: TurnResult; total: RunningTotals }> {
+  const { usage, total } = turnUsage(result, opts.seen);
   opts.emit({ kind: 'usage', ...usage });
   const failure = opts.aborted ? null : resultFailure(result);
   await opts.row.endTurn(usage, failure ? 'crashed' : 'idle');
   if (opts.aborted) return { outcome: failedTurn('aborted', 'aborted'), total };
   if (!failure) return { outcome: { ok: true }, total };
-  opts.emit({ kind: 'error', message: failure.message });
-  return { outcome: failedTurn(failure.code, failure.message), total };
+  const message = opts.explain ? opts.explain(failure.message) : failure.message;
+  opts.emit({ kind: 'error', message });
+  return { outcome: failedTurn(failure.code, message), total };
 }
 
 /**
- * The running cost total a resumed Claude Code process starts from: the one in the last
- * `cost-state` record of its transcript. Its results report totals that include it.
+ * The running totals a resumed Claude Code process starts from: those in the last
+ * `cost-state` record of its transcript. Its results report totals that include them.
  */
-export function restoredCost(entries: readonly SessionStoreEntry[]): number {
+export function restoredTotals(entries: readonly SessionStoreEntry[]): RunningTotals {
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i]!;
-    if (e.type === 'cost-state') return amount((e as { totalCostUSD?: unknown }).totalCostUSD);
+    if (e.type !== 'cost-state') continue;
+    const record = e as { totalCostUSD?: unknown; modelUsage?: unknown };
+    const { costUsd, tokens } = totalsOf(record.totalCostUSD, record.modelUsage);
+    return { ...NO_TOTALS, ...tokens, costUsd };
   }
-  return 0;
+  return NO_TOTALS;
 }
 
 /** Whether a result ends the turn in failure, and how to name it; null for success. */

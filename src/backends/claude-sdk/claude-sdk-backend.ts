@@ -27,7 +27,8 @@ import { AgentStartError, BackendClosedError, type StartFailureScope } from '../
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
-import { finishTurn, onceEachError, restoredCost } from './claude-result.js';
+import { explainLoginFailure } from './claude-login.js';
+import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from './claude-result.js';
 import { within } from '../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
@@ -63,8 +64,8 @@ interface Live {
   cwd: string;
   model: string | null;
   permissionMode: PermissionMode | null;
-  /** The query's running cost total as last reported; results carry totals, not per-turn figures. */
-  costSeen: number;
+  /** The query's running totals as last reported; results carry totals, not per-turn figures. */
+  seen: RunningTotals;
 }
 
 type State =
@@ -227,7 +228,7 @@ export class ClaudeSdkBackend implements AgentBackend {
       );
     }
     if (!spawned) throw this.failStart(new AgentStartError(this.deps.agent, 'the SDK started no process', ''));
-    const live: Live = { query: q, input, process: spawned, cwd, model, permissionMode, costSeen: await this.costSoFar(resumeId) };
+    const live: Live = { query: q, input, process: spawned, cwd, model, permissionMode, seen: await this.totalsSoFar(resumeId) };
     this.startError = null;
     this.state = { kind: 'warm', live };
     this.deps.log.info(
@@ -237,15 +238,15 @@ export class ClaudeSdkBackend implements AgentBackend {
     return live;
   }
 
-  /** The running cost total a resumed process carries on from; a failed read counts from zero. */
-  private async costSoFar(resumeId: string | null): Promise<number> {
-    if (!resumeId) return 0;
+  /** The running totals a resumed process carries on from; a failed read counts from zero. */
+  private async totalsSoFar(resumeId: string | null): Promise<RunningTotals> {
+    if (!resumeId) return NO_TOTALS;
     try {
       const last = await this.store.lastEntryOfType(resumeId, 'cost-state');
-      return restoredCost(last ? [last] : []);
+      return restoredTotals(last ? [last] : []);
     } catch (err) {
-      this.deps.log.warn({ err, chatId: this.deps.chatId }, 'claude-sdk: the running cost total was not read; this turn may count earlier cost');
-      return 0;
+      this.deps.log.warn({ err, chatId: this.deps.chatId }, 'claude-sdk: the running totals were not read; this turn may count earlier usage');
+      return NO_TOTALS;
     }
   }
 
@@ -282,7 +283,9 @@ export class ClaudeSdkBackend implements AgentBackend {
 
   private async runTurn(live: Live, input: string, ctx: PromptCtx): Promise<TurnResult> {
     const map = createClaudeSdkMapState();
-    const emit = onceEachError((ev) => this.emit(ctx, ev));
+    const env = this.agentEnv();
+    const explain = (message: string) => explainLoginFailure(message, env);
+    const emit = onceEachError((ev) => this.emit(ctx, ev), explain);
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -319,12 +322,13 @@ export class ClaudeSdkBackend implements AgentBackend {
         for (const ev of mapSdkMessage(msg, map)) emit(ev);
         if (msg.type === 'result') {
           const { outcome, total } = await finishTurn(msg, {
-            costSeen: live.costSeen,
+            seen: live.seen,
             aborted,
             row: this.row,
             emit,
+            explain,
           });
-          live.costSeen = total;
+          live.seen = total;
           return outcome;
         }
       }
