@@ -242,10 +242,16 @@ export class ClaudePtyBackend implements AgentBackend {
       throw this.failStart(new AgentStartError(this.deps.agent, `cannot start a terminal: ${(err as Error).message}`, '', { cause: err }));
     }
     this.startError = null;
-    const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) => pty.onExit(resolve));
+    let lastOutput = Date.now();
+    // The terminal may report the exit before the last of the output is read (the final
+    // result line among it): the process counts as exited once its output has gone quiet.
+    const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) =>
+      pty.onExit((exit) => void outputSettled(() => lastOutput).then(() => resolve(exit))),
+    );
     const running: Running = { pty, tag, cgroup, exited, interrupted: false, lines: new StreamJsonLines(), early: [], read: null };
     // Read from the first byte: a program that fails at once says why before anything else happens.
     pty.onData((chunk) => {
+      lastOutput = Date.now();
       const messages = running.lines.push(chunk);
       if (running.read) running.read(messages);
       else running.early.push(...messages);
@@ -412,4 +418,12 @@ function permissionArgs(mode: PermissionMode | null): string[] {
 function exitNote(exit: { exitCode: number; signal?: number }, output: string): string {
   const how = exit.signal ? ` (killed by signal ${exit.signal})` : ` (exit code ${exit.exitCode})`;
   return how + (output ? `\n${output}` : '');
+}
+
+/** Resolves once no output has come for a moment, or a second after it was asked, whichever is first. */
+async function outputSettled(lastOutput: () => number, quietMs = 50, atMostMs = 1_000): Promise<void> {
+  const deadline = Date.now() + atMostMs;
+  while (Date.now() < deadline && Date.now() - lastOutput() < quietMs) {
+    await new Promise((r) => setTimeout(r, quietMs));
+  }
 }
