@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { HearthApi } from './api-client.js';
 import { configFromEnv } from './config.js';
 import { resolveConnection } from './connection.js';
-import { CliError, UsageError } from './errors.js';
+import { CliError, NoServerError, UnreachableError, UsageError } from './errors.js';
 import { printable } from './render.js';
 import { listChats } from './commands/chats.js';
 import { showLog } from './commands/log.js';
@@ -31,12 +31,16 @@ Environment:
   HEARTH_MAX_PROMPT_BYTES Largest message accepted (default: 262144)
   HEARTH_AGENT_USER       Run agents as this unprivileged user (the server must run as root)
   CLAUDE_SDK_BACKEND      Run claude through the Agent SDK (default: on)
-  HEARTH_SECRET_ENV       More variable names agents must never see`;
+  HEARTH_SECRET_ENV       More variable names agents must never see
+  XDG_STATE_HOME          The running server is recorded for the CLI in <it>/hearth/server.json
+                          (default: ~/.local/state)`;
 
 const CLIENT_HELP = `
-The server's address: --url, else HEARTH_URL, else server.json in the data directory
-(HEARTH_DATA_DIR, default .hearth), which "hearth serve" writes; else http://127.0.0.1:8420.
-The token: --token, else HEARTH_TOKEN, else the data directory's token file.
+The server's address: --url, else HEARTH_URL, else the running server's record: server.json
+in the data directory (HEARTH_DATA_DIR, default .hearth), else the one kept for the user,
+$XDG_STATE_HOME/hearth/server.json (default ~/.local/state/hearth/server.json), which
+"hearth serve" writes wherever it runs; else http://127.0.0.1:HEARTH_PORT (default 8420).
+The token: --token, else HEARTH_TOKEN, else the token file of the server found.
 A chat is named by its id or a unique prefix of at least 4 characters.`;
 
 const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto'];
@@ -71,8 +75,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command('hearth')
     .usage('<command> [options]')
     .description('Hearth runs coding agents in persistent chats bound to git worktrees.')
-    .option('--url <url>', 'address of the Hearth server (default: HEARTH_URL, the data directory, http://127.0.0.1:8420)')
-    .option('--token <token>', 'API token (default: HEARTH_TOKEN, else <data dir>/token)')
+    .option('--url <url>', "address of the Hearth server (default: HEARTH_URL, else the running server's record)")
+    .option('--token <token>', 'API token (default: HEARTH_TOKEN, else the token file of the server found)')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`hearth: ${text.replace(/^error: /, '')}`) })
     .addHelpText('after', CLIENT_HELP);
@@ -84,8 +88,15 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   const client = <A extends unknown[]>(run: (api: HearthApi, ...args: A) => Promise<number>) =>
     async function (this: Command, ...args: A) {
       const global = this.optsWithGlobals<GlobalOptions>();
-      const { url, token } = await resolveConnection(global);
-      setExitCode(await run(new HearthApi(url, token), ...args));
+      const { url, token, origin } = await resolveConnection(global);
+      try {
+        setExitCode(await run(new HearthApi(url, token), ...args));
+      } catch (err) {
+        if (!(err instanceof UnreachableError)) throw err;
+        if (origin.kind === 'none') throw new NoServerError(err.url, origin.looked);
+        if (origin.kind === 'recorded') throw new UnreachableError(err.url, err.reason, origin.file);
+        throw err;
+      }
     };
   const json = () => new Option('--json', "print the API's JSON instead of text, for scripts");
 

@@ -3,13 +3,14 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
+import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../fixtures/database.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 
@@ -71,11 +72,23 @@ interface Running {
   done: Promise<Run>;
 }
 
+/** `node` running the CLI from its source, from any working directory. */
+const CLI = ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli/bin.ts')];
+
 /** Starts `hearth <args>` as a child process; HEARTH_URL and HEARTH_TOKEN point at the test server. */
-function start(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, HEARTH_URL: url, HEARTH_TOKEN: TOKEN, HEARTH_DATA_DIR: cliDataDir, NO_COLOR: '1', ...options.env },
+function start(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}): Running {
+  const child = spawn(process.execPath, [...CLI, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: {
+      ...process.env,
+      HEARTH_URL: url,
+      HEARTH_TOKEN: TOKEN,
+      HEARTH_DATA_DIR: cliDataDir,
+      // No record of a server the user may have running on this machine is read.
+      XDG_STATE_HOME: path.join(root, 'no-state'),
+      NO_COLOR: '1',
+      ...options.env,
+    },
   });
   if (options.stdin !== undefined) child.stdin.end(options.stdin);
   const chunks: Run['chunks'] = [];
@@ -371,5 +384,123 @@ describe('hearth CLI: help and configuration', () => {
     const noToken = await hearth(['chats'], { env: { HEARTH_TOKEN: '', HEARTH_DATA_DIR: empty } });
     assert.equal(noToken.code, 1, shown(noToken));
     assert.match(noToken.stderr, /none was found/);
+  });
+});
+
+/** A port nothing listens on: one the system just handed out and took back. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+describe('hearth CLI from another repository', () => {
+  let schema: TestSchema;
+  let state: string;
+  let dataDir: string;
+  let elsewhere: string;
+  const servers: ChildProcess[] = [];
+
+  before(async () => {
+    schema = await testSchema('cli_elsewhere');
+    state = await mkdtemp(path.join(tmpdir(), 'hearth-cli-state-'));
+    dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-cli-serve-'));
+    elsewhere = makeRepo(path.join(root, 'elsewhere'));
+  });
+  after(async () => {
+    for (const s of servers) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
+    await schema.drop();
+    await rm(state, { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** `hearth serve` in the clone, its data directory elsewhere, recording itself under `state`. */
+  async function serve(): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null>; output: () => string }> {
+    const child = spawn(process.execPath, [...CLI, 'serve'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        DATABASE_URL: TEST_DATABASE_URL,
+        HEARTH_DATABASE_SCHEMA: schema.schema,
+        HEARTH_DATA_DIR: dataDir,
+        HEARTH_PORT: '0',
+        HEARTH_TOKEN: '',
+        HEARTH_REPO_ROOTS: root,
+        XDG_STATE_HOME: state,
+        HEARTH_LOG_LEVEL: 'info',
+      },
+    });
+    servers.push(child);
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await until(() => /Hearth listening on http:\/\/127\.0\.0\.1:\d+/.test(output) || child.exitCode !== null, 'the server to listen', 60_000);
+    const [, listening] = output.match(/Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/) ?? [];
+    assert.ok(listening, output);
+    return { child, url: listening, exit, output: () => output };
+  }
+
+  /** The CLI as a user runs it in their own repository: no address, token or data directory given. */
+  const fromElsewhere = (args: string[], env: Record<string, string> = {}) =>
+    hearth(args, { cwd: elsewhere, env: { HEARTH_URL: '', HEARTH_TOKEN: '', HEARTH_DATA_DIR: '', XDG_STATE_HOME: state, ...env } });
+
+  it('finds the running server through the user\'s state directory, and says when none is running', { timeout: 120_000 }, async () => {
+    const first = await serve();
+    const record = path.join(state, 'hearth', 'server.json');
+    assert.deepEqual(JSON.parse(await readFile(record, 'utf8')), {
+      url: first.url,
+      pid: first.child.pid,
+      dataDir,
+      tokenFile: path.join(dataDir, 'token'),
+    });
+    assert.equal((await stat(record)).mode & 0o777, 0o600);
+    assert.equal((await stat(path.dirname(record))).mode & 0o777, 0o700);
+
+    const made = await fromElsewhere(['new', '.', '--title', 'from elsewhere']);
+    assert.equal(made.code, 0, shown(made));
+    const id = made.stdout.split('\n')[0]!;
+    assert.match(id, UUID_LINE);
+    const list = await fromElsewhere(['chats', '--json']);
+    assert.equal(list.code, 0, shown(list));
+    assert.deepEqual(
+      JSON.parse(list.stdout).chats.map((c: { id: string; repoPath: string }) => [c.id, c.repoPath]),
+      [[id, elsewhere]],
+    );
+
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exit, 0, first.output());
+    assert.ok(!existsSync(record), 'the record is removed on shutdown');
+    const port = await freePort();
+    const none = await fromElsewhere(['chats'], { HEARTH_PORT: String(port) });
+    assert.equal(none.code, 1, shown(none));
+    assert.equal(
+      none.stderr,
+      `hearth: no Hearth server is running: none is recorded in ${record} or ${path.join(elsewhere, '.hearth', 'server.json')}, ` +
+        `and none answers at http://127.0.0.1:${port}. Start one with "hearth serve", or give its address with --url or HEARTH_URL\n`,
+    );
+
+    // Another server recorded itself since: this one leaves that record alone when it stops.
+    const second = await serve();
+    const takenOver = { url: second.url, pid: process.pid, dataDir: path.join(root, 'another'), tokenFile: null };
+    await writeFile(record, JSON.stringify(takenOver));
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exit, 0, second.output());
+    assert.deepEqual(JSON.parse(await readFile(record, 'utf8')), takenOver, 'the other server\'s record stays');
+    const gone = await fromElsewhere(['chats']);
+    assert.equal(gone.code, 1, shown(gone));
+    assert.match(gone.stderr, new RegExp(`^hearth: cannot reach Hearth at ${second.url}, the server recorded in ${record}: .*ECONNREFUSED.*; is it still running\\?$`, 'm'));
+
+    // A record left by a server that crashed names a process that is gone.
+    await writeFile(record, JSON.stringify({ ...takenOver, pid: second.child.pid }));
+    const crashed = await fromElsewhere(['chats'], { HEARTH_PORT: String(port) });
+    assert.equal(crashed.code, 1, shown(crashed));
+    assert.match(
+      crashed.stderr,
+      new RegExp(`^hearth: no Hearth server is running: the server recorded in ${record} \\(pid ${second.child.pid}\\) is no longer running, and none answers`),
+    );
   });
 });
