@@ -5,6 +5,7 @@ import { resolveConnection } from './connection.js';
 import { CliError, NoServerError, UnreachableError, UsageError } from './errors.js';
 import { printable } from './render.js';
 import { listChats } from './commands/chats.js';
+import { deleteChat } from './commands/delete.js';
 import { showLog } from './commands/log.js';
 import { newChat } from './commands/new-chat.js';
 import { sendMessage } from './commands/send.js';
@@ -158,6 +159,20 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('<chat>', 'chat id or a unique prefix of it')
     .addOption(json())
     .action(client((api, chat: string, options: { json?: boolean }) => stopChat(api, chat, { json: Boolean(options.json) })));
+
+  program
+    .command('delete')
+    .description(
+      "delete a chat: its running turn is stopped, its history and worktree (uncommitted changes too) removed; its branch stays. Asks first on a terminal; elsewhere it needs --yes",
+    )
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .option('-y, --yes', 'delete without asking')
+    .addOption(json())
+    .action(
+      client((api, chat: string, options: { yes?: boolean; json?: boolean }) =>
+        deleteChat(api, chat, { yes: Boolean(options.yes), json: Boolean(options.json) }),
+      ),
+    );
 
   for (const command of program.commands) {
     if (command.name() !== 'serve') command.configureHelp({ showGlobalOptions: true });

@@ -309,6 +309,89 @@ describe('hearth CLI', () => {
   });
 });
 
+/** `hearth <args>` on a terminal of its own (a real pty), answering its question with `answer`. */
+async function onTerminal(args: string[], answer: string): Promise<{ code: number; output: string }> {
+  const { spawn: spawnPty } = await import('@lydell/node-pty');
+  const pty = spawnPty(process.execPath, [...CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, HEARTH_URL: url, HEARTH_TOKEN: TOKEN, HEARTH_DATA_DIR: cliDataDir, NO_COLOR: '1' } as Record<string, string>,
+    cols: 200,
+  });
+  let output = '';
+  let answered = false;
+  const exited = new Promise<number>((r) => pty.onExit(({ exitCode }) => r(exitCode)));
+  pty.onData((d) => {
+    output += d;
+    if (!answered && output.includes('[y/N]')) {
+      answered = true;
+      pty.write(answer);
+    }
+  });
+  const timer = setTimeout(() => pty.kill('SIGKILL'), 25_000);
+  try {
+    return { code: await exited, output };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('hearth delete', () => {
+  const listed = async (id: string) => (JSON.parse((await hearth(['chats', '--json'])).stdout).chats as { id: string }[]).some((c) => c.id === id);
+
+  it('without a terminal it deletes only with --yes, and never waits for an answer', LIMIT, async () => {
+    const made = await hearth(['new', repo, '--title', 'to delete']);
+    assert.equal(made.code, 0, shown(made));
+    const id = made.stdout.split('\n')[0]!;
+    const worktree = made.stdout.match(/^worktree +(.+)$/m)![1]!;
+    assert.ok(existsSync(worktree));
+
+    // stdin is a pipe left open: a question would hang until the run's own time limit.
+    const sending = start(['delete', id.slice(0, 8)]);
+    const unasked = await sending.done;
+    assert.equal(unasked.code, 2, shown(unasked));
+    assert.equal(unasked.stderr, `hearth: not deleting chat ${id} unasked: confirm with --yes (there is no terminal to ask on)\n`);
+    assert.ok(await listed(id), 'the chat is still there');
+
+    const r = await hearth(['delete', id.slice(0, 8), '--yes']);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, `deleted chat ${id}\n`);
+    assert.ok(!(await listed(id)), 'the chat is gone');
+    assert.ok(!existsSync(worktree), 'its worktree is removed');
+
+    const again = await hearth(['delete', id, '-y']);
+    assert.equal(again.code, 1, shown(again));
+    assert.match(again.stderr, new RegExp(`^hearth: no chat ${id} \\(chat_not_found, HTTP 404\\)$`, 'm'));
+    const byPrefix = await hearth(['delete', id.slice(0, 8), '-y']);
+    assert.equal(byPrefix.code, 2, shown(byPrefix));
+  });
+
+  it('--json prints what was deleted', LIMIT, async () => {
+    const id = await newChat();
+    const r = await hearth(['delete', id, '--yes', '--json']);
+    assert.equal(r.code, 0, shown(r));
+    assert.deepEqual(JSON.parse(r.stdout), { id, deleted: true });
+    assert.ok(!(await listed(id)));
+  });
+
+  it('on a terminal it asks, saying what goes and what stays, and deletes only on yes', LIMIT, async () => {
+    const id = await newChat('--title', 'asked first');
+    const declined = await onTerminal(['delete', id], 'n\r');
+    assert.equal(declined.code, 1, declined.output);
+    assert.match(declined.output, new RegExp(`Delete chat ${id.slice(0, 8)} "asked first"\\? Its history and its worktree .+ are removed, uncommitted changes included; the branch hearth/${id} stays\\. \\[y/N\\]`));
+    assert.match(declined.output, /hearth: not deleted/);
+    assert.ok(await listed(id), 'no deletes nothing');
+
+    const closed = await onTerminal(['delete', id], '\x04');
+    assert.equal(closed.code, 1, closed.output);
+    assert.ok(await listed(id), 'Ctrl-D deletes nothing');
+
+    const yes = await onTerminal(['delete', id], 'y\r');
+    assert.equal(yes.code, 0, yes.output);
+    assert.match(yes.output, new RegExp(`deleted chat ${id}`));
+    assert.ok(!(await listed(id)));
+  });
+});
+
 describe('hearth CLI: errors', () => {
   it('an unknown chat id or prefix is a clear error', LIMIT, async () => {
     const prefix = await hearth(['log', 'zzzz']);
@@ -356,6 +439,7 @@ describe('hearth CLI: help and configuration', () => {
       send: [/<chat>/, /\[text\.\.\.\]/, /--backend <backend>/, /claude_pty/, /--json/, /130/],
       log: [/<chat>/, /--json/],
       stop: [/<chat>/, /--json/],
+      delete: [/<chat>/, /--yes/, /--json/, /branch stays/],
       serve: [/HEARTH_PORT/, /DATABASE_URL/],
     };
     const runs = await Promise.all(Object.keys(expected).map((command) => hearth([command, '--help'])));
