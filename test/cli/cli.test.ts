@@ -13,6 +13,7 @@ import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/
 import { TEST_DATABASE_URL, testSchema, type TestSchema } from '../fixtures/database.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { taggedProcesses } from '../../src/backends/agent-process.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const LIMIT = { timeout: 30_000 };
@@ -236,7 +237,7 @@ describe('hearth CLI', () => {
     assert.match(turns[1]!, /^❯ fail: please\n(✗ API Error: 400 the fake model refuses this one\n)+· turn failed$/);
     assert.equal(turns[2], '❯ as json\njson reply');
     assert.equal(turns[3], '❯ from stdin\n  second line\ngot it');
-    assert.match(turns[4]!, /^❯ take your time\n[^]*· turn aborted$/);
+    assert.equal(turns[4], '❯ take your time\npartial\n· turn aborted: stopped on request before it finished');
     assert.equal(turns.length, 5, r.stdout);
   });
 
@@ -266,7 +267,7 @@ describe('hearth CLI', () => {
     assert.equal(r.code, 130, shown(r));
     assert.match(r.stderr, /stopping the turn/);
     const log = await hearth(['log', chat]);
-    assert.match(log.stdout, /❯ interrupt me\n[^]*· turn aborted\n$/, shown(log));
+    assert.match(log.stdout, /❯ interrupt me\nstill going\n· turn aborted: stopped on request before it finished\n$/, shown(log));
   });
 
   it('prints titles, replies, tool output and errors without their escape sequences; --json keeps them exact', LIMIT, async () => {
@@ -389,6 +390,60 @@ describe('hearth delete', () => {
     assert.equal(yes.code, 0, yes.output);
     assert.match(yes.output, new RegExp(`deleted chat ${id}`));
     assert.ok(!(await listed(id)));
+  });
+});
+
+describe('hearth log: turns that broke off', () => {
+  it('shows a turn whose agent was killed mid-stream: the text it had streamed, the error, and why it ended', LIMIT, async () => {
+    const id = await newChat();
+    const nodeTag = { prefix: `${server.runtime.config.nodeId}:` };
+    const others = new Set(taggedProcesses(nodeTag));
+    fake.enqueue({ kind: 'stall', chunks: ['Half of ', 'an answer'] });
+    const sending = start(['send', id, 'go on']);
+    await until(() => sending.stdout().includes('an answer'), 'the reply to stream');
+    for (const pid of taggedProcesses(nodeTag)) if (!others.has(pid)) process.kill(pid, 'SIGKILL');
+    const sent = await sending.done;
+    assert.equal(sent.code, 1, shown(sent));
+
+    const { messages } = JSON.parse((await hearth(['log', id, '--json'])).stdout);
+    const error = messages[0].turnError;
+    assert.match(error, /SIGKILL/, 'the history says why the turn ended');
+    assert.deepEqual(
+      messages.map((m: { role: string; turnStatus: string; turnError: string }) => [m.role, m.turnStatus, m.turnError]),
+      [['user', 'failed', error], ['assistant', 'failed', error]],
+    );
+    const log = await hearth(['log', id]);
+    assert.equal(log.code, 0, shown(log));
+    // The reason is the error line already shown: it is not repeated on the turn's last line.
+    assert.equal(log.stdout, `❯ go on\nHalf of an answer\n✗ ${error}\n· turn failed\n`);
+  });
+
+  it('shows why a stopped turn ended, a waiting one included, with what the running one had streamed', LIMIT, async () => {
+    const id = await newChat();
+    fake.enqueue({ kind: 'stall', chunks: ['So far ', 'so good'] });
+    const running = start(['send', id, 'the running one']);
+    await until(() => running.stdout().includes('so good'), 'the reply to stream');
+    const waiting = start(['send', id, 'the waiting one']);
+    const waitingId = async () => {
+      const { messages } = JSON.parse((await hearth(['log', id, '--json'])).stdout);
+      return messages.some((m: { parts: { text?: string }[]; turnStatus: string }) => m.parts[0]?.text === 'the waiting one' && m.turnStatus === 'queued');
+    };
+    for (let i = 0; !(await waitingId()); i++) {
+      assert.ok(i < 200, 'the second message is queued');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const stop = await hearth(['stop', id]);
+    assert.equal(stop.stdout, 'stopped 2 turns\n', shown(stop));
+    assert.equal((await running.done).code, 130);
+    assert.equal((await waiting.done).code, 130);
+
+    const log = await hearth(['log', id]);
+    assert.equal(
+      log.stdout,
+      '❯ the running one\nSo far so good\n· turn aborted: stopped on request before it finished\n\n' +
+        '❯ the waiting one\n· turn aborted before it started\n',
+      shown(log),
+    );
   });
 });
 
