@@ -152,7 +152,7 @@ describe('the CLI renderers', () => {
       [
         '❯ crash now\n· turn interrupted: the server stopped during this turn',
         '❯ then this\n· turn interrupted: the server stopped before this turn started; it was not run',
-        '❯ and fail\n· turn failed: first line\n                second line',
+        '❯ and fail\n· turn failed: first line\n               second line',
         '❯ stop me\npartial\n· turn aborted: stopped on request before it finished',
         '❯ queued behind\n· turn aborted before it started',
         '❯ fine\nok',
