@@ -52,6 +52,12 @@ export class HearthApi {
     return health?.demo === true;
   }
 
+  /** Answers 204 with no body. */
+  async deleteChat(id: string): Promise<void> {
+    const res = await this.fetch(`/api/chats/${id}`, { method: 'DELETE' });
+    if (!res.ok) throw this.failure(res.status, await res.text());
+  }
+
   abort(id: string): Promise<{ stopped: number }> {
     return this.request('POST', `/api/chats/${id}/abort`);
   }

@@ -19,8 +19,27 @@ export class UsageError extends CliError {
 
 export class UnreachableError extends CliError {
   override name = 'UnreachableError';
-  constructor(url: string, reason: string) {
-    super(`cannot reach Hearth at ${url}: ${reason}; is "hearth serve" running?`);
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+    recordedIn?: string,
+  ) {
+    super(
+      recordedIn
+        ? `cannot reach Hearth at ${url}, the server recorded in ${recordedIn}: ${reason}; is it still running?`
+        : `cannot reach Hearth at ${url}: ${reason}; is "hearth serve" running?`,
+    );
+  }
+}
+
+/** Nothing gave or recorded a server's address, and none answers at the default one. */
+export class NoServerError extends CliError {
+  override name = 'NoServerError';
+  constructor(url: string, looked: string) {
+    super(
+      `no Hearth server is running: ${looked}, and none answers at ${url}. ` +
+        'Start one with "hearth serve", or give its address with --url or HEARTH_URL',
+    );
   }
 }
 
@@ -30,7 +49,7 @@ export class UnauthorizedError extends CliError {
     super(
       hadToken
         ? 'the server refused the token; pass --token or set HEARTH_TOKEN'
-        : 'the server wants a token and none was found; pass --token or set HEARTH_TOKEN (or run where .hearth/token is)',
+        : 'the server wants a token and none was found; pass --token or set HEARTH_TOKEN (hearth serve keeps it in its data directory, in the file token)',
     );
   }
 }

@@ -2,9 +2,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { HearthApi } from './api-client.js';
 import { configFromEnv } from './config.js';
 import { resolveConnection } from './connection.js';
-import { CliError, UsageError } from './errors.js';
+import { CliError, NoServerError, UnreachableError, UsageError } from './errors.js';
 import { printable } from './render.js';
 import { listChats } from './commands/chats.js';
+import { deleteChat } from './commands/delete.js';
 import { showLog } from './commands/log.js';
 import { newChat } from './commands/new-chat.js';
 import { sendMessage } from './commands/send.js';
@@ -31,12 +32,16 @@ Environment:
   HEARTH_MAX_PROMPT_BYTES Largest message accepted (default: 262144)
   HEARTH_AGENT_USER       Run agents as this unprivileged user (the server must run as root)
   CLAUDE_SDK_BACKEND      Run claude through the Agent SDK (default: on)
-  HEARTH_SECRET_ENV       More variable names agents must never see`;
+  HEARTH_SECRET_ENV       More variable names agents must never see
+  XDG_STATE_HOME          The running server is recorded for the CLI in <it>/hearth/server.json
+                          (default: ~/.local/state)`;
 
 const CLIENT_HELP = `
-The server's address: --url, else HEARTH_URL, else server.json in the data directory
-(HEARTH_DATA_DIR, default .hearth), which "hearth serve" writes; else http://127.0.0.1:8420.
-The token: --token, else HEARTH_TOKEN, else the data directory's token file.
+The server's address: --url, else HEARTH_URL, else the running server's record: server.json
+in the data directory (HEARTH_DATA_DIR, default .hearth), else the one kept for the user,
+$XDG_STATE_HOME/hearth/server.json (default ~/.local/state/hearth/server.json), which
+"hearth serve" writes wherever it runs; else http://127.0.0.1:HEARTH_PORT (default 8420).
+The token: --token, else HEARTH_TOKEN, else the token file of the server found.
 A chat is named by its id or a unique prefix of at least 4 characters.`;
 
 const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto'];
@@ -71,8 +76,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command('hearth')
     .usage('<command> [options]')
     .description('Hearth runs coding agents in persistent chats bound to git worktrees.')
-    .option('--url <url>', 'address of the Hearth server (default: HEARTH_URL, the data directory, http://127.0.0.1:8420)')
-    .option('--token <token>', 'API token (default: HEARTH_TOKEN, else <data dir>/token)')
+    .option('--url <url>', "address of the Hearth server (default: HEARTH_URL, else the running server's record)")
+    .option('--token <token>', 'API token (default: HEARTH_TOKEN, else the token file of the server found)')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`hearth: ${text.replace(/^error: /, '')}`) })
     .addHelpText('after', CLIENT_HELP);
@@ -84,8 +89,15 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   const client = <A extends unknown[]>(run: (api: HearthApi, ...args: A) => Promise<number>) =>
     async function (this: Command, ...args: A) {
       const global = this.optsWithGlobals<GlobalOptions>();
-      const { url, token } = await resolveConnection(global);
-      setExitCode(await run(new HearthApi(url, token), ...args));
+      const { url, token, origin } = await resolveConnection(global);
+      try {
+        setExitCode(await run(new HearthApi(url, token), ...args));
+      } catch (err) {
+        if (!(err instanceof UnreachableError)) throw err;
+        if (origin.kind === 'none') throw new NoServerError(err.url, origin.looked);
+        if (origin.kind === 'recorded') throw new UnreachableError(err.url, err.reason, origin.file);
+        throw err;
+      }
     };
   const json = () => new Option('--json', "print the API's JSON instead of text, for scripts");
 
@@ -147,6 +159,20 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('<chat>', 'chat id or a unique prefix of it')
     .addOption(json())
     .action(client((api, chat: string, options: { json?: boolean }) => stopChat(api, chat, { json: Boolean(options.json) })));
+
+  program
+    .command('delete')
+    .description(
+      "delete a chat: its running turn is stopped, its history and worktree (uncommitted changes too) removed; its branch stays. Asks first on a terminal; elsewhere it needs --yes",
+    )
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .option('-y, --yes', 'delete without asking')
+    .addOption(json())
+    .action(
+      client((api, chat: string, options: { yes?: boolean; json?: boolean }) =>
+        deleteChat(api, chat, { yes: Boolean(options.yes), json: Boolean(options.json) }),
+      ),
+    );
 
   for (const command of program.commands) {
     if (command.name() !== 'serve') command.configureHelp({ showGlobalOptions: true });

@@ -67,7 +67,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
     const address = app.server.address();
     const port = address && typeof address === 'object' ? address.port : config.port;
     const url = `${tls ? 'https' : 'http'}://${connectHost(config.host)}:${port}`;
-    await writeServerFile(config.dataDir, url);
+    await writeServerFile(config.dataDir, url, env);
     if (token.created) process.stdout.write(`Hearth API token (kept in ${token.file}): ${token.value}\n`);
     else process.stdout.write(`Hearth API token: ${token.file ? `kept in ${token.file}` : 'from HEARTH_TOKEN'}\n`);
     if (demo) {
@@ -103,7 +103,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       [
         // Streams end in the server's preClose; a connection still open when time runs out is cut.
         { what: 'the HTTP server', close: async () => http?.close(), abandon: () => http?.server.closeAllConnections() },
-        { what: 'server.json', close: () => removeServerFile(config.dataDir) },
+        { what: 'server.json', close: () => removeServerFile(config.dataDir, env) },
         { what: 'the agents', close: async () => runtime?.close() },
         { what: 'the demo model', close: async () => demo?.close() },
         { what: 'the database', close: () => closeDatabase(sql) },

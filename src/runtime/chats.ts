@@ -60,6 +60,8 @@ export interface StoredMessage {
   parts: StoredPart[];
   /** queued, running, succeeded, failed, aborted or interrupted. */
   turnStatus: string | null;
+  /** Why the turn did not succeed, as its turn_end said; null while it runs and when it succeeded. */
+  turnError: string | null;
   createdAt: string;
 }
 
@@ -180,8 +182,8 @@ export class Chats {
   async history(id: string): Promise<StoredMessage[] | null> {
     if (!(await this.get(id, false))) return null;
     const rows = await this.deps.sql<
-      { id: string; turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; created_at: Date; status: string | null }[]
-    >`SELECT m.id, m.turn_id, m.role, m.agent, m.parts, m.created_at, t.status
+      { id: string; turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; created_at: Date; status: string | null; error: string | null }[]
+    >`SELECT m.id, m.turn_id, m.role, m.agent, m.parts, m.created_at, t.status, t.error
       FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
       WHERE m.chat_id = ${id} ORDER BY m.ord`;
     return rows.map((r) => ({
@@ -191,6 +193,7 @@ export class Chats {
       agent: r.agent,
       parts: JSON.parse(r.parts),
       turnStatus: r.status,
+      turnError: r.error,
       createdAt: r.created_at.toISOString(),
     }));
   }

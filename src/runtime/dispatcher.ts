@@ -422,9 +422,36 @@ export class Dispatcher {
       WHERE node_id = ${this.deps.nodeId} AND status IN ('queued', 'running')
       RETURNING id, chat_id, error`;
     for (const t of turns) {
+      if (t.error === STOPPED_DURING) await this.keepInterruptedReply(t.chat_id, t.id);
       await this.deps.events.append(t.chat_id, 'turn_end', { turnId: t.id, ok: false, error: t.error, code: 'interrupted' });
     }
     return { interrupted: turns.length, orphans };
+  }
+
+  /**
+   * A turn the server died during has no stored reply, but its events were written as they
+   * came: the reply is rebuilt from them by the same rules as a live turn's, so the history
+   * shows what the turn had shown, and why it ended.
+   */
+  private async keepInterruptedReply(chatId: string, turnId: string): Promise<void> {
+    const rows = await this.deps.sql<{ kind: AgentEvent['kind']; data: string }[]>`
+      SELECT kind, data FROM chat_events
+      WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId}
+        AND kind IN ('text_delta', 'thinking_delta', 'message', 'tool_result', 'error')
+      ORDER BY seq`;
+    const reply = new Reply();
+    for (const row of rows) {
+      const data = JSON.parse(row.data) as { role?: string };
+      // The user's own message is logged under the turn too; it is not part of the reply.
+      if (row.kind === 'message' && data.role === 'user') continue;
+      reply.add({ ...data, kind: row.kind } as AgentEvent);
+    }
+    reply.fail(STOPPED_DURING);
+    await this.deps.sql`
+      INSERT INTO messages (chat_id, turn_id, role, agent, parts)
+      SELECT ${chatId}, ${turnId}, 'assistant', t.agent, ${JSON.stringify(reply.settle())}
+      FROM turns t
+      WHERE t.id = ${turnId} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.turn_id = ${turnId} AND m.role = 'assistant')`;
   }
 }
 

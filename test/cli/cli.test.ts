@@ -3,20 +3,18 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
+import { chatIdOf, freePort, shown, spawnCli, until, UUID_LINE, type CliOptions, type Running } from './cli-harness.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const LIMIT = { timeout: 30_000 };
 const CHUNK_DELAY_MS = 80;
-const ROOT = path.resolve(import.meta.dirname, '../..');
 let db: TestSchema;
 let fake: FakeModelServer;
 let server: TestServer;
@@ -56,71 +54,25 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** When each piece of stdout arrived, and what it was. */
-  chunks: Array<{ at: number; text: string }>;
-  exitedAt: number;
-}
-
-interface Running {
-  stdout(): string;
-  kill(signal: NodeJS.Signals): void;
-  done: Promise<Run>;
-}
-
 /** Starts `hearth <args>` as a child process; HEARTH_URL and HEARTH_TOKEN point at the test server. */
-function start(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, HEARTH_URL: url, HEARTH_TOKEN: TOKEN, HEARTH_DATA_DIR: cliDataDir, NO_COLOR: '1', ...options.env },
+function start(args: string[], options: CliOptions = {}): Running {
+  return spawnCli(args, {
+    ...options,
+    env: {
+      HEARTH_URL: url,
+      HEARTH_TOKEN: TOKEN,
+      HEARTH_DATA_DIR: cliDataDir,
+      // No record of a server the user may have running on this machine is read.
+      XDG_STATE_HOME: path.join(root, 'no-state'),
+      ...options.env,
+    },
   });
-  if (options.stdin !== undefined) child.stdin.end(options.stdin);
-  const chunks: Run['chunks'] = [];
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => {
-    stdout += text;
-    chunks.push({ at: Date.now(), text });
-  });
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const done = new Promise<Run>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`hearth ${args.join(' ')} did not finish\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 25_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, chunks, exitedAt: Date.now() });
-    });
-  });
-  return { stdout: () => stdout, kill: (signal) => child.kill(signal), done };
 }
 
-const hearth = (args: string[], options?: Parameters<typeof start>[1]) => start(args, options).done;
+const hearth = (args: string[], options?: CliOptions) => start(args, options).done;
 
-/** The run's output, for assertion messages. */
-const shown = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+const newChat = async (...flags: string[]) => chatIdOf(await hearth(['new', repo, ...flags]));
 
-async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function newChat(...flags: string[]): Promise<string> {
-  const r = await hearth(['new', repo, ...flags]);
-  assert.equal(r.code, 0, shown(r));
-  const id = r.stdout.split('\n')[0]!;
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-  return id;
-}
-
-const UUID_LINE = /^[0-9a-f-]{36}$/m;
 /** A byte a terminal would act on rather than print: C0 but tab and newline, DEL, C1. */
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
@@ -223,7 +175,7 @@ describe('hearth CLI', () => {
     assert.match(turns[1]!, /^❯ fail: please\n(✗ API Error: 400 the fake model refuses this one\n)+· turn failed$/);
     assert.equal(turns[2], '❯ as json\njson reply');
     assert.equal(turns[3], '❯ from stdin\n  second line\ngot it');
-    assert.match(turns[4]!, /^❯ take your time\n[^]*· turn aborted$/);
+    assert.equal(turns[4], '❯ take your time\npartial\n· turn aborted: stopped on request before it finished');
     assert.equal(turns.length, 5, r.stdout);
   });
 
@@ -253,7 +205,7 @@ describe('hearth CLI', () => {
     assert.equal(r.code, 130, shown(r));
     assert.match(r.stderr, /stopping the turn/);
     const log = await hearth(['log', chat]);
-    assert.match(log.stdout, /❯ interrupt me\n[^]*· turn aborted\n$/, shown(log));
+    assert.match(log.stdout, /❯ interrupt me\nstill going\n· turn aborted: stopped on request before it finished\n$/, shown(log));
   });
 
   it('prints titles, replies, tool output and errors without their escape sequences; --json keeps them exact', LIMIT, async () => {
@@ -316,10 +268,7 @@ describe('hearth CLI: errors', () => {
   });
 
   it('an unreachable server is a clear error', LIMIT, async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise((r) => closed.close(r));
+    const port = await freePort();
     const r = await hearth(['chats'], { env: { HEARTH_URL: `http://127.0.0.1:${port}` } });
     assert.equal(r.code, 1, shown(r));
     assert.match(r.stderr, new RegExp(`^hearth: cannot reach Hearth at http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*; is "hearth serve" running\\?$`, 'm'));
@@ -343,6 +292,7 @@ describe('hearth CLI: help and configuration', () => {
       send: [/<chat>/, /\[text\.\.\.\]/, /--backend <backend>/, /claude_pty/, /--json/, /130/],
       log: [/<chat>/, /--json/],
       stop: [/<chat>/, /--json/],
+      delete: [/<chat>/, /--yes/, /--json/, /branch stays/],
       serve: [/HEARTH_PORT/, /DATABASE_URL/],
     };
     const runs = await Promise.all(Object.keys(expected).map((command) => hearth([command, '--help'])));

@@ -2,7 +2,9 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { renderHistory } from '../../src/cli/commands/log.js';
 import { LiveTurnPrinter } from '../../src/cli/live-turn.js';
+import type { StoredMessage } from '../../src/runtime/chats.js';
 import { errorLine, oneLine, printable, PrintableStream, styleFor, table, toolCallLine, toolResultLine } from '../../src/cli/render.js';
 
 /** Every byte a terminal would act on rather than print: C0 but tab and newline, DEL, C1. */
@@ -128,5 +130,33 @@ describe('the CLI renderers', () => {
     for (const e of events) json.handle(e);
     assert.deepEqual(jsonOut.text.trim().split('\n').map((l) => JSON.parse(l)), events);
     assert.equal(jsonErr.text, 'hearth: the turn failed: failed\n');
+  });
+
+  it('print how each turn of a history ended and why, its reply gathered under its message', () => {
+    let n = 0;
+    const msg = (turnId: string, role: StoredMessage['role'], parts: StoredMessage['parts'], turnStatus: string, turnError: string | null) =>
+      ({ id: `m${++n}`, turnId, role, agent: 'claude', parts, turnStatus, turnError, createdAt: '2026-01-01T00:00:00.000Z' }) satisfies StoredMessage;
+    const history = [
+      msg('t1', 'user', [{ type: 'text', text: 'crash now' }], 'interrupted', 'the server stopped during this turn'),
+      msg('t2', 'user', [{ type: 'text', text: 'then this' }], 'interrupted', 'the server stopped before this turn started; it was not run'),
+      msg('t3', 'user', [{ type: 'text', text: 'and fail' }], 'failed', 'first line\nsecond \x1b[2Jline'),
+      msg('t4', 'user', [{ type: 'text', text: 'stop me' }], 'aborted', 'aborted'),
+      msg('t5', 'user', [{ type: 'text', text: 'queued behind' }], 'aborted', 'aborted before it started'),
+      // Stored when its turn ended, after the message that queued behind it.
+      msg('t4', 'assistant', [{ type: 'text', text: 'partial' }], 'aborted', 'aborted'),
+      msg('t6', 'user', [{ type: 'text', text: 'fine' }], 'succeeded', null),
+      msg('t6', 'assistant', [{ type: 'text', text: 'ok' }], 'succeeded', null),
+    ];
+    assert.equal(
+      renderHistory(history, style),
+      [
+        '❯ crash now\n· turn interrupted: the server stopped during this turn',
+        '❯ then this\n· turn interrupted: the server stopped before this turn started; it was not run',
+        '❯ and fail\n· turn failed: first line\n               second line',
+        '❯ stop me\npartial\n· turn aborted: stopped on request before it finished',
+        '❯ queued behind\n· turn aborted before it started',
+        '❯ fine\nok',
+      ].join('\n\n') + '\n',
+    );
   });
 });

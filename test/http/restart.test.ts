@@ -126,6 +126,13 @@ it('survives SIGKILL mid-turn: interrupted turn, no orphan agent, whole history 
       ['Now think for a long time.', 'interrupted'],
     ],
   );
+  // What the interrupted turn had streamed is its stored reply, and says why it ended.
+  const reply = history.body.messages.find((m: any) => m.role === 'assistant' && m.turnId === two.body.turnId);
+  assert.ok(reply, 'the interrupted turn has a stored reply');
+  assert.deepEqual(reply.parts, [
+    { type: 'text', text: 'Working on it' },
+    { type: 'error', message: 'the server stopped during this turn' },
+  ]);
   const replay = await second.client.follow(chatId, untilTurnEnd(two.body.turnId), { after: 0 });
   assert.equal(replay.at(-1)!.data.code, 'interrupted');
 

@@ -16,24 +16,50 @@ export async function showLog(api: HearthApi, ref: string, options: { json: bool
   return 0;
 }
 
+/**
+ * Each turn's message, its reply and how it ended, turns in the order their messages
+ * were sent. A reply is stored when its turn ends, after messages that queued behind it,
+ * so messages are gathered by turn rather than taken in stored order.
+ */
 export function renderHistory(messages: StoredMessage[], style: Style): string {
-  const turns: string[] = [];
-  let current: { turnId: string | null; status: string | null; lines: string[] } | null = null;
-  const close = () => {
-    if (!current) return;
-    if (current.status && current.status !== 'succeeded') current.lines.push(style.dim(`· turn ${current.status}`));
-    turns.push(current.lines.join('\n'));
-    current = null;
-  };
+  const turns: StoredMessage[][] = [];
+  const byTurn = new Map<string, StoredMessage[]>();
   for (const message of messages) {
-    if (!current || message.turnId === null || message.turnId !== current.turnId) {
-      close();
-      current = { turnId: message.turnId, status: message.turnStatus, lines: [] };
+    const known = message.turnId === null ? undefined : byTurn.get(message.turnId);
+    if (known) {
+      known.push(message);
+      continue;
     }
-    for (const part of message.parts) current.lines.push(renderPart(part, message.role, style));
+    const turn = [message];
+    turns.push(turn);
+    if (message.turnId !== null) byTurn.set(message.turnId, turn);
   }
-  close();
-  return turns.length === 0 ? '' : turns.join('\n\n') + '\n';
+  return turns.length === 0 ? '' : turns.map((turn) => renderTurn(turn, style)).join('\n\n') + '\n';
+}
+
+function renderTurn(messages: StoredMessage[], style: Style): string {
+  const lines: string[] = [];
+  const shown = new Set<string>();
+  for (const message of messages) {
+    for (const part of message.parts) {
+      if (part.type === 'error') shown.add(part.message);
+      lines.push(renderPart(part, message.role, style));
+    }
+  }
+  const { turnStatus: status, turnError: error } = messages[0]!;
+  if (status && status !== 'succeeded') lines.push(style.dim(turnEnd(status, error ?? null, shown)));
+  return lines.join('\n');
+}
+
+/**
+ * `· turn failed`, with why unless an error line of the turn already said it. A turn the
+ * agent ended on being stopped carries the bare word `aborted`; it is said in full.
+ */
+function turnEnd(status: string, error: string | null, shown: Set<string>): string {
+  if (!error || shown.has(error)) return `· turn ${status}`;
+  if (status === 'aborted' && error === 'aborted') return '· turn aborted: stopped on request before it finished';
+  if (error.startsWith(`${status} `)) return indent('· turn ', printable(error));
+  return indent(`· turn ${status}: `, printable(error));
 }
 
 function renderPart(part: StoredPart, role: StoredMessage['role'], style: Style): string {
