@@ -65,7 +65,7 @@ describe('hearth delete', () => {
     const id = await newChat('--title', 'asked first');
     const declined = await onTerminal(['delete', id], env(), 'n\r');
     assert.equal(declined.code, 1, declined.output);
-    assert.match(declined.output, new RegExp(`Delete chat ${id.slice(0, 8)} "asked first"\\? Its history and its worktree .+ are removed, uncommitted changes included; the branch hearth/${id} stays\\. \\[y/N\\]`));
+    assert.match(declined.output, new RegExp(`Delete chat ${id.slice(0, 8)} "asked first"\\? Its history and its worktree .+ are removed, uncommitted changes included; the branch hearth/asked-first-${id.slice(0, 8)} stays\\. \\[y/N\\]`));
     assert.match(declined.output, /hearth: not deleted/);
     assert.ok(await listed(id), 'no deletes nothing');
 

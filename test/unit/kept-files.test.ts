@@ -35,7 +35,7 @@ describe('files kept in the data directory', () => {
     const file = path.join(dir, 'token');
     await writeFile(file, 'a-token-someone-wrote\n');
     await chmod(file, 0o644);
-    assert.deepEqual(await apiToken({}, dir), { value: 'a-token-someone-wrote', created: false });
+    assert.deepEqual(await apiToken({}, dir), { value: 'a-token-someone-wrote', created: false, file });
     assert.equal(await modeOf(file), 0o600);
   });
 
