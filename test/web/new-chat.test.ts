@@ -131,4 +131,30 @@ describe('the new chat dialog', () => {
     await dialog.waitFor({ state: 'hidden' });
     await page.close();
   });
+
+  it('renames a chat in place: Enter keeps the new name, Esc the old, and a blank one is refused', LIMIT, async () => {
+    const page = await signedIn();
+    const made = await server.client.request('POST', '/api/chats', { repoPath: project, title: 'Before' });
+    assert.equal(made.status, 201);
+    await page.goto(`${server.url}/#/chat/${made.body.id}`);
+    await page.getByTestId('chat-title').getByText('Before').waitFor();
+
+    await page.getByRole('button', { name: 'Rename chat' }).click();
+    await page.getByLabel('Chat title').fill('Not this');
+    await page.getByLabel('Chat title').press('Escape');
+    await page.getByTestId('chat-title').getByText('Before').waitFor();
+
+    await page.getByRole('button', { name: 'Rename chat' }).click();
+    await page.getByLabel('Chat title').fill('   ');
+    await page.getByLabel('Chat title').press('Enter');
+    await page.getByRole('alert').filter({ hasText: /title/i }).waitFor();
+
+    await page.getByLabel('Chat title').fill('After');
+    await page.getByLabel('Chat title').press('Enter');
+    await page.getByTestId('chat-title').getByText('After').waitFor();
+    await page.getByTestId('chat-item').getByText('After', { exact: true }).waitFor();
+    assert.equal((await server.client.request('GET', `/api/chats/${made.body.id}`)).body.title, 'After');
+    await shot(page, 'renamed');
+    await page.close();
+  });
 });

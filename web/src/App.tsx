@@ -163,6 +163,7 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
               reachable={connection.state !== 'unreachable'}
               onError={fail}
               onTurnEnd={refresh}
+              onRenamed={refresh}
               onStreamChange={refresh}
             />
           ) : (

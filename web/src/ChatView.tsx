@@ -1,5 +1,6 @@
 import { useEffect, useReducer, useRef, useState } from 'react';
 import type { Api, Chat } from './api';
+import { ChatTitle } from './ChatTitle';
 import { Composer } from './Composer';
 import { count, money } from './format';
 import type { ChatEvent } from './chat-event';
@@ -13,6 +14,7 @@ export function ChatView({
   reachable,
   onError,
   onTurnEnd,
+  onRenamed,
   onStreamChange,
 }: {
   api: Api;
@@ -21,6 +23,8 @@ export function ChatView({
   reachable: boolean;
   onError: (err: unknown) => void;
   onTurnEnd: () => void;
+  /** The chat was renamed: the list shows the new name. */
+  onRenamed: () => void;
   /** The event stream opened or broke: a moment to ask the server how it is. */
   onStreamChange: () => void;
 }) {
@@ -100,7 +104,14 @@ export function ChatView({
     <section className="chat-view" aria-label="Chat">
       <div className="chat-header">
         <div className="chat-name">
-          <strong>{chat?.title || chat?.repoPath || '…'}</strong>
+          <ChatTitle
+            api={api}
+            chat={chat}
+            onRenamed={(renamed) => {
+              setChat((old) => (old ? { ...old, title: renamed.title } : renamed));
+              onRenamed();
+            }}
+          />
           {chat?.branch && <span className="branch">{chat.branch}</span>}
         </div>
         <div className="chat-stats" data-testid="chat-stats">
