@@ -72,8 +72,8 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const instance = randomUUID();
   const processTagPrefix = `${config.nodeId}:${instance}:`;
   const cgroups = AgentCgroups.open(config.nodeId, instance);
-  if (cgroups) log.info({ cgroup: cgroups.dir }, 'agent processes are tracked by cgroup');
   if (config.agentUser) log.info({ user: config.agentUser.name, uid: config.agentUser.uid }, 'agents run as another user');
+  if (cgroups) log.info({ cgroup: cgroups.dir }, 'agent processes are tracked by cgroup');
   else log.info('agent processes are tracked by process group and environment tag: no cgroup v2 can be made here');
   const claudeEnv = claudeAgentEnv(config.agentEnv, config.agentUser ?? null);
   const credentials = await claudeCredentialSource(claudeEnv);

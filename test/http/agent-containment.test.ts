@@ -127,6 +127,7 @@ describe('agents in a cgroup of their own', { skip: noCgroups }, () => {
   it('a tool that sheds its tag, group and session ends with its chat, and on the PTY road with its turn', LIMIT, async () => {
     const { server, client, log } = await start();
     assert.match(log(), /agent processes are tracked by cgroup/);
+    assert.doesNotMatch(log(), /no cgroup v2 can be made here/, 'one tracking mode is logged, the one in use');
     const created = await client.request('POST', '/api/chats', { repoPath: repo, permissionMode: 'bypassPermissions' });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const chatId = created.body.id as string;
