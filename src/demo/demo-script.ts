@@ -31,7 +31,7 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
     "const res = await fetch('/api/chats', { headers: { authorization: `Bearer ${token}` } });\n",
     'const { chats } = await res.json();\n',
     '```\n\n',
-    'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set or a Claude login, to talk to Claude itself.',
+    'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set, a `claude setup-token` token in `CLAUDE_CODE_OAUTH_TOKEN`, or a Claude login, to talk to Claude itself.',
   ].join('');
   // Word by word, so the answer visibly streams.
   return { kind: 'text', chunks: answer.match(/\S+\s*/g) ?? [answer] };
