@@ -7,9 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AgentCgroups, cgroup2Mount, cgroupName } from '../../src/backends/agent-cgroups.js';
 
+const scratch = mkdtempSync(path.join(tmpdir(), 'hearth-mountinfo-'));
+process.once('exit', () => rmSync(scratch, { recursive: true, force: true }));
+let tables = 0;
+
 function mountinfo(lines: string[]): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'hearth-mountinfo-'));
-  const file = path.join(dir, 'mountinfo');
+  const file = path.join(scratch, `mountinfo-${++tables}`);
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
 }
