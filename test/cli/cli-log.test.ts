@@ -7,6 +7,7 @@ import path from 'node:path';
 import { apiSuite } from '../fixtures/api-suite.js';
 import type { TestServer } from '../fixtures/test-server.js';
 import { chatIdOf, shown, spawnCli, until, type CliOptions } from './cli-harness.js';
+import { killGone } from '../fixtures/processes.js';
 
 const TOKEN = 'cli-log-token-0123456789';
 const LIMIT = { timeout: 30_000 };
@@ -31,7 +32,7 @@ describe('hearth log: turns that broke off', () => {
     suite.fake.enqueue({ kind: 'stall', chunks: ['Half of ', 'an answer'] });
     const sending = start(['send', id, 'go on']);
     await until(() => sending.stdout().includes('an answer'), 'the reply to stream');
-    for (const pid of taggedProcesses(nodeTag)) if (!others.has(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of taggedProcesses(nodeTag)) if (!others.has(pid)) killGone(pid);
     const sent = await sending.done;
     assert.equal(sent.code, 1, shown(sent));
 

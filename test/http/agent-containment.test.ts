@@ -18,7 +18,7 @@ import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
-import { alive, hasEnv, sessionOf } from '../fixtures/processes.js';
+import { alive, hasEnv, sessionOf, killGone } from '../fixtures/processes.js';
 import { waitUntil } from '../fixtures/backend-chats.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 
@@ -55,7 +55,7 @@ before(async () => {
 
 after(async () => {
   for (const s of servers) s.kill('SIGKILL');
-  for (const pid of [...taggedProcesses({ prefix: `${NODE}:` }), ...marked(root)]) process.kill(pid, 'SIGKILL');
+  for (const pid of [...taggedProcesses({ prefix: `${NODE}:` }), ...marked(root)]) killGone(pid);
   await fake.close();
   const sql = connect(TEST_DATABASE_URL, { max: 1 });
   await sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`;

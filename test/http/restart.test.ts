@@ -15,7 +15,7 @@ import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
-import { alive } from '../fixtures/processes.js';
+import { alive, killGone } from '../fixtures/processes.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 
 const TOKEN = 'restart-token-0123456789';
@@ -47,7 +47,7 @@ before(async () => {
 
 after(async () => {
   for (const s of servers) s.kill('SIGKILL');
-  for (const pid of taggedProcesses({ prefix: `${NODE}:` })) process.kill(pid, 'SIGKILL');
+  for (const pid of taggedProcesses({ prefix: `${NODE}:` })) killGone(pid);
   await fake.close();
   const sql = connect(TEST_DATABASE_URL, { max: 1 });
   await sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`;

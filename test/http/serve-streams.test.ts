@@ -18,6 +18,7 @@ import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { killGone } from '../fixtures/processes.js';
 
 const TOKEN = 'serve-streams-token-0123456789';
 const NODE = `serve-streams-${process.pid}`;
@@ -47,7 +48,7 @@ before(async () => {
 
 after(async () => {
   for (const s of servers) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
-  for (const pid of taggedProcesses({ prefix: `${NODE}:` })) process.kill(pid, 'SIGKILL');
+  for (const pid of taggedProcesses({ prefix: `${NODE}:` })) killGone(pid);
   await fake.close();
   const sql = connect(TEST_DATABASE_URL, { max: 1 });
   await sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`;

@@ -7,6 +7,7 @@ import { taggedProcesses } from '../../src/backends/agent-process.js';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
 import { untilTurnEnd, type HearthClient, type SseEvent } from '../fixtures/hearth-client.js';
 import { apiSuite } from '../fixtures/api-suite.js';
+import { killGone } from '../fixtures/processes.js';
 
 const TOKEN = 'failures-token-0123456789';
 const LIMIT = { timeout: 120_000 };
@@ -42,7 +43,7 @@ describe('an agent killed mid-turn', () => {
         { after: 0 },
       );
       for (const pid of taggedProcesses({ prefix: `${server.runtime.config.nodeId}:` })) {
-        if (!others.has(pid)) process.kill(pid, 'SIGKILL');
+        if (!others.has(pid)) killGone(pid);
       }
       const events = await client.follow(chatId, untilTurnEnd(sent.body.turnId), { lastEventId: seen.at(-1)!.id });
       assert.equal(events.at(-1)!.data.ok, false);

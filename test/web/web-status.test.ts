@@ -15,6 +15,7 @@ import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import type { FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { connect } from '../../src/db/sql.js';
+import { killGone } from '../fixtures/processes.js';
 import {
   DESKTOP, LIMIT, NO_CREDENTIALS, PHONE, TOKEN, WebSession, addWarnings, freePort, luminance, send, serve, turns, waitForStatus, watchPolicy,
 } from './web-session.js';
@@ -210,7 +211,7 @@ describe('the web UI on status', () => {
           await new Promise((r) => child.once('exit', r));
         }
       }
-      for (const pid of taggedProcesses({ prefix: `${node}:` })) process.kill(pid, 'SIGKILL');
+      for (const pid of taggedProcesses({ prefix: `${node}:` })) killGone(pid);
       const sql = connect(TEST_DATABASE_URL, { max: 1 });
       await sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`;
       await sql.end();
