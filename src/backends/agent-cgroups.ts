@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { signalIfAlive } from '../util/processes.js';
 
 /**
  * Moves the shell into the cgroup named by $0, then runs the command: the agent is in
@@ -124,13 +125,7 @@ export class AgentCgroup {
     }
     for (const dir of tree(this.dir)) {
       write(path.join(dir, 'cgroup.freeze'), '1');
-      for (const pid of procsOf(dir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-        }
-      }
+      for (const pid of procsOf(dir)) signalIfAlive(pid, 'SIGKILL');
     }
   }
 

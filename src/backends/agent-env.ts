@@ -5,6 +5,8 @@
  * not a blocklist, so a secret added to the server's environment tomorrow stays out.
  */
 
+import { asUserEnv, type AgentUser } from './agent-user.js';
+
 export type EnvSource = Record<string, string | undefined>;
 
 export interface AgentEnvOptions {
@@ -78,4 +80,16 @@ export function agentEnv(source: EnvSource, options: AgentEnvOptions = {}): Reco
     if (COMMON.has(name) || prefixes.some((p) => name.startsWith(p))) out[name] = value;
   }
   return out;
+}
+
+/**
+ * The environment Claude Code gets, on either road: the allowlist with Claude's own
+ * variables, and as its own user's where it runs as another.
+ */
+export function claudeAgentEnv(
+  source: EnvSource,
+  options: { secrets?: readonly string[]; user?: AgentUser | null } = {},
+): Record<string, string> {
+  const env = agentEnv(source, { allowPrefixes: CLAUDE_ENV_PREFIXES, secrets: options.secrets ?? configuredSecrets() });
+  return options.user ? asUserEnv(env, options.user) : env;
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AgentCgroup, AgentCgroups } from './agent-cgroups.js';
 import { runAs, type AgentUser } from './agent-user.js';
+import { signalIfAlive } from '../util/processes.js';
 
 export interface AgentProcessOptions {
   command: string;
@@ -45,9 +46,7 @@ export class AgentProcess {
     const id = randomUUID();
     this.tag = `${options.tagPrefix ?? ''}${id}`;
     this.cgroup = options.cgroups?.create(id) ?? null;
-    // The cgroup is entered as the server's user, and the user changed after it.
-    const asUser = options.user ? runAs(options.user, options.command, options.args) : options;
-    const { command, args } = this.cgroup?.wrap(asUser.command, asUser.args) ?? asUser;
+    const { command, args } = agentCommand(options.command, options.args, { cgroup: this.cgroup, user: options.user });
     this.child = spawn(command, args, {
       cwd: options.cwd,
       env: { ...options.env, [AGENT_TAG_VAR]: this.tag },
@@ -77,25 +76,14 @@ export class AgentProcess {
 
   /** Signals every process in the group; a group already gone is not an error. */
   killGroup(signal: NodeJS.Signals): void {
-    if (this.pid <= 0) return;
-    try {
-      process.kill(-this.pid, signal);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
+    if (this.pid > 0) signalIfAlive(-this.pid, signal);
   }
 
   /** Ends the cgroup, the group and every process that still carries this agent's tag. */
   killAll(): void {
     this.cgroup?.kill();
     this.killGroup('SIGKILL');
-    for (const pid of taggedProcesses({ tag: this.tag })) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      }
-    }
+    for (const pid of taggedProcesses({ tag: this.tag })) signalIfAlive(pid, 'SIGKILL');
   }
 
   /** Asks the process to end, then ends everything it started, waiting at most `graceMs` in between. */
@@ -112,16 +100,23 @@ export class AgentProcess {
   }
 }
 
+/**
+ * The command line that runs an agent's command in its cgroup and as its user: the
+ * cgroup is entered as the server's user, and the user changed after it.
+ */
+export function agentCommand(
+  command: string,
+  args: readonly string[],
+  place: { cgroup: AgentCgroup | null; user?: AgentUser | null },
+): { command: string; args: string[] } {
+  const asUser = place.user ? runAs(place.user, command, args) : { command, args: [...args] };
+  return place.cgroup ? place.cgroup.wrap(asUser.command, asUser.args) : asUser;
+}
+
 /** Ends every process carrying a tag that starts with `prefix`; returns how many there were. */
 export function killTagged(prefix: string): number {
   const pids = taggedProcesses({ prefix });
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
-  }
+  for (const pid of pids) signalIfAlive(pid, 'SIGKILL');
   return pids.length;
 }
 

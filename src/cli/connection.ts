@@ -3,6 +3,7 @@ import path from 'node:path';
 import { defaultDataDir } from '../db/database.js';
 import { UsageError } from './errors.js';
 import { readServerFile, readUserServerFile, userServerFilePath, type ServerFile } from './server-file.js';
+import { isAlive } from '../util/processes.js';
 
 export const DEFAULT_PORT = 8420;
 
@@ -75,13 +76,7 @@ function defaultUrl(env: NodeJS.ProcessEnv): string {
   return `http://127.0.0.1:${Number.isInteger(port) && port > 0 && port <= 65535 ? port : DEFAULT_PORT}`;
 }
 
-/** Whether a process of that id exists; one of another user's counts. */
+/** Whether the recorded process still runs; a record without a usable pid is taken as live. */
 function running(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return !Number.isInteger(pid) || pid <= 0 || isAlive(pid);
 }

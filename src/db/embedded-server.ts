@@ -11,6 +11,7 @@ import { DatabaseStartError } from './errors.js';
 import { makePrivateDir } from '../util/private-dir.js';
 import { within } from '../util/within.js';
 import { writeAtomically } from '../util/write-atomically.js';
+import { isAlive } from '../util/processes.js';
 
 export interface EmbeddedServerOptions {
   /** Hearth's data directory; the cluster lives in its `postgres/` folder. */
@@ -281,15 +282,6 @@ async function stopOrphan(pgDir: string): Promise<void> {
       process.kill(pid, 'SIGKILL');
     }
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,7 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../backends/agent-env.js';
-import { asUserEnv, type AgentUser } from '../backends/agent-user.js';
 import { claudeConfigDir } from '../backends/claude-pty/local-transcript.js';
 import { claudeLoginFile, credentialsHelp } from '../backends/claude-sdk/claude-login.js';
 
@@ -15,12 +13,6 @@ export interface RuntimeWarning {
 const CREDENTIAL_VARS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
 /** Switches to a cloud provider, which brings credentials of its own. */
 const PROVIDER_SWITCHES = ['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_USE_FOUNDRY'] as const;
-
-/** The environment the agents' Claude Code gets: through the allowlist, as its own user's where it runs as another. */
-export function claudeAgentEnv(source: EnvSource, user: AgentUser | null): Record<string, string | undefined> {
-  const env = agentEnv(source, { allowPrefixes: CLAUDE_ENV_PREFIXES, secrets: configuredSecrets() });
-  return user ? asUserEnv(env, user) : env;
-}
 
 /**
  * Where Claude Code, started with this environment, finds credentials, in words for the

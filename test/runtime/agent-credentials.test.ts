@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { claudeAgentEnv, claudeCredentialSource, credentialWarnings } from '../../src/runtime/agent-credentials.js';
+import { claudeAgentEnv } from '../../src/backends/agent-env.js';
+import { claudeCredentialSource, credentialWarnings } from '../../src/runtime/agent-credentials.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -83,7 +84,7 @@ describe('claudeCredentialSource', () => {
 
 describe('claudeAgentEnv', () => {
   it('keeps from the check what the allowlist keeps from the agents', async () => {
-    const env = claudeAgentEnv({ ...(await bare()), HEARTH_TOKEN: 'x', CLAUDE_CODE_OAUTH_TOKEN: 'kept', OTHER_KEY: 'dropped' }, null);
+    const env = claudeAgentEnv({ ...(await bare()), HEARTH_TOKEN: 'x', CLAUDE_CODE_OAUTH_TOKEN: 'kept', OTHER_KEY: 'dropped' });
     assert.equal(env.CLAUDE_CODE_OAUTH_TOKEN, 'kept');
     assert.equal(env.HEARTH_TOKEN, undefined);
     assert.equal(env.OTHER_KEY, undefined);

@@ -18,10 +18,10 @@ import {
   type TurnResult,
 } from '../agent-backend.js';
 import type { AgentEvent } from '../agent-event.js';
-import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
-import { AGENT_TAG_VAR, killTagged } from '../agent-process.js';
+import { claudeAgentEnv, type EnvSource } from '../agent-env.js';
+import { AGENT_TAG_VAR, agentCommand, killTagged } from '../agent-process.js';
 import type { AgentCgroup, AgentCgroups } from '../agent-cgroups.js';
-import { asUserEnv, giveTo, runAs, type AgentUser } from '../agent-user.js';
+import { giveTo, type AgentUser } from '../agent-user.js';
 import { AgentSessionRow } from '../agent-session-row.js';
 import { AgentStartError, BackendClosedError } from '../errors.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
@@ -30,6 +30,7 @@ import { explainLoginFailure } from '../claude-sdk/claude-login.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty } from './pty.js';
+import { signalIfAlive } from '../../util/processes.js';
 
 export interface ClaudePtyBackendDeps {
   sql: Sql;
@@ -103,11 +104,7 @@ export class ClaudePtyBackend implements AgentBackend {
     this.deps = deps;
     this.store = deps.sessionStore ?? new PostgresSessionStore(deps.sql);
     this.row = new AgentSessionRow({ sql: deps.sql, log: deps.log, chatId: deps.chatId, agent: deps.agent, backend: this.backend });
-    const env = agentEnv(deps.env ?? process.env, {
-      allowPrefixes: CLAUDE_ENV_PREFIXES,
-      secrets: deps.secrets ?? configuredSecrets(),
-    });
-    this.env = deps.user ? asUserEnv(env, deps.user) : env;
+    this.env = claudeAgentEnv(deps.env ?? process.env, { secrets: deps.secrets, user: deps.user });
     this.transcript = new LocalTranscript(this.store, claudeConfigDir(this.env), deps.user ?? null);
   }
 
@@ -226,10 +223,10 @@ export class ClaudePtyBackend implements AgentBackend {
     let cgroup: AgentCgroup | null = null;
     try {
       cgroup = this.deps.cgroups?.create(id) ?? null;
-      const plain = { command: '/bin/sh', args: ['-c', STDIN_FROM_FILE, messageFile, installPath, ...args] };
-      // The cgroup is entered as the server's user, and the user changed after it.
-      const shell = this.deps.user ? runAs(this.deps.user, plain.command, plain.args) : plain;
-      const { command, args: argv } = cgroup?.wrap(shell.command, shell.args) ?? shell;
+      const { command, args: argv } = agentCommand('/bin/sh', ['-c', STDIN_FROM_FILE, messageFile, installPath, ...args], {
+        cgroup,
+        user: this.deps.user,
+      });
       pty = spawn(command, argv, {
         name: 'xterm-256color',
         cols: 200,
@@ -344,11 +341,7 @@ export class ClaudePtyBackend implements AgentBackend {
   /** Ends the CLI's cgroup, its process group and every process still carrying its tag. */
   private kill(running: Running): void {
     running.cgroup?.kill();
-    try {
-      process.kill(-running.pty.pid, 'SIGKILL');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
+    signalIfAlive(-running.pty.pid, 'SIGKILL');
     killTagged(running.tag);
   }
 

@@ -19,10 +19,10 @@ import {
   type TurnResult,
 } from '../agent-backend.js';
 import type { AgentEvent } from '../agent-event.js';
-import { agentEnv, CLAUDE_ENV_PREFIXES, configuredSecrets, type EnvSource } from '../agent-env.js';
+import { claudeAgentEnv, type EnvSource } from '../agent-env.js';
 import { AgentProcess } from '../agent-process.js';
 import type { AgentCgroups } from '../agent-cgroups.js';
-import { asUserEnv, giveTreeToSync, isSdkResumeDir, type AgentUser } from '../agent-user.js';
+import { giveTreeToSync, isSdkResumeDir, type AgentUser } from '../agent-user.js';
 import { AgentStartError, BackendClosedError, type StartFailureScope } from '../errors.js';
 import { createPushable, type Pushable } from '../pushable.js';
 import { AgentSessionRow } from '../agent-session-row.js';
@@ -86,6 +86,8 @@ export class ClaudeSdkBackend implements AgentBackend {
   private readonly deps: ClaudeSdkBackendDeps;
   private readonly store: PostgresSessionStore;
   private readonly row: AgentSessionRow;
+  /** What the agent's process sees. */
+  private readonly env: Record<string, string>;
   private state: State = { kind: 'cold' };
   /** The agent's session id (resume token), from the row or the latest init message. */
   private agentSessionId: string | null = null;
@@ -96,6 +98,7 @@ export class ClaudeSdkBackend implements AgentBackend {
     this.deps = deps;
     this.store = deps.sessionStore ?? new PostgresSessionStore(deps.sql);
     this.row = new AgentSessionRow({ sql: deps.sql, log: deps.log, chatId: deps.chatId, agent: deps.agent, backend: this.backend });
+    this.env = claudeAgentEnv(deps.env ?? process.env, { secrets: deps.secrets, user: deps.user });
   }
 
   health(): 'up' | 'down' {
@@ -154,15 +157,6 @@ export class ClaudeSdkBackend implements AgentBackend {
     };
   }
 
-  /** What the agent's process sees: the allowlist, as its own user's where it runs as another. */
-  private agentEnv(): Record<string, string | undefined> {
-    const env = agentEnv(this.deps.env ?? process.env, {
-      allowPrefixes: CLAUDE_ENV_PREFIXES,
-      secrets: this.deps.secrets ?? configuredSecrets(),
-    });
-    return this.deps.user ? asUserEnv(env, this.deps.user) : env;
-  }
-
   /** Spawns the agent and waits until it has answered the SDK's initialize request. */
   private async start(
     cwd: string,
@@ -186,7 +180,7 @@ export class ClaudeSdkBackend implements AgentBackend {
       sessionStore: this.store,
       // Partial messages carry text, thinking and tool input as they are written.
       includePartialMessages: true,
-      env: this.agentEnv(),
+      env: this.env,
       ...(model ? { model } : {}),
       ...(resumeId ? { resume: resumeId } : {}),
       ...(permissionMode ? { permissionMode } : {}),
@@ -283,8 +277,7 @@ export class ClaudeSdkBackend implements AgentBackend {
 
   private async runTurn(live: Live, input: string, ctx: PromptCtx): Promise<TurnResult> {
     const map = createClaudeSdkMapState();
-    const env = this.agentEnv();
-    const explain = (message: string) => explainLoginFailure(message, env);
+    const explain = (message: string) => explainLoginFailure(message, this.env);
     const emit = onceEachError((ev) => this.emit(ctx, ev), explain);
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
