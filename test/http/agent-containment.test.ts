@@ -5,7 +5,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { alive, hasEnv, sessionOf, killGone } from '../fixtures/processes.js';
 import { waitUntil } from '../fixtures/backend-chats.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { spawnServe } from '../fixtures/serve-process.js';
 
 const TOKEN = 'containment-token-0123456789';
 const NODE = `containment-${process.pid}`;
@@ -64,18 +65,8 @@ after(async () => {
 });
 
 async function start(): Promise<{ server: ChildProcess; client: HearthClient; log: () => string }> {
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.push(server);
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  server.stderr!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const m = out.match(/Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    if (m) return { server, client: new HearthClient(m[1]!, TOKEN), log: () => out };
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { process: server, client, output } = await spawnServe({ env, token: TOKEN, started: servers });
+  return { server, client, log: output };
 }
 
 /** Pids of the live processes whose command line names `marker`. */

@@ -5,7 +5,7 @@
 
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { connect } from '../../src/db/sql.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { spawnServe } from '../fixtures/serve-process.js';
 
 const TOKEN = 'demo-restarts-token-0123456789';
 const schema = `demo_restarts_${process.pid}`;
@@ -44,21 +45,8 @@ after(async () => {
 });
 
 async function start(): Promise<{ server: ChildProcess; client: HearthClient; output: () => string }> {
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--demo'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.push(server);
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  server.stderr!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = out.match(/Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    if (m) return { server, client: new HearthClient(m[1]!, TOKEN), output: () => out };
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { process: server, client, output } = await spawnServe({ env, token: TOKEN, started: servers, args: ['--demo'], timeoutMs: 60_000 });
+  return { server, client, output };
 }
 
 async function stop(server: ChildProcess): Promise<void> {

@@ -4,7 +4,7 @@
 
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { alive, killGone } from '../fixtures/processes.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { spawnServe } from '../fixtures/serve-process.js';
 
 const TOKEN = 'restart-token-0123456789';
 const NODE = `restart-node-${process.pid}`;
@@ -56,21 +57,8 @@ after(async () => {
 });
 
 async function start(): Promise<{ server: ChildProcess; client: HearthClient }> {
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.push(server);
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  server.stderr!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const m = out.match(/Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    if (m) return { server, client: new HearthClient(m[1]!, TOKEN) };
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { process: server, client } = await spawnServe({ env, token: TOKEN, started: servers });
+  return { server, client };
 }
 
 /** The reaper a server of this node started, found by the orders on its command line. */

@@ -5,7 +5,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -19,6 +19,7 @@ import { TEST_DATABASE_URL } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { killGone } from '../fixtures/processes.js';
+import { spawnServe } from '../fixtures/serve-process.js';
 
 const TOKEN = 'serve-streams-token-0123456789';
 const NODE = `serve-streams-${process.pid}`;
@@ -65,19 +66,8 @@ interface Server {
 }
 
 async function start(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const m = out.match(/Hearth listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    if (m) return { process: child, client: new HearthClient(m[1]!, TOKEN), output: () => out, exited };
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { process, client, output, exited } = await spawnServe({ env, token: TOKEN, started: servers, timeoutMs: 90_000 });
+  return { process, client, output, exited };
 }
 
 const external = () => ({ ...base, DATABASE_URL: TEST_DATABASE_URL, HEARTH_DATABASE_SCHEMA: schema, HEARTH_DATA_DIR: path.join(root, 'data-ext') });
