@@ -12,15 +12,15 @@ export type {
   PromptCtx,
   TurnErrorCode,
   TurnResult,
-} from './backends/agent-backend.js';
-export type { AgentEvent, MessagePart } from './backends/agent-event.js';
-export { agentEnv, configuredSecrets, CLAUDE_ENV_PREFIXES } from './backends/agent-env.js';
-export { AgentStartError, BackendClosedError } from './backends/errors.js';
-export { createPushable, PushableClosedError, type Pushable } from './backends/pushable.js';
-export { ClaudeSdkBackend, type ClaudeSdkBackendDeps } from './backends/claude-sdk/claude-sdk-backend.js';
-export { ClaudePtyBackend, type ClaudePtyBackendDeps } from './backends/claude-pty/claude-pty-backend.js';
+} from './agents/contract/agent-backend.js';
+export type { AgentEvent, MessagePart } from './api/events.js';
+export { agentEnv, configuredSecrets, CLAUDE_ENV_PREFIXES } from './agents/process/agent-env.js';
+export { AgentStartError, BackendClosedError } from './agents/contract/errors.js';
+export { createPushable, PushableClosedError, type Pushable } from './util/pushable.js';
+export { ClaudeSdkBackend, type ClaudeSdkBackendDeps } from './agents/claude/sdk/claude-sdk-backend.js';
+export { ClaudePtyBackend, type ClaudePtyBackendDeps } from './agents/claude/pty/claude-pty-backend.js';
 export {
   mapSdkMessage,
   createClaudeSdkMapState,
   type ClaudeSdkMapState,
-} from './backends/claude-sdk/claude-sdk-mapper.js';
+} from './agents/claude/claude-sdk-mapper.js';

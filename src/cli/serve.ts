@@ -7,7 +7,7 @@ import { closeDatabase, openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { buildApp } from '../http/app.js';
 import { createRuntime } from '../runtime/hearth-runtime.js';
-import { findAgentUser, giveTreeTo, type AgentUser } from '../backends/agent-user.js';
+import { findAgentUser, giveTreeTo, type AgentUser } from '../agents/process/agent-user.js';
 import { startDemo, type Demo } from '../demo/demo-mode.js';
 import { apiToken, ConfigError, nodeId, type ServeConfig } from './config.js';
 import { removeServerFile, writeServerFile } from './server-file.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { BackendKind } from '../backends/agent-backend.js';
+import type { BackendKind } from '../agents/contract/agent-backend.js';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 
 /** The backends that can run each agent, in the order the dispatcher tries them. */

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 import { HearthError } from '../runtime/errors.js';
 import { isUuid } from '../runtime/chats.js';
-import type { PermissionMode } from '../backends/agent-backend.js';
-import type { ClaudePath } from '../runtime/dispatcher.js';
+import type { PermissionMode } from '../agents/contract/agent-backend.js';
+import type { ClaudePath } from '../runtime/turns/dispatcher.js';
 
 export interface ChatRoutesOptions {
   runtime: Runtime;

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
-import type { PermissionMode } from '../backends/agent-backend.js';
-import type { AgentRegistry } from './agent-registry.js';
-import type { BackendPool } from './backend-pool.js';
-import type { Dispatcher, StoredPart } from './dispatcher.js';
+import type { PermissionMode } from '../agents/contract/agent-backend.js';
+import type { AgentRegistry } from './routing/agent-registry.js';
+import type { BackendPool } from './sessions/session-pool.js';
+import type { Dispatcher, StoredPart } from './turns/dispatcher.js';
 import { HearthError } from './errors.js';
 import { createWorktree, removeWorktree, resolveRepo, withinRepoRoots, type Worktree, type WorktreeConfig } from './worktrees.js';
 

@@ -1,25 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
-import type { BackendKind } from '../backends/agent-backend.js';
-import { ClaudeSdkBackend } from '../backends/claude-sdk/claude-sdk-backend.js';
-import { ClaudePtyBackend } from '../backends/claude-pty/claude-pty-backend.js';
-import { ptyAvailable } from '../backends/claude-pty/pty.js';
-import { claudeAgentEnv, type EnvSource } from '../backends/agent-env.js';
-import { AgentCgroups } from '../backends/agent-cgroups.js';
-import type { AgentUser } from '../backends/agent-user.js';
-import { AgentReaper } from '../backends/agent-reaper.js';
+import type { BackendKind } from '../agents/contract/agent-backend.js';
+import { ClaudeSdkBackend } from '../agents/claude/sdk/claude-sdk-backend.js';
+import { ClaudePtyBackend } from '../agents/claude/pty/claude-pty-backend.js';
+import { ptyAvailable } from '../agents/claude/pty/pty.js';
+import { claudeAgentEnv, type EnvSource } from '../agents/process/agent-env.js';
+import { AgentCgroups } from '../agents/process/agent-cgroups.js';
+import type { AgentUser } from '../agents/process/agent-user.js';
+import { AgentReaper } from '../agents/process/agent-reaper.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
-import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning } from './agent-credentials.js';
-import { AgentRegistry, type InstalledAgent } from './agent-registry.js';
-import { BackendPool } from './backend-pool.js';
+import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning } from '../agents/claude/claude-credentials.js';
+import { AgentRegistry, type InstalledAgent } from './routing/agent-registry.js';
+import { BackendPool } from './sessions/session-pool.js';
 import { Chats } from './chats.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher } from './turns/dispatcher.js';
 import { EventLog } from './event-log.js';
-import { SdkHealth } from './sdk-health.js';
+import { SdkHealth } from './routing/stand-downs.js';
 import type { WorktreeConfig } from './worktrees.js';
 
-export type { RuntimeWarning } from './agent-credentials.js';
+export type { RuntimeWarning } from '../agents/claude/claude-credentials.js';
 
 export interface RuntimeConfig {
   nodeId: string;

@@ -1,7 +1,7 @@
 import { chmod, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { giveTreeTo, type AgentUser } from '../backends/agent-user.js';
+import { giveTreeTo, type AgentUser } from '../agents/process/agent-user.js';
 import { makePrivateDir } from '../util/private-dir.js';
 import { branchName } from './chat-names.js';
 import { HearthError } from './errors.js';

@@ -2,7 +2,7 @@
 
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import path from 'node:path';
 import { apiSuite } from '../fixtures/api-suite.js';
 import type { TestServer } from '../fixtures/test-server.js';

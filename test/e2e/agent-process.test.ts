@@ -8,8 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { AgentCgroups } from '../../src/backends/agent-cgroups.js';
-import { AGENT_TAG_VAR, AgentProcess, taggedProcesses } from '../../src/backends/agent-process.js';
+import { AgentCgroups } from '../../src/agents/process/agent-cgroups.js';
+import { AGENT_TAG_VAR, AgentProcess, taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { waitUntil } from '../fixtures/backend-chats.js';
 import { alive, ESCAPE, hasEnv, sessionOf } from '../fixtures/processes.js';
 

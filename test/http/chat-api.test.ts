@@ -14,7 +14,7 @@ import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import { startTestServer, type TestServer } from '../fixtures/test-server.js';
-import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { alive } from '../fixtures/processes.js';
 
 const TOKEN = 'test-token-0123456789';

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { connect } from '../../src/db/sql.js';
 import { startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { connect } from '../../src/db/sql.js';
 import { lastUserText, startFakeModel, type FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';

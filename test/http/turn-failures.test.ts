@@ -3,7 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
 import { untilTurnEnd, type HearthClient, type SseEvent } from '../fixtures/hearth-client.js';
 import { apiSuite } from '../fixtures/api-suite.js';

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { claudeAgentEnv } from '../../src/backends/agent-env.js';
-import { claudeCredentialSource, credentialWarnings } from '../../src/runtime/agent-credentials.js';
+import { claudeAgentEnv } from '../../src/agents/process/agent-env.js';
+import { claudeCredentialSource, credentialWarnings } from '../../src/agents/claude/claude-credentials.js';
 
 const dirs: string[] = [];
 after(async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AgentRegistry } from '../../src/runtime/agent-registry.js';
+import { AgentRegistry } from '../../src/runtime/routing/agent-registry.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 
 let db: TestSchema;

@@ -8,7 +8,7 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
-import { LocalTranscript } from '../../src/backends/claude-pty/local-transcript.js';
+import { LocalTranscript } from '../../src/agents/claude/pty/local-transcript.js';
 import { PostgresSessionStore } from '../../src/store/postgres-session-store.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AgentCgroups, cgroup2Mount, cgroupName } from '../../src/backends/agent-cgroups.js';
+import { AgentCgroups, cgroup2Mount, cgroupName } from '../../src/agents/process/agent-cgroups.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'hearth-mountinfo-'));
 process.once('exit', () => rmSync(scratch, { recursive: true, force: true }));

@@ -2,8 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { BackendPool } from '../../src/runtime/backend-pool.js';
-import type { AgentBackend } from '../../src/backends/agent-backend.js';
+import { BackendPool } from '../../src/runtime/sessions/session-pool.js';
+import type { AgentBackend } from '../../src/agents/contract/agent-backend.js';
 
 class StandIn implements AgentBackend {
   readonly backend = 'claude_sdk' as const;

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
-import { NO_TOTALS, turnUsage, type RunningTotals } from '../../src/backends/claude-sdk/claude-result.js';
+import { NO_TOTALS, turnUsage, type RunningTotals } from '../../src/agents/claude/claude-result.js';
 
 function result(fields: { cost: number; usage?: Record<string, number>; modelUsage?: Record<string, Record<string, number>> }): SDKResultMessage {
   return {

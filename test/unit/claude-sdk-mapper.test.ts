@@ -5,8 +5,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
-import { createClaudeSdkMapState, mapSdkMessage, toolOutputText } from '../../src/backends/claude-sdk/claude-sdk-mapper.js';
-import type { AgentEvent } from '../../src/backends/agent-event.js';
+import { createClaudeSdkMapState, mapSdkMessage, toolOutputText } from '../../src/agents/claude/claude-sdk-mapper.js';
+import type { AgentEvent } from '../../src/api/events.js';
 
 function recorded(name: string): SDKMessage[] {
   return JSON.parse(readFileSync(new URL(`../fixtures/sdk-messages/${name}.json`, import.meta.url), 'utf8'));

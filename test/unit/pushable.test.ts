@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPushable, PushableClosedError } from '../../src/backends/pushable.js';
+import { createPushable, PushableClosedError } from '../../src/util/pushable.js';
 
 async function take<T>(it: AsyncIterator<T>, n: number): Promise<T[]> {
   const out: T[] = [];

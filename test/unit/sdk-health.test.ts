@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SdkHealth } from '../../src/runtime/sdk-health.js';
+import { SdkHealth } from '../../src/runtime/routing/stand-downs.js';
 
 describe('SdkHealth', () => {
   it('stands the SDK path down for every chat for the retry window after a failure of the node’s, then lets it be tried again', () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { StreamJsonLines } from '../../src/backends/claude-pty/stream-json-lines.js';
+import { StreamJsonLines } from '../../src/agents/claude/pty/stream-json-lines.js';
 
 describe('StreamJsonLines', () => {
   it('joins messages split across chunks and drops the terminal’s carriage returns', () => {

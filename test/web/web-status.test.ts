@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BrowserContextOptions, Page } from 'playwright-core';
-import { taggedProcesses } from '../../src/backends/agent-process.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { claudeEnv, makeConfigDir } from '../fixtures/claude-env.js';
 import type { FakeModelServer } from '../fixtures/fake-anthropic.js';
 import { TEST_DATABASE_URL } from '../fixtures/database.js';

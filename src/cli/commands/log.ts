@@ -1,5 +1,5 @@
 import type { StoredMessage } from '../../runtime/chats.js';
-import type { StoredPart } from '../../runtime/dispatcher.js';
+import type { StoredPart } from '../../runtime/turns/dispatcher.js';
 import type { HearthApi } from '../api-client.js';
 import { resolveChatId } from '../chat-ref.js';
 import { errorLine, printable, styleFor, toolCallLine, toolResultLine, type Style } from '../render.js';

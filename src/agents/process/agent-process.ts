@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AgentCgroup, AgentCgroups } from './agent-cgroups.js';
 import { runAs, type AgentUser } from './agent-user.js';
-import { signalIfAlive } from '../util/processes.js';
+import { signalIfAlive } from '../../util/processes.js';
 
 export interface AgentProcessOptions {
   command: string;

@@ -7,8 +7,8 @@ import {
   type SDKUserMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from 'pino';
-import type { Sql } from '../../db/sql.js';
-import { PostgresSessionStore } from '../../store/postgres-session-store.js';
+import type { Sql } from '../../../db/sql.js';
+import { PostgresSessionStore } from '../../../store/postgres-session-store.js';
 import {
   failedTurn,
   type AgentBackend,
@@ -17,19 +17,19 @@ import {
   type PermissionMode,
   type PromptCtx,
   type TurnResult,
-} from '../agent-backend.js';
-import type { AgentEvent } from '../agent-event.js';
-import { claudeAgentEnv, type EnvSource } from '../agent-env.js';
-import { AgentProcess } from '../agent-process.js';
-import type { AgentCgroups } from '../agent-cgroups.js';
-import { giveTreeToSync, isSdkResumeDir, type AgentUser } from '../agent-user.js';
-import { AgentStartError, BackendClosedError, type StartFailureScope } from '../errors.js';
-import { createPushable, type Pushable } from '../pushable.js';
-import { AgentSessionRow } from '../agent-session-row.js';
-import { createClaudeSdkMapState, mapSdkMessage } from './claude-sdk-mapper.js';
-import { explainLoginFailure } from './claude-login.js';
-import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from './claude-result.js';
-import { within } from '../../util/within.js';
+} from '../../contract/agent-backend.js';
+import type { AgentEvent } from '../../../api/events.js';
+import { claudeAgentEnv, type EnvSource } from '../../process/agent-env.js';
+import { AgentProcess } from '../../process/agent-process.js';
+import type { AgentCgroups } from '../../process/agent-cgroups.js';
+import { giveTreeToSync, isSdkResumeDir, type AgentUser } from '../../process/agent-user.js';
+import { AgentStartError, BackendClosedError, type StartFailureScope } from '../../contract/errors.js';
+import { createPushable, type Pushable } from '../../../util/pushable.js';
+import { AgentSessionRow } from '../../../runtime/sessions/session-record.js';
+import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
+import { explainLoginFailure } from '../claude-login.js';
+import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from '../claude-result.js';
+import { within } from '../../../util/within.js';
 
 export interface ClaudeSdkBackendDeps {
   sql: Sql;

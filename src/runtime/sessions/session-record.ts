@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { Sql } from '../db/sql.js';
-import { whileUnreachable } from '../db/unreachable.js';
-import type { BackendKind } from './agent-backend.js';
+import type { Sql } from '../../db/sql.js';
+import { whileUnreachable } from '../../db/unreachable.js';
+import type { BackendKind } from '../../agents/contract/agent-backend.js';
 
 /** What one turn cost, as a backend reports it in its usage event. */
 export interface TurnUsage {

@@ -2,10 +2,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { SessionKey, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
-import type { PostgresSessionStore } from '../../store/postgres-session-store.js';
-import { NO_TOTALS, restoredTotals, type RunningTotals } from '../claude-sdk/claude-result.js';
-import { writeAtomically } from '../../util/write-atomically.js';
-import { giveTo, giveTreeTo, type AgentUser } from '../agent-user.js';
+import type { PostgresSessionStore } from '../../../store/postgres-session-store.js';
+import { NO_TOTALS, restoredTotals, type RunningTotals } from '../claude-result.js';
+import { writeAtomically } from '../../../util/write-atomically.js';
+import { giveTo, giveTreeTo, type AgentUser } from '../../process/agent-user.js';
 
 /** Entries per append when mirroring, as the SDK's own import batches them. */
 const MIRROR_BATCH = 500;

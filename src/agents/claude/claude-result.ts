@@ -1,7 +1,7 @@
 import type { SDKResultMessage, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
-import { failedTurn, type TurnErrorCode, type TurnResult } from '../agent-backend.js';
-import type { AgentEvent } from '../agent-event.js';
-import type { AgentSessionRow, TurnUsage } from '../agent-session-row.js';
+import { failedTurn, type TurnErrorCode, type TurnResult } from '../contract/agent-backend.js';
+import type { AgentEvent } from '../../api/events.js';
+import type { AgentSessionRow, TurnUsage } from '../../runtime/sessions/session-record.js';
 
 /**
  * Claude Code's running totals for a session: the estimated cost and the tokens of every

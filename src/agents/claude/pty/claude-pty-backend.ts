@@ -6,8 +6,8 @@ import path from 'node:path';
 import type { SDKMessage, SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { IPty } from '@lydell/node-pty';
 import type { Logger } from 'pino';
-import type { Sql } from '../../db/sql.js';
-import { PostgresSessionStore } from '../../store/postgres-session-store.js';
+import type { Sql } from '../../../db/sql.js';
+import { PostgresSessionStore } from '../../../store/postgres-session-store.js';
 import {
   failedTurn,
   type AgentBackend,
@@ -16,21 +16,21 @@ import {
   type PermissionMode,
   type PromptCtx,
   type TurnResult,
-} from '../agent-backend.js';
-import type { AgentEvent } from '../agent-event.js';
-import { claudeAgentEnv, type EnvSource } from '../agent-env.js';
-import { AGENT_TAG_VAR, agentCommand, killTagged } from '../agent-process.js';
-import type { AgentCgroup, AgentCgroups } from '../agent-cgroups.js';
-import { giveTo, type AgentUser } from '../agent-user.js';
-import { AgentSessionRow } from '../agent-session-row.js';
-import { AgentStartError, BackendClosedError } from '../errors.js';
-import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk/claude-sdk-mapper.js';
-import { finishTurn, onceEachError } from '../claude-sdk/claude-result.js';
-import { explainLoginFailure } from '../claude-sdk/claude-login.js';
+} from '../../contract/agent-backend.js';
+import type { AgentEvent } from '../../../api/events.js';
+import { claudeAgentEnv, type EnvSource } from '../../process/agent-env.js';
+import { AGENT_TAG_VAR, agentCommand, killTagged } from '../../process/agent-process.js';
+import type { AgentCgroup, AgentCgroups } from '../../process/agent-cgroups.js';
+import { giveTo, type AgentUser } from '../../process/agent-user.js';
+import { AgentSessionRow } from '../../../runtime/sessions/session-record.js';
+import { AgentStartError, BackendClosedError } from '../../contract/errors.js';
+import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
+import { finishTurn, onceEachError } from '../claude-result.js';
+import { explainLoginFailure } from '../claude-login.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty } from './pty.js';
-import { signalIfAlive } from '../../util/processes.js';
+import { signalIfAlive } from '../../../util/processes.js';
 
 export interface ClaudePtyBackendDeps {
   sql: Sql;

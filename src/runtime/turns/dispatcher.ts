@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
-import type { Sql } from '../db/sql.js';
-import type { AgentBackend, AgentSessionHandle, BackendKind, PermissionMode } from '../backends/agent-backend.js';
-import type { AgentEvent } from '../backends/agent-event.js';
-import { killTagged } from '../backends/agent-process.js';
-import type { AgentCgroups } from '../backends/agent-cgroups.js';
-import { AgentStartError } from '../backends/errors.js';
-import type { AgentRegistry, InstalledAgent } from './agent-registry.js';
-import type { BackendPool } from './backend-pool.js';
-import { titleFromMessage } from './chat-names.js';
-import type { EventLog } from './event-log.js';
-import { HearthError } from './errors.js';
-import type { SdkHealth } from './sdk-health.js';
-import { within } from '../util/within.js';
-import { whileUnreachable } from '../db/unreachable.js';
+import type { Sql } from '../../db/sql.js';
+import type { AgentBackend, AgentSessionHandle, BackendKind, PermissionMode } from '../../agents/contract/agent-backend.js';
+import type { AgentEvent } from '../../api/events.js';
+import { killTagged } from '../../agents/process/agent-process.js';
+import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
+import { AgentStartError } from '../../agents/contract/errors.js';
+import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
+import type { BackendPool } from '../sessions/session-pool.js';
+import { titleFromMessage } from '../chat-names.js';
+import type { EventLog } from '../event-log.js';
+import { HearthError } from '../errors.js';
+import type { SdkHealth } from '../routing/stand-downs.js';
+import { within } from '../../util/within.js';
+import { whileUnreachable } from '../../db/unreachable.js';
 
 export interface DispatcherDeps {
   sql: Sql;

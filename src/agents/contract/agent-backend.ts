@@ -1,4 +1,4 @@
-import type { AgentEvent } from './agent-event.js';
+import type { AgentEvent } from '../../api/events.js';
 
 /** The ways Hearth runs an agent: Claude Code through its SDK, or its CLI under a terminal. */
 export type BackendKind = 'claude_sdk' | 'claude_pty';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { signalIfAlive } from '../util/processes.js';
+import { signalIfAlive } from '../../util/processes.js';
 
 /**
  * Moves the shell into the cgroup named by $0, then runs the command: the agent is in

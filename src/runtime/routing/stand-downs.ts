@@ -1,4 +1,4 @@
-import type { StartFailureScope } from '../backends/errors.js';
+import type { StartFailureScope } from '../../agents/contract/errors.js';
 
 interface Failure {
   at: number;

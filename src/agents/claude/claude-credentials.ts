@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { claudeConfigDir } from '../backends/claude-pty/local-transcript.js';
-import { claudeLoginFile, credentialsHelp } from '../backends/claude-sdk/claude-login.js';
+import { claudeConfigDir } from './pty/local-transcript.js';
+import { claudeLoginFile, credentialsHelp } from './claude-login.js';
 
 /** Something about the server a person should fix, shown in /health and by the web UI. */
 export interface RuntimeWarning {

@@ -4,9 +4,9 @@ import { arch, platform } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Sql } from '../db/sql.js';
-import { agentEnv, configuredSecrets } from '../backends/agent-env.js';
-import { HearthError } from './errors.js';
+import type { Sql } from '../../db/sql.js';
+import { agentEnv, configuredSecrets } from '../../agents/process/agent-env.js';
+import { HearthError } from '../errors.js';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
-import type { AgentEvent, MessagePart } from '../agent-event.js';
+import type { AgentEvent, MessagePart } from '../../api/events.js';
 
 /**
  * What the mapper remembers within one turn. With partial messages on, Claude Code

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AgentBackend } from '../backends/agent-backend.js';
+import type { AgentBackend } from '../../agents/contract/agent-backend.js';
 
 export interface BackendPoolOptions {
   /** Warm backends kept at most; a busy one is never evicted, so the count may pass this briefly. */

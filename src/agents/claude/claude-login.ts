@@ -1,6 +1,6 @@
 import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
-import { claudeConfigDir } from '../claude-pty/local-transcript.js';
+import { claudeConfigDir } from './pty/local-transcript.js';
 
 /**
  * What Claude Code says when it has no usable credentials: not logged in, a key the API
