@@ -13,7 +13,8 @@ export type {
   TurnErrorCode,
   TurnResult,
 } from './agents/contract/agent-backend.js';
-export type { AgentEvent, MessagePart } from './api/events.js';
+export type { AgentEvent } from './api/events.js';
+export type { MessagePart, StoredPart } from './api/parts.js';
 export { agentEnv, configuredSecrets, CLAUDE_ENV_PREFIXES } from './agents/process/agent-env.js';
 export { AgentStartError, BackendClosedError } from './agents/contract/errors.js';
 export { createPushable, PushableClosedError, type Pushable } from './util/pushable.js';

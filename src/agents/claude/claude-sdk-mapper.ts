@@ -1,5 +1,6 @@
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
-import type { AgentEvent, MessagePart } from '../../api/events.js';
+import type { AgentEvent } from '../../api/events.js';
+import type { MessagePart } from '../../api/parts.js';
 
 /**
  * What the mapper remembers within one turn. With partial messages on, Claude Code
@@ -112,7 +113,7 @@ function mapAssistant(msg: Extract<SDKMessage, { type: 'assistant' }>, state: Cl
       open.parts.push({ type: 'tool_call', id: block.id, name: block.name, input: block.input });
       if (!state.toolCalls.has(block.id)) {
         state.toolCalls.add(block.id);
-        out.push({ kind: 'tool_call', id: block.id, name: block.name, input: block.input });
+        out.push({ kind: 'tool_call', id: block.id, name: block.name, input: block.input, status: 'running' });
       }
     }
   }

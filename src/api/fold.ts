@@ -1,0 +1,133 @@
+/**
+ * The one set of rules by which a turn's events become its assistant message: the server
+ * stores what it folds, a restarted server rebuilds an interrupted turn's reply with it,
+ * and the web UI shows a turn as it folds, live or replayed.
+ */
+import type { AgentEvent } from './events.js';
+import type { MessagePart, StoredPart, StoredToolCall } from './parts.js';
+
+export interface FoldItem {
+  readonly part: StoredPart;
+  /** For text and thinking built from deltas: the message they belong to, until that message arrives whole. */
+  readonly streaming?: { messageId: string | null };
+  /** For a tool call whose input is still being written: the JSON text so far. */
+  readonly partialInput?: string;
+}
+
+/** A turn's reply so far. Never changed in place: each event gives a new fold. */
+export interface TurnFold {
+  readonly items: readonly FoldItem[];
+}
+
+export const emptyFold: TurnFold = { items: [] };
+
+/**
+ * The fold after one more event. Text and thinking grow from deltas; a whole message then
+ * takes the place of its deltas (they may have been cut short), so nothing shows twice;
+ * deltas no message covers stay, so a turn that breaks off keeps what it showed. A tool
+ * call is one part however many times it is reported; its result follows it.
+ */
+export function foldEvent(fold: TurnFold, event: AgentEvent): TurnFold {
+  switch (event.kind) {
+    case 'text_delta':
+    case 'thinking_delta': {
+      const type = event.kind === 'text_delta' ? 'text' : 'thinking';
+      const last = fold.items.at(-1);
+      if (last?.streaming && last.part.type === type && last.streaming.messageId === event.messageId) {
+        return replaceAt(fold, fold.items.length - 1, { part: { type, text: last.part.text + event.text }, streaming: last.streaming });
+      }
+      return append(fold, { part: { type, text: event.text }, streaming: { messageId: event.messageId } });
+    }
+    case 'message':
+      return settleMessage(fold, event.messageId, event.parts);
+    case 'tool_call_delta': {
+      const at = toolAt(fold, event.id);
+      if (at < 0) {
+        return append(fold, { part: { type: 'tool_call', id: event.id, name: event.name, input: undefined, status: 'pending' }, partialInput: event.partialJson });
+      }
+      const item = fold.items[at]!;
+      return replaceAt(fold, at, { part: item.part, partialInput: (item.partialInput ?? '') + event.partialJson });
+    }
+    case 'tool_call': {
+      const { kind: _, ...call } = event;
+      return upsertTool(fold, event.id, (found) => withoutUndefined({ ...found, ...call, type: 'tool_call' }), true);
+    }
+    case 'tool_update': {
+      const { kind: _, ...update } = event;
+      return upsertTool(fold, event.id, (found) => withoutUndefined({ ...found, ...update, type: 'tool_call', name: found?.name ?? '', input: update.input ?? found?.input }), false);
+    }
+    case 'tool_result': {
+      const at = toolAt(fold, event.id);
+      const ended = at < 0 ? fold : replaceAt(fold, at, { part: { ...(fold.items[at]!.part as StoredToolCall), status: event.isError ? 'failed' : 'completed' } });
+      return append(ended, { part: { type: 'tool_result', id: event.id, output: event.output, isError: event.isError } });
+    }
+    case 'plan': {
+      const at = fold.items.findIndex((x) => x.part.type === 'plan');
+      const before = at >= 0 ? (fold.items[at]!.part as Extract<StoredPart, { type: 'plan' }>) : null;
+      const text = event.text ?? before?.text;
+      const part: StoredPart = { type: 'plan', entries: event.entries, ...(text === undefined ? {} : { text }) };
+      return at >= 0 ? replaceAt(fold, at, { part }) : append(fold, { part });
+    }
+    case 'error':
+      return append(fold, { part: { type: 'error', message: event.message } });
+    default:
+      // Usage, status notices, mode changes and permission requests are not part of the reply.
+      return fold;
+  }
+}
+
+export function foldEvents(events: Iterable<AgentEvent>, fold: TurnFold = emptyFold): TurnFold {
+  for (const event of events) fold = foldEvent(fold, event);
+  return fold;
+}
+
+/** The parts to store for the fold. */
+export function foldedParts(fold: TurnFold): StoredPart[] {
+  return fold.items.map((x) => x.part);
+}
+
+/**
+ * A whole message in place of the deltas that streamed it, where its first delta was (at
+ * the end when none did), with tool calls already reported kept as reported and given
+ * the message's input.
+ */
+function settleMessage(fold: TurnFold, messageId: string | null, parts: readonly MessagePart[]): TurnFold {
+  const calls = new Set(parts.flatMap((p) => (p.type === 'tool_call' ? [p.id] : [])));
+  const covered = (x: FoldItem) =>
+    (x.streaming !== undefined && x.streaming.messageId === messageId) || (x.part.type === 'tool_call' && calls.has(x.part.id));
+  const first = fold.items.findIndex(covered);
+  const reported = new Map(fold.items.flatMap((x) => (x.part.type === 'tool_call' ? [[x.part.id, x.part] as const] : [])));
+  const settled: FoldItem[] = parts.map((p) =>
+    p.type === 'tool_call' ? { part: withoutUndefined({ ...reported.get(p.id), ...p }) } : { part: { type: p.type, text: p.text } },
+  );
+  const kept = fold.items.filter((x) => !covered(x));
+  const at = first >= 0 ? fold.items.slice(0, first).filter((x) => !covered(x)).length : kept.length;
+  return { items: [...kept.slice(0, at), ...settled, ...kept.slice(at)] };
+}
+
+function toolAt(fold: TurnFold, id: string): number {
+  return fold.items.findIndex((x) => x.part.type === 'tool_call' && x.part.id === id);
+}
+
+function upsertTool(fold: TurnFold, id: string, make: (found: StoredToolCall | undefined) => StoredToolCall, inputKnown: boolean): TurnFold {
+  const at = toolAt(fold, id);
+  if (at < 0) return append(fold, { part: make(undefined) });
+  const item = fold.items[at]!;
+  const part = make(item.part as StoredToolCall);
+  return replaceAt(fold, at, inputKnown || item.partialInput === undefined ? { part } : { part, partialInput: item.partialInput });
+}
+
+function append(fold: TurnFold, item: FoldItem): TurnFold {
+  return { items: [...fold.items, item] };
+}
+
+function replaceAt(fold: TurnFold, at: number, item: FoldItem): TurnFold {
+  const items = fold.items.slice();
+  items[at] = item;
+  return { items };
+}
+
+/** Stored parts leave out what is not known rather than storing `undefined`. */
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

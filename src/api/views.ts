@@ -1,0 +1,87 @@
+/** The shapes of the HTTP API's answers, as the server sends them and its clients read them. */
+import type { StoredPart } from './parts.js';
+
+/** The ways Hearth runs an agent: Claude Code through its SDK, or its CLI under a terminal. */
+export type BackendKind = 'claude_sdk' | 'claude_pty';
+
+export const BACKEND_KINDS = ['claude_sdk', 'claude_pty'] as const satisfies readonly BackendKind[];
+
+/** Permission modes a chat may choose; null leaves the agent's own default. */
+export type PermissionMode = 'default' | 'acceptEdits' | 'bypassPermissions' | 'plan' | 'dontAsk' | 'auto';
+
+export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto'] as const satisfies readonly PermissionMode[];
+
+/** What a (chat, agent) session's record says: running warm, between turns, crashed, or ended by Hearth. */
+export type SessionStatus = 'active' | 'idle' | 'crashed' | 'closed';
+
+export interface SessionView {
+  agent: string;
+  backend: BackendKind;
+  status: SessionStatus;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+  lastActiveAt: string;
+}
+
+export interface ChatView {
+  id: string;
+  title: string | null;
+  repoPath: string;
+  agent: string;
+  model: string | null;
+  permissionMode: PermissionMode | null;
+  worktreePath: string | null;
+  branch: string | null;
+  busy: boolean;
+  /** The chat's latest event sequence number: follow `events?after=` this to see only what comes next. */
+  lastEventId: number;
+  createdAt: string;
+  updatedAt: string;
+  sessions?: SessionView[];
+}
+
+export type TurnStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'aborted' | 'interrupted';
+
+export interface StoredMessage {
+  id: string;
+  turnId: string | null;
+  role: 'user' | 'assistant';
+  agent: string | null;
+  parts: StoredPart[];
+  turnStatus: TurnStatus | null;
+  /** Why the turn did not succeed, as its turn_end said; null while it runs and when it succeeded. */
+  turnError: string | null;
+  createdAt: string;
+}
+
+/** The answer to a posted message: it is stored, and its turn runs now or after `queued` others. */
+export interface AcceptedMessage {
+  messageId: string;
+  turnId: string;
+  queued: number;
+}
+
+/** An agent installed on the server, and the backends that run it in the order they are tried. */
+export interface AgentInfo {
+  name: string;
+  version: string;
+  backends: Array<{ kind: BackendKind; status: 'up' | 'down' }>;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  demo?: boolean;
+  database: { up: boolean; kind?: 'embedded' | 'external'; latencyMs?: number; error?: string };
+  pool?: { warm: number; max: number; evictions: number };
+  backends?: Partial<Record<BackendKind, 'up' | 'down'>>;
+  /** Why a backend is down, where that is known. */
+  backendErrors?: Partial<Record<BackendKind, string>>;
+  /** What a person should fix for turns to work (no credentials for the agents, ...). */
+  warnings?: { code: string; message: string }[];
+}
+
+/** Every refusal and failure: a code to branch on, a message for people. */
+export interface ErrorBody {
+  error: { code: string; message: string; requestId?: string };
+}
