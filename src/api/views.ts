@@ -6,6 +6,12 @@ export type BackendKind = 'claude_sdk' | 'claude_pty';
 
 export const BACKEND_KINDS = ['claude_sdk', 'claude_pty'] as const satisfies readonly BackendKind[];
 
+/** Each backend as a sentence names it. */
+export const BACKEND_LABELS: Record<BackendKind, string> = {
+  claude_sdk: 'the claude SDK backend',
+  claude_pty: 'the PTY path',
+};
+
 /** Permission modes a chat may choose; null leaves the agent's own default. */
 export type PermissionMode = 'default' | 'acceptEdits' | 'bypassPermissions' | 'plan' | 'dontAsk' | 'auto';
 

@@ -1,19 +1,16 @@
 import type { FastifyInstance } from 'fastify';
-import type { BackendKind } from '../agents/contract/agent-backend.js';
+import type { AgentInfo } from '../api/views.js';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 
-/** The backends that can run each agent, in the order the dispatcher tries them. */
-const BACKENDS: Record<string, BackendKind[]> = { claude: ['claude_sdk', 'claude_pty'] };
-
-/** `GET /api/agents`: the agents installed on this node, what a new chat can choose from. */
+/** `GET /api/agents`: the agents installed on this node, what a new chat can choose from, with their backends in the order they are tried. */
 export async function agentRoutes(app: FastifyInstance, { runtime }: { runtime: Runtime }): Promise<void> {
-  app.get('/api/agents', async () => {
-    const health = runtime.backendHealth();
+  app.get('/api/agents', async (): Promise<{ agents: AgentInfo[] }> => {
+    const health = runtime.router.health();
     return {
       agents: runtime.registry.list().map((a) => ({
         name: a.agent,
         version: a.version,
-        backends: (BACKENDS[a.agent] ?? []).map((kind) => ({ kind, status: health[kind] ?? 'down' })),
+        backends: a.backends.map((kind) => ({ kind, status: health[kind] ?? 'down' })),
       })),
     };
   });

@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 import { HearthError } from '../runtime/errors.js';
 import { isUuid } from '../runtime/chats.js';
-import type { PermissionMode } from '../agents/contract/agent-backend.js';
-import type { ClaudePath } from '../runtime/turns/dispatcher.js';
+import { BACKEND_KINDS, PERMISSION_MODES, type BackendKind, type PermissionMode } from '../api/views.js';
 
 export interface ChatRoutesOptions {
   runtime: Runtime;
@@ -11,7 +10,6 @@ export interface ChatRoutesOptions {
   maxPromptBytes: number;
 }
 
-const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto'];
 const idParams = {
   type: 'object',
   required: ['id'],
@@ -80,7 +78,7 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { id: string }; Body: { text: string; agent?: string; backend?: ClaudePath } }>(
+  app.post<{ Params: { id: string }; Body: { text: string; agent?: string; backend?: BackendKind } }>(
     '/api/chats/:id/messages',
     {
       // The JSON around the text may take a little more than the text itself.
@@ -94,7 +92,7 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
           properties: {
             text: { type: 'string', minLength: 1 },
             agent: { type: 'string', minLength: 1, maxLength: 100 },
-            backend: { type: 'string', enum: ['claude_sdk', 'claude_pty'] },
+            backend: { type: 'string', enum: BACKEND_KINDS },
           },
         },
       },

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Sql } from '../db/sql.js';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 import { within } from '../util/within.js';
+import { BACKEND_KINDS } from '../api/views.js';
 
 export interface HealthDeps {
   sql: Sql;
@@ -35,7 +36,7 @@ const healthSchema = {
     },
     backends: {
       type: 'object',
-      properties: { claude_sdk: up, claude_pty: up },
+      properties: Object.fromEntries(BACKEND_KINDS.map((kind) => [kind, up])),
     },
     /** Why a backend is down, where that is known. */
     backendErrors: { type: 'object', additionalProperties: { type: 'string' } },
@@ -68,7 +69,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
           ? {
               ...(deps.demo ? { demo: true } : {}),
               pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
-              backends: deps.runtime.backendHealth(),
+              backends: deps.runtime.router.health(),
               ...backendErrors(deps.runtime),
               warnings: await deps.runtime.warnings(),
             }
@@ -89,6 +90,6 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
 }
 
 function backendErrors(runtime: Runtime): { backendErrors?: Record<string, string> } {
-  const sdk = runtime.sdkError();
-  return sdk ? { backendErrors: { claude_sdk: sdk } } : {};
+  const errors = runtime.router.errors();
+  return Object.keys(errors).length > 0 ? { backendErrors: errors } : {};
 }

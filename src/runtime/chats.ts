@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
-import type { PermissionMode } from '../agents/contract/agent-backend.js';
 import type { AgentRegistry } from './routing/agent-registry.js';
-import type { BackendPool } from './sessions/session-pool.js';
-import type { Dispatcher, StoredPart } from './turns/dispatcher.js';
+import type { SessionPool } from './sessions/session-pool.js';
+import type { Dispatcher } from './turns/dispatcher.js';
+import type { BackendKind, ChatView, PermissionMode, SessionStatus, SessionView, StoredMessage, TurnStatus } from '../api/views.js';
 import { HearthError } from './errors.js';
 import { createWorktree, removeWorktree, resolveRepo, withinRepoRoots, type Worktree, type WorktreeConfig } from './worktrees.js';
 
@@ -12,7 +12,7 @@ export interface ChatsDeps {
   sql: Sql;
   log: Logger;
   registry: AgentRegistry;
-  pool: BackendPool;
+  pool: SessionPool;
   dispatcher: Dispatcher;
   worktrees: WorktreeConfig;
 }
@@ -23,46 +23,6 @@ export interface NewChat {
   model?: string | null;
   title?: string | null;
   permissionMode?: PermissionMode | null;
-}
-
-export interface ChatView {
-  id: string;
-  title: string | null;
-  repoPath: string;
-  agent: string;
-  model: string | null;
-  permissionMode: PermissionMode | null;
-  worktreePath: string | null;
-  branch: string | null;
-  busy: boolean;
-  /** The chat's latest event sequence number: follow `events?after=` this to see only what comes next. */
-  lastEventId: number;
-  createdAt: string;
-  updatedAt: string;
-  sessions?: SessionView[];
-}
-
-export interface SessionView {
-  agent: string;
-  backend: string;
-  status: string;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
-  lastActiveAt: string;
-}
-
-export interface StoredMessage {
-  id: string;
-  turnId: string | null;
-  role: 'user' | 'assistant';
-  agent: string | null;
-  parts: StoredPart[];
-  /** queued, running, succeeded, failed, aborted or interrupted. */
-  turnStatus: string | null;
-  /** Why the turn did not succeed, as its turn_end said; null while it runs and when it succeeded. */
-  turnError: string | null;
-  createdAt: string;
 }
 
 interface ChatRow {
@@ -85,7 +45,7 @@ export class Chats {
 
   async create(input: NewChat): Promise<ChatView> {
     const repo = await resolveRepo(this.deps.worktrees, input.repoPath);
-    const agent = this.deps.registry.get(input.agent ?? 'claude');
+    const agent = input.agent ? this.deps.registry.get(input.agent) : this.deps.registry.defaultAgent();
     // A chat without a title takes one from its first message.
     const title = input.title?.trim() || null;
     const [chat] = await this.deps.sql<{ id: string }[]>`
@@ -158,7 +118,7 @@ export class Chats {
   /** The agent sessions of these chats, by chat. */
   private async sessions(chatIds: string[]): Promise<Map<string, SessionView[]>> {
     const rows = await this.deps.sql<
-      { chat_id: string; agent: string; backend: string; status: string; input_tokens: string; output_tokens: string; cost: string; last_active_at: Date }[]
+      { chat_id: string; agent: string; backend: BackendKind; status: SessionStatus; input_tokens: string; output_tokens: string; cost: string; last_active_at: Date }[]
     >`SELECT chat_id, agent, backend, status, input_tokens, output_tokens, cost, last_active_at
       FROM agent_sessions WHERE chat_id = ANY(${chatIds}::uuid[]) ORDER BY agent`;
     const byChat = new Map<string, SessionView[]>();
@@ -182,7 +142,7 @@ export class Chats {
   async history(id: string): Promise<StoredMessage[] | null> {
     if (!(await this.get(id, false))) return null;
     const rows = await this.deps.sql<
-      { id: string; turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; created_at: Date; status: string | null; error: string | null }[]
+      { id: string; turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; created_at: Date; status: TurnStatus | null; error: string | null }[]
     >`SELECT m.id, m.turn_id, m.role, m.agent, m.parts, m.created_at, t.status, t.error
       FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
       WHERE m.chat_id = ${id} ORDER BY m.ord`;

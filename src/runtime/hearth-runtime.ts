@@ -1,22 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
-import type { BackendKind } from '../agents/contract/agent-backend.js';
-import { ClaudeSdkBackend } from '../agents/claude/sdk/claude-sdk-backend.js';
-import { ClaudePtyBackend } from '../agents/claude/pty/claude-pty-backend.js';
-import { ptyAvailable } from '../agents/claude/pty/pty.js';
+import type { AgentDriver } from '../agents/contract/driver.js';
+import { ClaudeSdkDriver } from '../agents/claude/sdk/claude-sdk-driver.js';
+import { ClaudePtyDriver } from '../agents/claude/pty/claude-pty-driver.js';
 import { claudeAgentEnv, type EnvSource } from '../agents/process/agent-env.js';
 import { AgentCgroups } from '../agents/process/agent-cgroups.js';
 import type { AgentUser } from '../agents/process/agent-user.js';
 import { AgentReaper } from '../agents/process/agent-reaper.js';
+import type { BackendKind } from '../api/views.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
 import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning } from '../agents/claude/claude-credentials.js';
-import { AgentRegistry, type InstalledAgent } from './routing/agent-registry.js';
-import { BackendPool } from './sessions/session-pool.js';
+import { AgentRegistry } from './routing/agent-registry.js';
+import { Router } from './routing/router.js';
+import { SessionPool } from './sessions/session-pool.js';
+import { SessionRecords } from './sessions/session-records.js';
 import { Chats } from './chats.js';
 import { Dispatcher } from './turns/dispatcher.js';
 import { EventLog } from './event-log.js';
-import { SdkHealth } from './routing/stand-downs.js';
 import type { WorktreeConfig } from './worktrees.js';
 
 export type { RuntimeWarning } from '../agents/claude/claude-credentials.js';
@@ -35,8 +36,8 @@ export interface RuntimeConfig {
   agentPaths?: Record<string, string>;
   /** The executable the SDK path runs instead of the installed `claude`. */
   sdkExecutable?: string;
-  /** How long the SDK path stands down after its agent failed to start. Default: a minute. */
-  sdkRetryMs?: number;
+  /** How long a backend stands down after its agent failed to start. Default: a minute. */
+  retryMs?: number;
   /** How long the event log and a finished turn's record wait for an unreachable database. Default: ten minutes. */
   databaseWaitMs?: number;
   /** The user agents run as, when not the server's own (the server then runs as root). */
@@ -47,14 +48,11 @@ export interface RuntimeConfig {
 export interface Runtime {
   config: RuntimeConfig;
   events: EventLog;
-  pool: BackendPool;
+  pool: SessionPool;
   registry: AgentRegistry;
+  router: Router;
   dispatcher: Dispatcher;
   chats: Chats;
-  /** Health of each backend kind. */
-  backendHealth(): Record<BackendKind, 'up' | 'down'>;
-  /** Why the SDK path is down, while it is. */
-  sdkError(): string | null;
   /** What a person should fix for turns to work, checked anew each time (a login after the start counts). */
   warnings(): Promise<RuntimeWarning[]>;
   close(): Promise<void>;
@@ -62,12 +60,16 @@ export interface Runtime {
 
 export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig): Promise<Runtime> {
   const events = new EventLog(sql, log, { databaseWaitMs: config.databaseWaitMs });
-  const pool = new BackendPool({ maxWarm: config.maxWarm, idleMs: config.idleMs, log });
+  const records = new SessionRecords({ sql, log });
+  const pool = new SessionPool({
+    maxWarm: config.maxWarm,
+    idleMs: config.idleMs,
+    log,
+    onClosed: (chatId, agent) => void records.closed(chatId, agent),
+  });
   const registry = new AgentRegistry(sql, config.nodeId, config.agentPaths);
   await registry.refresh();
   const store = new PostgresSessionStore(sql, { log });
-  const sdkHealth = new SdkHealth(config.sdkRetryMs ?? 60_000);
-  const pty = await ptyAvailable();
   // This instance's agents are told apart from those an earlier run of the node left.
   const instance = randomUUID();
   const processTagPrefix = `${config.nodeId}:${instance}:`;
@@ -80,31 +82,21 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   if (credentials) log.info({ credentials }, `agents authenticate to Claude with ${credentials}`);
   else log.warn(noCredentialsMessage(claudeEnv));
   const reaper = AgentReaper.start({ tagPrefix: processTagPrefix, cgroup: cgroups?.dir ?? null }, log);
-  const makeBackend = (kind: BackendKind, chatId: string, agent: InstalledAgent) => {
-    const common = {
-      sql,
-      log,
-      chatId,
-      agent: agent.agent,
-      env: config.agentEnv,
-      sessionStore: store,
-      processTagPrefix,
-      cgroups,
-      user: config.agentUser ?? null,
-    };
-    if (kind === 'claude_sdk') return new ClaudeSdkBackend({ ...common, installPath: config.sdkExecutable ?? agent.installPath });
-    return new ClaudePtyBackend({ ...common, installPath: agent.installPath });
-  };
+  const common = { log, env: config.agentEnv, sessionStore: store, processTagPrefix, cgroups, user: config.agentUser ?? null };
+  const drivers = new Map<BackendKind, AgentDriver>([
+    ['claude_sdk', new ClaudeSdkDriver({ ...common, enabled: config.claudeSdk, executable: config.sdkExecutable })],
+    ['claude_pty', await ClaudePtyDriver.create(common)],
+  ]);
+  const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const dispatcher = new Dispatcher({
     sql,
     log,
     events,
     pool,
+    records,
     registry,
+    router,
     nodeId: config.nodeId,
-    makeBackend,
-    claudeSdk: config.claudeSdk,
-    sdkHealth,
     maxQueued: config.maxQueued,
     databaseWaitMs: config.databaseWaitMs,
     cgroups,
@@ -112,6 +104,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const worktrees = { ...config.worktrees, owner: config.agentUser ?? null };
   const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees });
   const stopProcesses = async () => {
+    await Promise.all(router.allDrivers().map((d) => d.dispose()));
     await reaper.close();
     await cgroups?.close();
   };
@@ -128,16 +121,9 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     events,
     pool,
     registry,
+    router,
     dispatcher,
     chats,
-    backendHealth() {
-      const claudeInstalled = registry.list().some((a) => a.agent === 'claude');
-      return {
-        claude_sdk: config.claudeSdk && claudeInstalled && !sdkHealth.down() ? 'up' : 'down',
-        claude_pty: pty && claudeInstalled ? 'up' : 'down',
-      };
-    },
-    sdkError: () => sdkHealth.error(),
     warnings: () => credentialWarnings(claudeEnv),
     async close() {
       await dispatcher.close();

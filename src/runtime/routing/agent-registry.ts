@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
-import { arch, platform } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Sql } from '../../db/sql.js';
 import { agentEnv, configuredSecrets } from '../../agents/process/agent-env.js';
 import { HearthError } from '../errors.js';
+import { AGENT_CATALOG, type CatalogAgent } from '../../agents/catalog.js';
+import type { BackendKind } from '../../api/views.js';
 
 const run = promisify(execFile);
 
@@ -14,16 +13,8 @@ export interface InstalledAgent {
   agent: string;
   installPath: string;
   version: string;
-}
-
-/** Where the `claude` binary that ships inside the Agent SDK's platform package lives, if it does. */
-export function bundledClaudePath(): string | null {
-  try {
-    const pkg = fileURLToPath(import.meta.resolve(`@anthropic-ai/claude-agent-sdk-${platform()}-${arch()}/package.json`));
-    return path.join(path.dirname(pkg), platform() === 'win32' ? 'claude.exe' : 'claude');
-  } catch {
-    return null;
-  }
+  /** The backends that run it, in the order they are tried. */
+  backends: readonly BackendKind[];
 }
 
 /** The agent's version, asked with no more of the server's environment than a turn would give it. */
@@ -50,15 +41,20 @@ export class AgentRegistry {
     private readonly nodeId: string,
     /** Executables to use instead of what is found, by agent name. */
     private readonly overrides: Record<string, string> = {},
+    private readonly catalog: readonly CatalogAgent[] = AGENT_CATALOG,
   ) {}
 
   async refresh(): Promise<InstalledAgent[]> {
-    const candidates: Record<string, string | null> = { claude: bundledClaudePath(), ...this.overrides };
+    const candidates: Record<string, string | null> = {
+      ...Object.fromEntries(this.catalog.map((a) => [a.name, a.locate()])),
+      ...this.overrides,
+    };
     const found: InstalledAgent[] = [];
     for (const [agent, executable] of Object.entries(candidates)) {
       if (!executable) continue;
       const version = await versionOf(executable);
-      if (version !== null) found.push({ agent, installPath: executable, version });
+      const backends = this.catalog.find((a) => a.name === agent)?.backends ?? [];
+      if (version !== null) found.push({ agent, installPath: executable, version, backends });
     }
     this.agents = new Map(found.map((a) => [a.agent, a]));
     await this.sql.begin(async (tx) => {
@@ -74,6 +70,12 @@ export class AgentRegistry {
 
   list(): InstalledAgent[] {
     return [...this.agents.values()];
+  }
+
+  /** The agent a chat gets when it names none: the first of the catalog that is installed. */
+  defaultAgent(): InstalledAgent {
+    const first = this.catalog.find((a) => this.agents.has(a.name));
+    return first ? this.agents.get(first.name)! : this.get(this.catalog[0]?.name ?? 'claude');
   }
 
   /** The installed agent, or a clear refusal naming what is installed. */

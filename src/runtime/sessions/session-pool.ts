@@ -1,31 +1,47 @@
 import type { Logger } from 'pino';
-import type { AgentBackend } from '../../agents/contract/agent-backend.js';
+import type { AgentSession } from '../../agents/contract/driver.js';
+import type { BackendKind } from '../../api/views.js';
 
-export interface BackendPoolOptions {
-  /** Warm backends kept at most; a busy one is never evicted, so the count may pass this briefly. */
+export interface SessionPoolOptions {
+  /** Warm sessions kept at most; a leased one is never evicted, so the count may pass this while all are in use. */
   maxWarm: number;
-  /** A backend idle this long is disposed; its next turn resumes from PostgreSQL. */
+  /** A session idle this long is closed; its next turn resumes from PostgreSQL. */
   idleMs: number;
   log: Logger;
+  /** Told of every session the pool closes, after it has closed. */
+  onClosed?(chatId: string, agent: string): void;
 }
 
+/** The use of a pooled session: while it is held, the session is neither evicted nor closed for idleness. */
+export interface SessionLease {
+  readonly session: AgentSession;
+  /** Gives the session back; later calls do nothing. */
+  release(): void;
+}
+
+type EntryState = { kind: 'opening'; opened: Promise<AgentSession> } | { kind: 'ready'; session: AgentSession };
+
 interface Entry {
-  backend: AgentBackend;
   chatId: string;
   agent: string;
+  backend: BackendKind;
+  state: EntryState;
+  leases: number;
   lastUsed: number;
 }
 
 /**
- * One backend per (chat, agent), kept warm between turns. When full, the least recently
- * used idle backend makes room; idle backends past the timeout are disposed by a sweep.
+ * Warm sessions, one per (chat, agent), handed out by lease. A session being opened is
+ * leased by whoever opens it, so nothing that is starting or running is ever evicted; when
+ * the pool is full, the least recently used session nobody holds makes room, and one
+ * nobody has held for the idle timeout is closed by a sweep.
  */
-export class BackendPool {
+export class SessionPool {
   private readonly entries = new Map<string, Entry>();
   private sweeper: NodeJS.Timeout | null = null;
   evictions = 0;
 
-  constructor(private readonly options: BackendPoolOptions) {}
+  constructor(private readonly options: SessionPoolOptions) {}
 
   start(): void {
     const every = Math.max(1_000, Math.min(this.options.idleMs / 2, 60_000));
@@ -37,63 +53,105 @@ export class BackendPool {
     return this.entries.size;
   }
 
-  backends(): AgentBackend[] {
-    return [...this.entries.values()].map((e) => e.backend);
+  /** The sessions open now, for reports. */
+  sessions(): Array<{ chatId: string; agent: string; backend: BackendKind; session: AgentSession }> {
+    return [...this.entries.values()].flatMap((e) =>
+      e.state.kind === 'ready' ? [{ chatId: e.chatId, agent: e.agent, backend: e.backend, session: e.state.session }] : [],
+    );
   }
 
-  /** The backend of (chat, agent), made with `create` when there is none, room made first. */
-  async acquire(chatId: string, agent: string, create: () => AgentBackend): Promise<AgentBackend> {
+  /** The backend of the session pooled for (chat, agent), if there is one. */
+  backendOf(chatId: string, agent: string): BackendKind | null {
+    return this.entries.get(keyOf(chatId, agent))?.backend ?? null;
+  }
+
+  /**
+   * A lease on the session of (chat, agent) on `backend`: the pooled one while it still
+   * serves, else one made by `open` once room is made. A pooled session of another
+   * backend, or one that has closed, is closed and replaced. If `open` throws, nothing
+   * is pooled and the error is the caller's.
+   */
+  async lease(chatId: string, agent: string, backend: BackendKind, open: () => Promise<AgentSession>): Promise<SessionLease> {
     const key = keyOf(chatId, agent);
     const found = this.entries.get(key);
-    if (found) {
-      found.lastUsed = Date.now();
-      // Re-inserting keeps the map in least-recently-used order.
-      this.entries.delete(key);
-      this.entries.set(key, found);
-      return found.backend;
+    if (found && (found.backend !== backend || (found.state.kind === 'ready' && found.state.session.state() === 'closed'))) {
+      await this.evict(key, found.backend !== backend ? 'another backend' : 'closed', false);
     }
-    while (this.entries.size >= this.options.maxWarm) {
-      const victim = [...this.entries.entries()].find(([, e]) => !e.backend.isBusy());
-      if (!victim) break;
-      await this.evict(victim[0], 'pool full');
-    }
-    const entry = { backend: create(), chatId, agent, lastUsed: Date.now() };
-    this.entries.set(key, entry);
-    return entry.backend;
+    const entry = this.entries.get(key);
+    if (entry) return this.take(key, entry);
+    await this.makeRoom();
+    const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now() };
+    this.entries.set(key, made);
+    return this.take(key, made);
   }
 
-  /** Marks the backend used now, so it is not taken for idle while a turn has just ended. */
-  touch(chatId: string, agent: string): void {
-    const e = this.entries.get(keyOf(chatId, agent));
-    if (e) e.lastUsed = Date.now();
+  private async take(key: string, entry: Entry): Promise<SessionLease> {
+    entry.leases++;
+    entry.lastUsed = Date.now();
+    // Re-inserting keeps the map in least-recently-used order.
+    if (this.entries.get(key) === entry) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+    }
+    let session: AgentSession;
+    try {
+      session = entry.state.kind === 'ready' ? entry.state.session : await entry.state.opened;
+    } catch (err) {
+      entry.leases--;
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+      throw err;
+    }
+    if (entry.state.kind === 'opening') entry.state = { kind: 'ready', session };
+    let held = true;
+    return {
+      session,
+      release: () => {
+        if (!held) return;
+        held = false;
+        entry.leases--;
+        entry.lastUsed = Date.now();
+      },
+    };
+  }
+
+  private async makeRoom(): Promise<void> {
+    while (this.entries.size >= this.options.maxWarm) {
+      const victim = [...this.entries].find(([, e]) => e.leases === 0 && e.state.kind === 'ready');
+      if (!victim) return;
+      await this.evict(victim[0], 'pool full');
+    }
   }
 
   async sweepIdle(now = Date.now()): Promise<void> {
     for (const [key, e] of [...this.entries]) {
-      if (!e.backend.isBusy() && now - e.lastUsed >= this.options.idleMs) await this.evict(key, 'idle');
+      if (e.leases === 0 && e.state.kind === 'ready' && now - e.lastUsed >= this.options.idleMs) await this.evict(key, 'idle');
     }
   }
 
-  /** Takes the backend of (chat, agent) out of the pool and disposes it. */
-  async remove(chatId: string, agent: string): Promise<void> {
-    await this.evict(keyOf(chatId, agent), 'removed', false);
+  /** Closes the session of (chat, agent), held or not: its holder's next turn on it finds it closed. */
+  async remove(chatId: string, agent: string, why = 'removed'): Promise<void> {
+    await this.evict(keyOf(chatId, agent), why, false);
   }
 
-  /** Takes a chat's backends out of the pool and disposes them (the chat was deleted). */
+  /** Closes a chat's sessions (the chat was deleted). */
   async removeChat(chatId: string): Promise<void> {
     for (const [key, e] of [...this.entries]) if (e.chatId === chatId) await this.evict(key, 'chat deleted', false);
   }
 
+  /** Takes the entry out and closes its session, waiting for one still opening. */
   private async evict(key: string, why: string, count = true): Promise<void> {
     const e = this.entries.get(key);
     if (!e) return;
     this.entries.delete(key);
     if (count) this.evictions++;
-    this.options.log.info({ chatId: e.chatId, agent: e.agent, why }, 'backend evicted');
+    this.options.log.info({ chatId: e.chatId, agent: e.agent, backend: e.backend, why }, 'agent session closed');
     try {
-      await e.backend.dispose();
+      const session = e.state.kind === 'ready' ? e.state.session : await e.state.opened;
+      await session.close();
+      this.options.onClosed?.(e.chatId, e.agent);
     } catch (err) {
-      this.options.log.warn({ err, chatId: e.chatId }, 'backend dispose failed');
+      // A session that failed to open has nothing to close; its opener reports why.
+      if (e.state.kind === 'ready') this.options.log.warn({ err, chatId: e.chatId }, 'agent session close failed');
     }
   }
 

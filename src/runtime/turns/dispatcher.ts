@@ -1,32 +1,31 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
-import type { AgentBackend, AgentSessionHandle, BackendKind, PermissionMode } from '../../agents/contract/agent-backend.js';
-import type { AgentEvent } from '../../api/events.js';
+import type { AgentDriver, AgentSession, SessionReports, SessionSpec, TurnContext, TurnResult } from '../../agents/contract/driver.js';
+import { AgentStartError } from '../../agents/contract/errors.js';
 import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
-import { AgentStartError } from '../../agents/contract/errors.js';
+import type { AgentEvent, AgentEventKind, StopReason, TurnErrorCode } from '../../api/events.js';
+import { emptyFold, foldEvent, foldEvents, foldedParts, type TurnFold } from '../../api/fold.js';
+import type { AcceptedMessage, BackendKind, PermissionMode } from '../../api/views.js';
 import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
-import type { BackendPool } from '../sessions/session-pool.js';
+import type { Router } from '../routing/router.js';
+import type { SessionLease, SessionPool } from '../sessions/session-pool.js';
+import type { SessionRecords } from '../sessions/session-records.js';
 import { titleFromMessage } from '../chat-names.js';
 import type { EventLog } from '../event-log.js';
 import { HearthError } from '../errors.js';
-import type { SdkHealth } from '../routing/stand-downs.js';
 import { within } from '../../util/within.js';
-import { whileUnreachable } from '../../db/unreachable.js';
+import { isDatabaseUnreachable, whileUnreachable } from '../../db/unreachable.js';
 
 export interface DispatcherDeps {
   sql: Sql;
   log: Logger;
   events: EventLog;
-  pool: BackendPool;
+  pool: SessionPool;
+  records: SessionRecords;
   registry: AgentRegistry;
+  router: Router;
   nodeId: string;
-  /** Builds a backend of the given kind for (chat, agent). */
-  makeBackend(kind: BackendKind, chatId: string, agent: InstalledAgent): AgentBackend;
-  /** Routes `claude` to the SDK backend (else to the PTY path). */
-  claudeSdk: boolean;
-  /** Whether the SDK path is standing down after failing to start. */
-  sdkHealth: SdkHealth;
   /** Turns that may wait behind a running one, per (chat, agent). */
   maxQueued: number;
   /** How long a finished turn's record waits for an unreachable database. Default: ten minutes. */
@@ -35,28 +34,17 @@ export interface DispatcherDeps {
   cgroups?: AgentCgroups | null;
 }
 
-/** A part of a stored message. */
-export type StoredPart =
-  | { type: 'text'; text: string }
-  | { type: 'thinking'; text: string }
-  | { type: 'tool_call'; id: string; name: string; input: unknown }
-  | { type: 'tool_result'; id: string; output: string; isError: boolean }
-  | { type: 'error'; message: string };
-
 const FOREIGN_KEY_VIOLATION = '23503';
 const STOPPED_DURING = 'the server stopped during this turn';
 const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
-
-/** The two ways of running `claude` a message may ask for. */
-export type ClaudePath = 'claude_sdk' | 'claude_pty';
 
 interface Turn {
   id: string;
   chatId: string;
   agent: InstalledAgent;
   text: string;
-  /** The path the message asked for; undefined lets the dispatcher choose. */
-  path: ClaudePath | undefined;
+  /** The backend the message asked for; undefined lets the router choose. */
+  backend: BackendKind | undefined;
   controller: AbortController;
 }
 
@@ -96,8 +84,8 @@ export class Dispatcher {
   private readonly deleting = new Set<string>();
   /** Messages of each chat still being stored, so a delete can wait for them and stop their turns. */
   private readonly accepting = new Map<string, Set<Promise<unknown>>>();
-  /** PTY backends with a turn in flight; they live for one turn and are not pooled. */
-  private readonly ptyTurns = new Set<AgentBackend>();
+  /** Sessions of drivers that are not warm, with a turn in flight: they live for one turn and are not pooled. */
+  private readonly unpooled = new Set<AgentSession>();
   readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
 
   /** Aborted on close: nothing waits for an unreachable database after that. */
@@ -113,16 +101,12 @@ export class Dispatcher {
   async submit(
     chatId: string,
     text: string,
-    options: { agent?: string; backend?: ClaudePath } = {},
-  ): Promise<{ messageId: string; turnId: string; queued: number }> {
+    options: { agent?: string; backend?: BackendKind } = {},
+  ): Promise<AcceptedMessage> {
     const chat = await this.chat(chatId);
     const agent = this.deps.registry.get(options.agent ?? chat.default_agent);
-    if (options.backend && agent.agent !== 'claude') {
-      throw new HearthError(400, 'backend_mismatch', `backend ${options.backend} runs only the claude agent, not "${agent.agent}"`);
-    }
-    if (options.backend === 'claude_sdk' && !this.deps.claudeSdk) {
-      throw new HearthError(400, 'backend_unavailable', 'the claude SDK backend is switched off on this server (CLAUDE_SDK_BACKEND)');
-    }
+    // A message that asks for a backend that cannot take it is refused before it is stored.
+    if (options.backend) this.deps.router.candidates(agent, chatId, options.backend);
     if (this.deleting.has(chatId)) throw new HearthError(409, 'chat_deleting', `chat ${chatId} is being deleted`);
     const laneKey = `${chatId}\u0000${agent.agent}`;
     let lane = this.lanes.get(laneKey);
@@ -151,8 +135,8 @@ export class Dispatcher {
     chatId: string,
     agent: InstalledAgent,
     text: string,
-    path: ClaudePath | undefined,
-  ): Promise<{ messageId: string; turnId: string; queued: number }> {
+    backend: BackendKind | undefined,
+  ): Promise<AcceptedMessage> {
     let ids: { turnId: string; messageId: string };
     try {
       ids = await this.deps.sql.begin(async (tx) => {
@@ -183,7 +167,7 @@ export class Dispatcher {
       throw err;
     }
     lane.reserved--;
-    const turn: Turn = { id: ids.turnId, chatId, agent, text, path, controller: new AbortController() };
+    const turn: Turn = { id: ids.turnId, chatId, agent, text, backend, controller: new AbortController() };
     lane.queue.push(turn);
     const queued = lane.running ? lane.queue.length : 0;
     if (lane.running) await this.deps.events.append(chatId, 'status', { turnId: turn.id, message: 'queued', position: queued });
@@ -199,7 +183,7 @@ export class Dispatcher {
       if (!key.startsWith(`${chatId}\u0000`)) continue;
       for (const turn of lane.queue.splice(0)) {
         stopped++;
-        await this.finish(turn, [], { ok: false, code: 'aborted', error: 'aborted before it started' }, null, Date.now());
+        await this.finish(turn, emptyFold, { ok: false, code: 'aborted', error: 'aborted before it started' }, null, Date.now());
       }
       if (lane.running) {
         stopped++;
@@ -263,114 +247,136 @@ export class Dispatcher {
 
   private async run(turn: Turn): Promise<void> {
     const started = Date.now();
-    const reply = new Reply();
-    let backendKind: BackendKind | null = null;
-    let outcome: { ok: true } | { ok: false; error: string; code: string };
+    const reply = new TurnReply(this.deps.events, this.deps.log, turn);
+    let backend: BackendKind | null = null;
+    let outcome: TurnOutcome;
     try {
       const chat = await this.chat(turn.chatId);
       if (!chat.worktree_path) throw new HearthError(400, 'no_worktree', 'the chat has no worktree');
       await this.deps.sql`UPDATE turns SET status = 'running', started_at = clock_timestamp() WHERE id = ${turn.id}`;
-      const { backend, handle } = await this.start(turn, chat);
-      backendKind = backend.backend;
+      const { driver, lease } = await this.open(turn, chat, reply);
+      backend = driver.backend;
       try {
-        await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend: backend.backend });
-        outcome = await backend.prompt(handle, turn.text, {
-          signal: turn.controller.signal,
-          worktreePath: chat.worktree_path,
-          model: chat.model,
-          onEvent: (event) => {
-            reply.add(event);
-            void this.deps.events.append(turn.chatId, event.kind, { turnId: turn.id, ...event });
-          },
-        });
-        this.deps.pool.touch(turn.chatId, turn.agent.agent);
+        await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend });
+        const result = await lease.session.prompt(turn.text, reply.context(turn.controller.signal));
+        outcome = await this.settle(turn, driver, lease.session, result, reply);
       } finally {
-        if (this.ptyTurns.has(backend)) await this.endPtyTurn(backend);
+        lease.release();
+        if (!driver.warm) await this.closeUnpooled(lease.session);
       }
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      reply.fail(message);
-      await this.deps.events.append(turn.chatId, 'error', { turnId: turn.id, message });
-      outcome = { ok: false, error: message, code: err instanceof HearthError ? err.code : 'start_failed' };
+      const failure = this.failure(turn, err);
+      reply.emit({ kind: 'error', message: failure.error });
+      outcome = failure;
     }
-    await this.finish(turn, reply.settle(), outcome, backendKind, started);
+    await this.finish(turn, reply.fold, outcome, backend, started);
   }
 
   /**
-   * The backend for the turn, its session ready. `claude` runs on the SDK path unless
-   * the message asks for the PTY path, the SDK path is switched off, or it is standing
-   * down after failing to start; an SDK backend that fails to start hands the turn to
-   * the PTY path, unless the message asked for the SDK path by name.
+   * A session for the turn, ready: the first of the router's candidates that starts. A
+   * backend that fails to start stands down and hands the turn to the next, unless the
+   * message asked for it by name; the last one's failure fails the turn.
    */
-  private async start(turn: Turn, chat: ChatRow): Promise<{ backend: AgentBackend; handle: AgentSessionHandle }> {
-    if (turn.agent.agent !== 'claude') {
-      throw new HearthError(400, 'no_backend', `no backend runs agent "${turn.agent.agent}" yet`);
-    }
-    const opts = {
-      chatId: turn.chatId,
-      agent: turn.agent.agent,
-      worktreeId: chat.worktree_id,
-      worktreePath: chat.worktree_path!,
-      model: chat.model,
-      permissionMode: chat.permission_mode,
-    };
-    const sessionId = `${turn.chatId}:${turn.agent.agent}`;
-    const sdk = turn.path === 'claude_sdk' || (turn.path === undefined && this.deps.claudeSdk && !this.deps.sdkHealth.down(turn.chatId));
-    if (sdk) {
-      const backend = await this.deps.pool.acquire(turn.chatId, 'claude', () =>
-        this.deps.makeBackend('claude_sdk', turn.chatId, turn.agent),
-      );
+  private async open(turn: Turn, chat: ChatRow, reply: TurnReply): Promise<{ driver: AgentDriver; lease: SessionLease }> {
+    const candidates = this.deps.router.candidates(turn.agent, turn.chatId, turn.backend);
+    for (const [i, driver] of candidates.entries()) {
       try {
-        const handle = await backend.ensureSession(sessionId, opts);
-        this.deps.sdkHealth.started(turn.chatId);
-        return { backend, handle };
+        const lease = await this.session(driver, turn, chat);
+        this.deps.router.started(driver.backend, turn.chatId);
+        return { driver, lease };
       } catch (err) {
         if (!(err instanceof AgentStartError)) throw err;
-        this.deps.sdkHealth.failed(err, turn.chatId, err.scope);
-        if (turn.path === 'claude_sdk') {
-          await this.deps.pool.remove(turn.chatId, 'claude');
-          throw err;
-        }
-        this.deps.log.warn({ chatId: turn.chatId, scope: err.scope, err }, 'the claude SDK backend cannot start; falling back to the PTY path');
-        await this.deps.events.append(turn.chatId, 'status', {
-          turnId: turn.id,
-          message: `the claude SDK backend cannot start, so this turn runs on the PTY path: ${err.message}`,
-        });
+        this.deps.router.failed(driver.backend, err, turn.chatId);
+        const next = candidates[i + 1];
+        if (!next) throw err;
+        const label = this.deps.router.label.bind(this.deps.router);
+        this.deps.log.warn({ chatId: turn.chatId, backend: driver.backend, next: next.backend, scope: err.scope, err }, 'a backend cannot start; trying the next');
+        reply.emit({ kind: 'status', message: `${label(driver.backend)} cannot start, so this turn runs on ${label(next.backend)}: ${err.message}` });
       }
     }
-    // The chat's SDK backend leaves the pool: a warm process would not know about this turn
-    // (the next SDK turn resumes from the store), and one that failed to start is of no use.
-    await this.deps.pool.remove(turn.chatId, 'claude');
-    const backend = this.deps.makeBackend('claude_pty', turn.chatId, turn.agent);
-    this.ptyTurns.add(backend);
-    try {
-      return { backend, handle: await backend.ensureSession(sessionId, opts) };
-    } catch (err) {
-      await this.endPtyTurn(backend);
-      throw err;
+    throw new HearthError(400, 'no_backend', `no backend can run the ${turn.agent.agent} agent`);
+  }
+
+  /**
+   * The (chat, agent) session on this driver. A warm driver's comes from the pool: the one
+   * kept from earlier turns when it can take the chat's options now, else a new one that
+   * resumes the conversation. A driver that is not warm opens one for this turn alone, and
+   * a warm session of another backend leaves the pool first: it would not know of this turn.
+   */
+  private async session(driver: AgentDriver, turn: Turn, chat: ChatRow): Promise<SessionLease> {
+    const { chatId } = turn;
+    const agent = turn.agent.agent;
+    const options = { worktreePath: chat.worktree_path!, model: chat.model || null, permissionMode: chat.permission_mode };
+    const reports: SessionReports = { resumeToken: (token) => void this.deps.records.resumeToken(chatId, agent, token) };
+    const open = async (): Promise<AgentSession> => {
+      const resume = await this.deps.records.resumeFrom(chatId, agent);
+      const spec: SessionSpec = { chatId, agent, installPath: turn.agent.installPath, ...options, resume };
+      const session = await driver.open(spec, reports);
+      await this.deps.records.opened({ chatId, agent, backend: driver.backend, worktreeId: chat.worktree_id, resume });
+      return session;
+    };
+    if (!driver.warm) {
+      await this.deps.pool.remove(chatId, agent, 'another backend takes the turn');
+      const session = await open();
+      this.unpooled.add(session);
+      return { session, release: () => {} };
     }
+    if (this.deps.pool.backendOf(chatId, agent) === driver.backend) {
+      const kept = await this.deps.pool.lease(chatId, agent, driver.backend, open);
+      if (kept.session.state() === 'idle' && (await kept.session.reconfigure(options))) {
+        await this.deps.records.active(chatId, agent);
+        return kept;
+      }
+      kept.release();
+      await this.deps.pool.remove(chatId, agent, 'its options changed');
+    }
+    return this.deps.pool.lease(chatId, agent, driver.backend, open);
   }
 
-  private async endPtyTurn(backend: AgentBackend): Promise<void> {
-    this.ptyTurns.delete(backend);
-    await backend.dispose();
+  /**
+   * What the runtime keeps of a turn's result, for every backend alike: the usage, once;
+   * the closing error, unless the turn already said it; the session's record; and a
+   * session that has closed leaves the pool, so the next turn starts afresh.
+   */
+  private async settle(turn: Turn, driver: AgentDriver, session: AgentSession, result: TurnResult, reply: TurnReply): Promise<TurnOutcome> {
+    const agent = turn.agent.agent;
+    if (result.usage) reply.emit({ kind: 'usage', ...result.usage });
+    if (!result.ok && result.code !== 'aborted') reply.emit({ kind: 'error', message: result.error });
+    const failed = !result.ok && (result.code === 'crashed' || result.code === 'api_error' || result.code === 'agent_error');
+    if (result.ok || failed || result.code === 'aborted') {
+      await this.deps.records.endTurn(turn.chatId, agent, result.usage, failed ? 'crashed' : 'idle');
+    }
+    if (driver.warm && session.state() === 'closed') await this.deps.pool.remove(turn.chatId, agent, 'its agent ended');
+    return result.ok ? { ok: true, stopReason: result.stopReason } : { ok: false, code: result.code, error: result.error };
   }
 
-  /** Ends the PTY turns in flight (their processes with them); the pool's backends are the pool's. */
+  /** A turn's failure outside its session's result, in words fit for the client; what it hides goes to the log. */
+  private failure(turn: Turn, err: unknown): Extract<TurnOutcome, { ok: false }> {
+    if (err instanceof HearthError) return { ok: false, code: err.code, error: err.message };
+    if (err instanceof AgentStartError) return { ok: false, code: 'start_failed', error: err.message };
+    if (isDatabaseUnreachable(err)) {
+      this.deps.log.warn({ err, turnId: turn.id }, 'turn failed: the database cannot be reached');
+      return { ok: false, code: 'database_unavailable', error: 'the database cannot be reached; send the message again once it is back' };
+    }
+    this.deps.log.error({ err, chatId: turn.chatId, turnId: turn.id }, 'turn failed');
+    return { ok: false, code: 'internal', error: `internal error (turn ${turn.id}); the server's log has the detail` };
+  }
+
+  private async closeUnpooled(session: AgentSession): Promise<void> {
+    this.unpooled.delete(session);
+    await session.close();
+  }
+
+  /** Ends the sessions of drivers that are not warm with a turn in flight; the pool's sessions are the pool's. */
   async close(): Promise<void> {
     this.closing.abort(new Error('the dispatcher is closed'));
-    await Promise.all([...this.ptyTurns].map((b) => this.endPtyTurn(b)));
+    await Promise.all([...this.unpooled].map((s) => this.closeUnpooled(s)));
   }
 
-  private async finish(
-    turn: Turn,
-    parts: StoredPart[],
-    outcome: { ok: true } | { ok: false; error: string; code: string },
-    backend: BackendKind | null,
-    started: number,
-  ): Promise<void> {
+  private async finish(turn: Turn, fold: TurnFold, outcome: TurnOutcome, backend: BackendKind | null, started: number): Promise<void> {
     const status = outcome.ok ? 'succeeded' : outcome.code === 'aborted' ? 'aborted' : 'failed';
     const error = outcome.ok ? null : outcome.error;
+    const parts = foldedParts(fold);
     // The record of a turn that ran is worth waiting for while the database is away.
     const durably = (what: string, write: () => Promise<unknown>) =>
       whileUnreachable(write, {
@@ -391,7 +397,7 @@ export class Dispatcher {
     await this.deps.events.append(turn.chatId, 'turn_end', {
       turnId: turn.id,
       ok: outcome.ok,
-      ...(outcome.ok ? {} : { error: outcome.error, code: outcome.code }),
+      ...(outcome.ok ? { stopReason: outcome.stopReason } : { error: outcome.error, code: outcome.code }),
     });
     this.metrics.turns[status]++;
     this.metrics.durations.push((Date.now() - started) / 1000);
@@ -434,69 +440,69 @@ export class Dispatcher {
    * shows what the turn had shown, and why it ended.
    */
   private async keepInterruptedReply(chatId: string, turnId: string): Promise<void> {
-    const rows = await this.deps.sql<{ kind: AgentEvent['kind']; data: string }[]>`
+    const rows = await this.deps.sql<{ kind: AgentEventKind; data: string }[]>`
       SELECT kind, data FROM chat_events
-      WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId}
-        AND kind IN ('text_delta', 'thinking_delta', 'message', 'tool_result', 'error')
+      WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId} AND kind = ANY(${REPLY_KINDS})
       ORDER BY seq`;
-    const reply = new Reply();
-    for (const row of rows) {
+    const events = rows.flatMap((row): AgentEvent[] => {
       const data = JSON.parse(row.data) as { role?: string };
       // The user's own message is logged under the turn too; it is not part of the reply.
-      if (row.kind === 'message' && data.role === 'user') continue;
-      reply.add({ ...data, kind: row.kind } as AgentEvent);
-    }
-    reply.fail(STOPPED_DURING);
+      return row.kind === 'message' && data.role === 'user' ? [] : [{ ...data, kind: row.kind } as AgentEvent];
+    });
+    const fold = foldEvent(foldEvents(events), { kind: 'error', message: STOPPED_DURING });
     await this.deps.sql`
       INSERT INTO messages (chat_id, turn_id, role, agent, parts)
-      SELECT ${chatId}, ${turnId}, 'assistant', t.agent, ${JSON.stringify(reply.settle())}
+      SELECT ${chatId}, ${turnId}, 'assistant', t.agent, ${JSON.stringify(foldedParts(fold))}
       FROM turns t
       WHERE t.id = ${turnId} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.turn_id = ${turnId} AND m.role = 'assistant')`;
   }
 }
 
-/**
- * What a turn's events leave in the stored assistant message. Text and thinking stream
- * as deltas before their whole message arrives; deltas no message has covered yet are
- * kept too (ahead of an error), so a turn that breaks off keeps what it showed.
- */
-class Reply {
-  readonly parts: StoredPart[] = [];
-  private streaming: Array<{ type: 'text' | 'thinking'; text: string }> = [];
+/** The events a turn's reply is folded from. */
+const REPLY_KINDS: AgentEventKind[] = ['text_delta', 'thinking_delta', 'message', 'tool_call_delta', 'tool_call', 'tool_update', 'tool_result', 'plan', 'error'];
 
-  add(event: AgentEvent): void {
-    switch (event.kind) {
-      case 'text_delta':
-      case 'thinking_delta': {
-        const type = event.kind === 'text_delta' ? 'text' : 'thinking';
-        const last = this.streaming.at(-1);
-        if (last?.type === type) last.text += event.text;
-        else this.streaming.push({ type, text: event.text });
-        break;
+/** How a turn ended, as its record and its turn_end say. */
+type TurnOutcome = { ok: true; stopReason: StopReason } | { ok: false; code: TurnErrorCode; error: string };
+
+/**
+ * A turn's reply as it happens: each event is folded into the reply and appended to the
+ * chat's log, its kind the event's name. An error the turn has already reported is not
+ * reported again (agents may say one failure twice: as a message and as their result).
+ */
+class TurnReply {
+  fold: TurnFold = emptyFold;
+  private readonly errors = new Set<string>();
+
+  constructor(
+    private readonly events: EventLog,
+    private readonly log: Logger,
+    private readonly turn: Turn,
+  ) {}
+
+  emit(event: AgentEvent): void {
+    try {
+      if (event.kind === 'error') {
+        if (this.errors.has(event.message)) return;
+        this.errors.add(event.message);
       }
-      case 'message':
-        this.streaming = [];
-        for (const p of event.parts) this.parts.push(p);
-        break;
-      case 'tool_result':
-        this.settle();
-        this.parts.push({ type: 'tool_result', id: event.id, output: event.output, isError: event.isError });
-        break;
-      case 'error':
-        this.fail(event.message);
-        break;
+      this.fold = foldEvent(this.fold, event);
+      const { kind, ...data } = event;
+      void this.events.append(this.turn.chatId, kind, { turnId: this.turn.id, ...data });
+    } catch (err) {
+      this.log.warn({ err, turnId: this.turn.id, kind: event.kind }, 'a turn event was not kept');
     }
   }
 
-  fail(message: string): void {
-    this.settle();
-    this.parts.push({ type: 'error', message });
-  }
-
-  /** Keeps what streamed without a whole message to cover it. */
-  settle(): StoredPart[] {
-    for (const p of this.streaming) this.parts.push(p);
-    this.streaming = [];
-    return this.parts;
+  context(signal: AbortSignal): TurnContext {
+    return {
+      signal,
+      emit: (event) => this.emit(event),
+      requestPermission: async (request) => {
+        // Nothing relays a request to a person yet: it is refused, and the agent is told why.
+        const message = `this server cannot ask anyone yet, so the request to use ${request.tool} was refused`;
+        this.emit({ kind: 'status', message });
+        return { outcome: 'cancelled', message };
+      },
+    };
   }
 }

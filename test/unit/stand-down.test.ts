@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SdkHealth } from '../../src/runtime/routing/stand-downs.js';
+import { StandDown } from '../../src/runtime/routing/stand-down.js';
 
-describe('SdkHealth', () => {
+describe('StandDown', () => {
   it('stands the SDK path down for every chat for the retry window after a failure of the node’s, then lets it be tried again', () => {
     let now = 1_000;
-    const health = new SdkHealth(60_000, () => now);
+    const health = new StandDown(60_000, () => now);
     assert.equal(health.down(), false);
     assert.equal(health.error(), null);
 
@@ -26,7 +26,7 @@ describe('SdkHealth', () => {
 
   it('stands the path down for one chat alone when its own session failed', () => {
     let now = 1_000;
-    const health = new SdkHealth(60_000, () => now);
+    const health = new StandDown(60_000, () => now);
     health.failed(new Error('No conversation found with session ID: x'), 'chat-a', 'session');
     assert.equal(health.down('chat-a'), true);
     assert.equal(health.down('chat-b'), false);
@@ -43,7 +43,7 @@ describe('SdkHealth', () => {
 
   it('takes three chats failing in a row, with no start working between, for a failure of the node’s', () => {
     let now = 1_000;
-    const health = new SdkHealth(60_000, () => now);
+    const health = new StandDown(60_000, () => now);
     health.failed(new Error('one'), 'chat-a', 'session');
     health.failed(new Error('two'), 'chat-b', 'session');
     health.started('chat-c');

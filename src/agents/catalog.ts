@@ -1,0 +1,15 @@
+import type { BackendKind } from '../api/views.js';
+import { bundledClaudePath } from './claude/claude-install.js';
+
+/** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
+export interface CatalogAgent {
+  name: string;
+  backends: readonly BackendKind[];
+  /** The agent's executable on this machine, if it is installed. */
+  locate(): string | null;
+}
+
+/** The routing table: which backends run which agent. The first agent installed is the default of a new chat. */
+export const AGENT_CATALOG: readonly CatalogAgent[] = [
+  { name: 'claude', backends: ['claude_sdk', 'claude_pty'], locate: bundledClaudePath },
+];
