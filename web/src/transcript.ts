@@ -4,7 +4,7 @@
  * so the page shows what the server stores; the turn's lifecycle, cost and notices are
  * the transcript's own.
  */
-import type { AgentEvent, ChatEvent } from './api';
+import type { AgentEvent, ChatEvent } from '../../src/api/events.js';
 import { emptyFold, foldEvent, type TurnFold } from '../../src/api/fold.js';
 
 /** A line beside the reply: a status notice, or the session's new mode; `at` is how many reply items came before it. */
