@@ -86,7 +86,8 @@ describe('the web UI on edits and plans', () => {
         ],
         when,
       );
-      const colors = await edited.locator('.diff-line').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+      // Run in the page, which has the DOM's globals this file is not typed with.
+      const colors = await edited.locator('.diff-line').evaluateAll<string[]>('(els) => els.map((e) => getComputedStyle(e).backgroundColor)');
       assert.notEqual(colors[0], colors[1], `${when}: removed and added lines differ in color`);
 
       // A call to a tool this Claude Code does not offer fails, and still states the plan.
