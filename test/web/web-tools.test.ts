@@ -86,8 +86,11 @@ describe('the web UI on edits and plans', () => {
         ],
         when,
       );
-      // Run in the page, which has the DOM's globals this file is not typed with.
-      const colors = await edited.locator('.diff-line').evaluateAll<string[]>('(els) => els.map((e) => getComputedStyle(e).backgroundColor)');
+      // Runs in the page, which has the DOM's globals this file is not typed with.
+      const colors = await edited.locator('.diff-line').evaluateAll((els) => {
+        const page = globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } };
+        return els.map((e) => page.getComputedStyle(e).backgroundColor);
+      });
       assert.notEqual(colors[0], colors[1], `${when}: removed and added lines differ in color`);
 
       // A call to a tool this Claude Code does not offer fails, and still states the plan.
