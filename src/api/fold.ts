@@ -49,17 +49,29 @@ export function foldEvent(fold: TurnFold, event: AgentEvent): TurnFold {
       return replaceAt(fold, at, { part: item.part, partialInput: (item.partialInput ?? '') + event.partialJson });
     }
     case 'tool_call': {
-      const { kind: _, ...call } = event;
-      return upsertTool(fold, event.id, (found) => withoutUndefined({ ...found, ...call, type: 'tool_call' }), true);
+      const { kind: _, ...call } = withoutUndefined(event);
+      // A call reported again after its result keeps the status the result gave it.
+      const status = (found: StoredToolCall | undefined) => (found && ended(found.status) ? found.status : call.status);
+      return upsertTool(fold, event.id, (found) => ({ ...found, ...call, type: 'tool_call', status: status(found) }), true);
     }
     case 'tool_update': {
-      const { kind: _, ...update } = event;
-      return upsertTool(fold, event.id, (found) => withoutUndefined({ ...found, ...update, type: 'tool_call', name: found?.name ?? '', input: update.input ?? found?.input }), false);
+      const { kind: _, ...update } = withoutUndefined(event);
+      return upsertTool(
+        fold,
+        event.id,
+        (found) => withoutUndefined({ ...found, ...update, type: 'tool_call', name: found?.name ?? '', input: update.input ?? found?.input }),
+        update.input !== undefined,
+      );
     }
     case 'tool_result': {
       const at = toolAt(fold, event.id);
-      const ended = at < 0 ? fold : replaceAt(fold, at, { part: { ...(fold.items[at]!.part as StoredToolCall), status: event.isError ? 'failed' : 'completed' } });
-      return append(ended, { part: { type: 'tool_result', id: event.id, output: event.output, isError: event.isError } });
+      const result: FoldItem = { part: { type: 'tool_result', id: event.id, output: event.output, isError: event.isError } };
+      if (at < 0) return append(fold, result);
+      const call: FoldItem = { part: { ...(fold.items[at]!.part as StoredToolCall), status: event.isError ? 'failed' : 'completed' } };
+      // Right under its call, so parallel calls each read with their own result.
+      const items = fold.items.slice();
+      items.splice(at, 1, call, result);
+      return { items };
     }
     case 'plan': {
       const at = fold.items.findIndex((x) => x.part.type === 'plan');
@@ -103,6 +115,10 @@ function settleMessage(fold: TurnFold, messageId: string | null, parts: readonly
   const kept = fold.items.filter((x) => !covered(x));
   const at = first >= 0 ? fold.items.slice(0, first).filter((x) => !covered(x)).length : kept.length;
   return { items: [...kept.slice(0, at), ...settled, ...kept.slice(at)] };
+}
+
+function ended(status: StoredToolCall['status']): boolean {
+  return status === 'completed' || status === 'failed';
 }
 
 function toolAt(fold: TurnFold, id: string): number {

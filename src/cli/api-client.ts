@@ -1,18 +1,13 @@
-import type { ChatView, StoredMessage } from '../runtime/chats.js';
+import type { ChatEvent } from '../api/events.js';
+import type { AcceptedMessage, ChatView, PermissionMode, StoredMessage } from '../api/views.js';
 import { ApiError, CliError, UnauthorizedError, UnreachableError } from './errors.js';
 
-/** One Server-Sent Event of a chat's stream: `id` is the chat's sequence number. */
-export interface StreamEvent {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
-
-export interface Accepted {
-  messageId: string;
-  turnId: string;
-  queued: number;
-}
+/**
+ * One Server-Sent Event of a chat's stream: `id` is the chat's sequence number. Its data is
+ * taken to be what the wire module says the event's name carries; a name it does not know
+ * passes through for `--json` and is otherwise ignored.
+ */
+export type StreamEvent = ChatEvent;
 
 /** Reconnects in a row, with no event in between, before the stream counts as lost. */
 const MAX_RECONNECTS = 5;
@@ -34,11 +29,11 @@ export class HearthApi {
     return this.request('GET', `/api/chats/${id}`);
   }
 
-  createChat(body: { repoPath: string; agent?: string; model?: string; title?: string; permissionMode?: string }): Promise<ChatView> {
+  createChat(body: { repoPath: string; agent?: string; model?: string; title?: string; permissionMode?: PermissionMode }): Promise<ChatView> {
     return this.request('POST', '/api/chats', body);
   }
 
-  sendMessage(id: string, body: { text: string; backend?: string }): Promise<Accepted> {
+  sendMessage(id: string, body: { text: string; backend?: string }): Promise<AcceptedMessage> {
     return this.request('POST', `/api/chats/${id}/messages`, body);
   }
 
@@ -205,5 +200,5 @@ function parseBlock(block: string): StreamEvent | null {
     else if (field === 'data') data.push(value);
   }
   if (id === null || !Number.isFinite(id) || data.length === 0) return null;
-  return { id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> };
+  return { id, event, data: JSON.parse(data.join('\n')) } as StreamEvent;
 }

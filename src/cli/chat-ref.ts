@@ -1,4 +1,4 @@
-import { isUuid } from '../runtime/chats.js';
+import { isUuid } from '../api/ids.js';
 import type { HearthApi } from './api-client.js';
 import { UsageError } from './errors.js';
 

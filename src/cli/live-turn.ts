@@ -1,11 +1,12 @@
 import type { StreamEvent } from './api-client.js';
-import { errorLine, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
+import { diffBlock, errorLine, modeLine, planLines, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
 
 type Out = { write(chunk: string): unknown; isTTY?: boolean };
 
 /**
- * Prints one turn's events as they arrive: the reply's text raw on stdout, tool calls and
- * their results as compact lines between it, thinking, status notices and errors on
+ * Prints one turn's events as they arrive: the reply's text raw on stdout, tool calls (with
+ * a short diff for edits), their results and the plan as compact lines between it,
+ * thinking, status notices, mode changes and errors on
  * stderr. With `json`, every event is one line of JSON on stdout instead, exactly as sent.
  * Text from the server reaches the terminal only through `printable`.
  */
@@ -35,17 +36,16 @@ export class LiveTurnPrinter {
   handle(event: StreamEvent): void {
     if (this.json) {
       this.out.write(JSON.stringify({ id: event.id, event: event.event, data: event.data }) + '\n');
-      if (event.event === 'turn_end' && event.data.ok !== true && event.data.code !== 'aborted') {
+      if (event.event === 'turn_end' && !event.data.ok && event.data.code !== 'aborted') {
         this.err.write(`hearth: the turn failed: ${printable(String(event.data.error))}\n`);
       }
       return;
     }
-    const d = event.data;
     if (event.event !== 'text_delta') this.raw('out', this.reply.end());
     if (this.thinking && event.event !== 'thinking_delta') this.endThinking();
     switch (event.event) {
       case 'text_delta':
-        this.raw('out', this.reply.push(String(d.text ?? '')));
+        this.raw('out', this.reply.push(String(event.data.text ?? '')));
         break;
       case 'thinking_delta':
         if (!this.thinking) {
@@ -53,31 +53,46 @@ export class LiveTurnPrinter {
           this.end('err');
           this.raw('err', this.errStyle.dim('✻ '));
         }
-        this.dimRaw(this.thoughts.push(String(d.text ?? '')));
+        this.dimRaw(this.thoughts.push(String(event.data.text ?? '')));
         break;
-      case 'tool_call':
-        this.line('out', toolCallLine(String(d.name), d.input));
+      case 'tool_call': {
+        const call = event.data;
+        this.line('out', toolCallLine(String(call.name), call.input, call.title));
+        for (const diff of call.diffs ?? []) for (const line of diffBlock(diff, this.style)) this.line('out', line);
         break;
+      }
       case 'tool_result':
-        this.line('out', toolResultLine(String(d.output ?? ''), d.isError === true, this.style));
+        this.line('out', toolResultLine(String(event.data.output ?? ''), event.data.isError === true, this.style));
         break;
-      case 'status':
-        this.line('err', this.errStyle.dim(`· ${printable(String(d.message))}${typeof d.position === 'number' ? ` (position ${d.position})` : ''}`));
+      case 'plan':
+        for (const line of planLines(event.data.entries ?? [], event.data.text, this.style)) this.line('out', line);
         break;
-      case 'error':
+      case 'mode':
+        this.line('err', modeLine(String(event.data.mode), this.errStyle));
+        break;
+      case 'status': {
+        const { message, position } = event.data;
+        this.line('err', this.errStyle.dim(`· ${printable(String(message))}${typeof position === 'number' ? ` (position ${position})` : ''}`));
+        break;
+      }
+      case 'error': {
+        const message = String(event.data.message);
         // An agent may report one failure twice (as its reply and as its result).
-        if (this.errorsShown.has(String(d.message))) break;
-        this.errorsShown.add(String(d.message));
-        this.line('err', errorLine(String(d.message), this.errStyle));
+        if (this.errorsShown.has(message)) break;
+        this.errorsShown.add(message);
+        this.line('err', errorLine(message, this.errStyle));
         break;
-      case 'turn_end':
-        if (d.ok === true) break;
-        if (d.code === 'aborted') this.line('err', this.errStyle.dim('· stopped'));
-        else if (!this.errorsShown.has(String(d.error))) this.line('err', errorLine(`the turn failed: ${String(d.error)}`, this.errStyle));
-        else this.line('err', this.errStyle.dim(`· the turn failed (${printable(String(d.code))})`));
+      }
+      case 'turn_end': {
+        const end = event.data;
+        if (end.ok) break;
+        if (end.code === 'aborted') this.line('err', this.errStyle.dim('· stopped'));
+        else if (!this.errorsShown.has(String(end.error))) this.line('err', errorLine(`the turn failed: ${String(end.error)}`, this.errStyle));
+        else this.line('err', this.errStyle.dim(`· the turn failed (${printable(String(end.code))})`));
         break;
-      // The user's own message, partial tool input, the assembled assistant message and
-      // usage repeat what is shown already.
+      }
+      // The user's own message, partial tool input, tool updates, the assembled assistant
+      // message and usage repeat what is shown already.
     }
   }
 

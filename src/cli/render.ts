@@ -1,16 +1,19 @@
 import { homedir } from 'node:os';
+import { diffLines } from '../api/diff-lines.js';
+import type { FileDiff, PlanEntry } from '../api/events.js';
 
 /** ANSI styling, on only for a terminal and never with NO_COLOR set. */
 export interface Style {
   bold(s: string): string;
   dim(s: string): string;
   red(s: string): string;
+  green(s: string): string;
 }
 
 export function styleFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): Style {
   const on = Boolean(stream.isTTY) && !env.NO_COLOR;
   const wrap = (open: number, close: number) => (s: string) => (on ? `\x1b[${open}m${s}\x1b[${close}m` : s);
-  return { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39) };
+  return { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39), green: wrap(32, 39) };
 }
 
 /**
@@ -84,9 +87,43 @@ export function toolInputSummary(input: unknown): string {
   return oneLine(JSON.stringify(input), 80);
 }
 
-/** `⏺ Bash(ls -la)` */
-export function toolCallLine(name: string, input: unknown): string {
-  return `⏺ ${printable(name)}(${toolInputSummary(input)})`;
+/** `⏺ Bash(ls -la)`: the call's title where the agent gave one, else what its input is about. */
+export function toolCallLine(name: string, input: unknown, title?: string): string {
+  return `⏺ ${printable(name)}(${title ? oneLine(title, 80) : toolInputSummary(input)})`;
+}
+
+/** Lines of a diff shown before the rest is counted. */
+const DIFF_LINES = 4;
+
+/**
+ * A file change in a few lines under its call: removed lines red, added green, the rest
+ * counted (`… +N lines`). Lines kept around the change are left out.
+ */
+export function diffBlock(diff: FileDiff, style: Style): string[] {
+  const changed = diffLines(diff).filter((l) => l.op !== 'kept');
+  const shown = changed.slice(0, DIFF_LINES).map((l) =>
+    l.op === 'added' ? style.green(`  + ${oneLine(l.text, 96)}`) : style.red(`  - ${oneLine(l.text, 96)}`),
+  );
+  const more = changed.length - shown.length;
+  if (changed.length === 0) return [style.dim('  (no change)')];
+  return more > 0 ? [...shown, style.dim(`  … +${more} line${more === 1 ? '' : 's'}`)] : shown;
+}
+
+const PLAN_MARK: Record<PlanEntry['status'], string> = { pending: '☐', in_progress: '◐', completed: '☑' };
+
+/** The plan as a checklist, a written plan's text above it. */
+export function planLines(entries: PlanEntry[], text: string | undefined, style: Style): string[] {
+  const written = text === undefined ? [] : [style.bold('Plan:'), ...printable(text).replace(/\n+$/, '').split('\n').map((l) => `  ${l}`)];
+  const list = entries.map((e) => {
+    const line = `${PLAN_MARK[e.status]} ${oneLine(e.content)}`;
+    return e.status === 'completed' ? style.dim(line) : e.status === 'in_progress' ? style.bold(line) : line;
+  });
+  return [...written, ...list];
+}
+
+/** `· mode: plan` */
+export function modeLine(mode: string, style: Style): string {
+  return style.dim(`· mode: ${oneLine(mode, 40)}`);
 }
 
 /** `  ⎿  first line … +N lines`, marked when the tool failed. */

@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderHistory } from '../../src/cli/commands/log.js';
 import { LiveTurnPrinter } from '../../src/cli/live-turn.js';
-import type { StoredMessage } from '../../src/runtime/chats.js';
-import { errorLine, oneLine, printable, PrintableStream, styleFor, table, toolCallLine, toolResultLine } from '../../src/cli/render.js';
+import type { ChatEvent } from '../../src/api/events.js';
+import type { StoredMessage, TurnStatus } from '../../src/api/views.js';
+import { diffBlock, errorLine, modeLine, oneLine, planLines, printable, PrintableStream, styleFor, table, toolCallLine, toolResultLine } from '../../src/cli/render.js';
 
 /** Every byte a terminal would act on rather than print: C0 but tab and newline, DEL, C1. */
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
@@ -104,7 +105,7 @@ describe('the CLI renderers', () => {
   });
 
   it('print a live turn printable, and its JSON exactly as sent', () => {
-    const events = [
+    const events = ([
       { id: 1, event: 'text_delta', data: { text: 'Hi \x1b]0;pw' } },
       { id: 1, event: 'text_delta', data: { text: 'ned\x07there\x1b[2J' } },
       { id: 2, event: 'thinking_delta', data: { text: 'hmm\x1b[2K' } },
@@ -113,7 +114,7 @@ describe('the CLI renderers', () => {
       { id: 5, event: 'status', data: { message: 'queued\x1bc' } },
       { id: 6, event: 'error', data: { message: 'boom\x1b[2J' } },
       { id: 7, event: 'turn_end', data: { ok: false, code: 'agent_error', error: 'failed\x1b]0;t\x07' } },
-    ];
+    ] as unknown[]) as ChatEvent[];
     const sink = () => {
       const s = { text: '', write: (chunk: string) => (s.text += chunk) };
       return s;
@@ -134,7 +135,7 @@ describe('the CLI renderers', () => {
 
   it('print how each turn of a history ended and why, its reply gathered under its message', () => {
     let n = 0;
-    const msg = (turnId: string, role: StoredMessage['role'], parts: StoredMessage['parts'], turnStatus: string, turnError: string | null) =>
+    const msg = (turnId: string, role: StoredMessage['role'], parts: StoredMessage['parts'], turnStatus: TurnStatus, turnError: string | null) =>
       ({ id: `m${++n}`, turnId, role, agent: 'claude', parts, turnStatus, turnError, createdAt: '2026-01-01T00:00:00.000Z' }) satisfies StoredMessage;
     const history = [
       msg('t1', 'user', [{ type: 'text', text: 'crash now' }], 'interrupted', 'the server stopped during this turn'),
@@ -158,5 +159,63 @@ describe('the CLI renderers', () => {
         '❯ fine\nok',
       ].join('\n\n') + '\n',
     );
+  });
+
+  it('show a call by its title, a short colored diff of an edit, the plan as a checklist and a change of mode', () => {
+    const tty = styleFor({ isTTY: true }, {});
+    assert.equal(toolCallLine('Edit', { file_path: '/w/a.ts' }, 'a.ts'), '⏺ Edit(a.ts)');
+    assert.equal(toolCallLine('Edit', { file_path: '/w/a.ts' }), '⏺ Edit(/w/a.ts)');
+    assert.deepEqual(diffBlock({ path: 'a', oldText: 'keep\ntwo\nkeep', newText: 'keep\nthree\nkeep' }, tty), ['\x1b[31m  - two\x1b[39m', '\x1b[32m  + three\x1b[39m']);
+    const written = Array.from({ length: 10 }, (_, i) => `line ${i}`).join('\n');
+    assert.deepEqual(diffBlock({ path: 'n', oldText: null, newText: written }, style), ['  + line 0', '  + line 1', '  + line 2', '  + line 3', '  … +6 lines']);
+    assert.deepEqual(
+      planLines(
+        [
+          { content: 'done', status: 'completed' },
+          { content: 'doing', status: 'in_progress' },
+          { content: 'to do \x1b[2J', status: 'pending' },
+        ],
+        '# Plan\n\n1. go\n',
+        style,
+      ),
+      ['Plan:', '  # Plan', '  ', '  1. go', '☑ done', '◐ doing', '☐ to do'],
+    );
+    assert.equal(modeLine('plan', style), '· mode: plan');
+
+    const sink = () => {
+      const s = { text: '', write: (chunk: string) => (s.text += chunk) };
+      return s;
+    };
+    const [out, err] = [sink(), sink()];
+    const printer = new LiveTurnPrinter(out, err, false);
+    const events = [
+      { id: 1, event: 'mode', data: { turnId: 't', mode: 'acceptEdits' } },
+      { id: 2, event: 'tool_call', data: { turnId: 't', id: 'c', name: 'Write', input: {}, status: 'running', title: 'n.txt', diffs: [{ path: '/w/n.txt', oldText: null, newText: 'hi\n' }] } },
+      { id: 3, event: 'tool_result', data: { turnId: 't', id: 'c', output: 'written', isError: false } },
+      { id: 4, event: 'plan', data: { turnId: 't', entries: [{ content: 'write', status: 'completed' }] } },
+    ] as ChatEvent[];
+    for (const e of events) printer.handle(e);
+    printer.finish();
+    assert.equal(out.text, '⏺ Write(n.txt)\n  + hi\n  ⎿  written\n☑ write\n');
+    assert.equal(err.text, '· mode: acceptEdits\n');
+
+    const history: StoredMessage[] = [
+      { id: 'u', turnId: 't', role: 'user', agent: 'claude', parts: [{ type: 'text', text: 'edit' }], turnStatus: 'succeeded', turnError: null, createdAt: '' },
+      {
+        id: 'a',
+        turnId: 't',
+        role: 'assistant',
+        agent: 'claude',
+        parts: [
+          { type: 'plan', entries: [{ content: 'edit', status: 'in_progress' }] },
+          { type: 'tool_call', id: 'c', name: 'Edit', input: {}, status: 'completed', title: 'a.ts', diffs: [{ path: '/w/a.ts', oldText: 'a', newText: 'b' }] },
+          { type: 'tool_result', id: 'c', output: 'ok', isError: false },
+        ],
+        turnStatus: 'succeeded',
+        turnError: null,
+        createdAt: '',
+      },
+    ];
+    assert.equal(renderHistory(history, style), '❯ edit\n◐ edit\n⏺ Edit(a.ts)\n  - a\n  + b\n  ⎿  ok\n');
   });
 });

@@ -106,6 +106,74 @@ describe('mapSdkMessage without partial messages', () => {
   });
 });
 
+describe('mapSdkMessage on tool details and plans', () => {
+  const calls = (events: AgentEvent[]) => events.filter((e) => e.kind === 'tool_call') as Extract<AgentEvent, { kind: 'tool_call' }>[];
+
+  it('gives Write and Edit calls their title, kind, file and diff, relative to the session directory in the title only', () => {
+    const [write, edit] = calls(mapAll(recorded('write-edit')));
+    assert.deepEqual(
+      { ...write!, id: '' },
+      {
+        kind: 'tool_call',
+        id: '',
+        name: 'Write',
+        input: { file_path: '/repo/notes.txt', content: 'one\ntwo\n' },
+        status: 'running',
+        title: 'notes.txt',
+        toolKind: 'edit',
+        locations: [{ path: '/repo/notes.txt' }],
+        diffs: [{ path: '/repo/notes.txt', oldText: null, newText: 'one\ntwo\n' }],
+      },
+    );
+    assert.equal(edit!.title, 'notes.txt');
+    assert.deepEqual(edit!.diffs, [{ path: '/repo/notes.txt', oldText: 'two', newText: 'three' }]);
+  });
+
+  it('states a Bash call by its command', () => {
+    const [bash] = calls(mapAll(recorded('tool-use')));
+    assert.equal(bash!.title, 'echo made > made.txt && cat made.txt');
+    assert.equal(bash!.toolKind, 'execute');
+  });
+
+  it('follows a TodoWrite call with its todos as the plan, once', () => {
+    const events = mapAll(recorded('todo-write'));
+    const plans = events.filter((e) => e.kind === 'plan');
+    assert.deepEqual(plans, [
+      {
+        kind: 'plan',
+        entries: [
+          { content: 'Write the notes', status: 'completed' },
+          { content: 'Edit the notes', status: 'in_progress' },
+          { content: 'Check the notes', status: 'pending' },
+        ],
+      },
+    ]);
+    assert.equal(kinds(events).indexOf('plan'), kinds(events).indexOf('tool_call') + 1);
+  });
+
+  it('follows an ExitPlanMode call with its written plan', () => {
+    const events = mapAll(recorded('plan-mode'));
+    assert.deepEqual(events.filter((e) => e.kind === 'plan'), [{ kind: 'plan', entries: [], text: '# The plan\n\n1. Write the notes\n2. Check them' }]);
+    assert.equal(calls(events)[0]!.toolKind, 'switch_mode');
+  });
+
+  it('reports a change of permission mode, and not the mode a turn starts in or one reported again', () => {
+    const state = createClaudeSdkMapState();
+    const status = (permissionMode?: string) =>
+      ({ type: 'system', subtype: 'status', status: null, ...(permissionMode ? { permissionMode } : {}), uuid: 'u', session_id: 's' }) as unknown as SDKMessage;
+    const init = recorded('text').find((m) => m.type === 'system' && m.subtype === 'init')!;
+    assert.equal((init as { permissionMode?: string }).permissionMode, 'bypassPermissions');
+    assert.deepEqual(mapSdkMessage(init, state), []);
+    assert.deepEqual(mapSdkMessage(status('bypassPermissions'), state), []);
+    assert.deepEqual(mapSdkMessage(status(), state), []);
+    assert.deepEqual(mapSdkMessage(status('plan'), state), [{ kind: 'mode', mode: 'plan' }]);
+    assert.deepEqual(mapSdkMessage(status('plan'), state), []);
+    assert.deepEqual(mapSdkMessage({ ...init, permissionMode: 'default' } as SDKMessage, state), [{ kind: 'mode', mode: 'default' }]);
+    // Without an init first, the first mode reported is where the turn starts.
+    assert.deepEqual(mapSdkMessage(status('acceptEdits'), createClaudeSdkMapState()), []);
+  });
+});
+
 describe('toolOutputText', () => {
   it('flattens content blocks and names what is not text', () => {
     assert.equal(toolOutputText('plain'), 'plain');

@@ -1,11 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ChatEvent } from '../../src/api/events.js';
+import { foldedParts } from '../../src/api/fold.js';
 import { applyEvent, applyEvents, busy, emptyTranscript, type Transcript } from '../../web/src/transcript.js';
 
 let seq = 0;
-const ev = (event: string, data: Record<string, unknown>) => ({ id: ++seq, event, data });
-const play = (events: Array<{ id: number; event: string; data: Record<string, unknown> }>, from: Transcript = emptyTranscript) =>
-  events.reduce(applyEvent, from);
+// Events as the server sends them: the name is the kind, the data does not repeat it.
+const ev = (event: ChatEvent['event'], data: Record<string, unknown>) => ({ id: ++seq, event, data }) as ChatEvent;
+const play = (events: ChatEvent[], from: Transcript = emptyTranscript) => events.reduce(applyEvent, from);
 
 describe('the web UI transcript', () => {
   it('builds a turn from its events, and the complete message settles what the deltas built', () => {
@@ -26,7 +28,7 @@ describe('the web UI transcript', () => {
           { type: 'tool_call', id: 't1', name: 'Bash', input: { command: 'ls' } },
         ],
       }),
-      ev('tool_call', { turnId: 'a', id: 't1', name: 'Bash', input: { command: 'ls' } }),
+      ev('tool_call', { turnId: 'a', id: 't1', name: 'Bash', input: { command: 'ls' }, status: 'running', title: 'ls', toolKind: 'execute' }),
       ev('tool_result', { turnId: 'a', id: 't1', output: 'README.md', isError: false }),
       ev('usage', { turnId: 'a', inputTokens: 10, outputTokens: 5, costUsd: 0.0001 }),
       ev('turn_end', { turnId: 'a', ok: true }),
@@ -34,14 +36,13 @@ describe('the web UI transcript', () => {
     const [turn] = t.turns;
     assert.equal(turn!.status, 'done');
     assert.equal(turn!.backend, 'claude_pty');
-    assert.deepEqual(
-      turn!.items.map((i) => (i.kind === 'tool' ? [i.kind, i.id, i.output] : [i.kind, 'text' in i ? i.text : ''])),
-      [
-        ['thinking', 'hmm'],
-        ['text', 'Hello there'],
-        ['tool', 't1', 'README.md'],
-      ],
-    );
+    // The reply is what the server's fold stores: no turn id, no kind, the call completed by its result.
+    assert.deepEqual(foldedParts(turn!.reply), [
+      { type: 'thinking', text: 'hmm' },
+      { type: 'text', text: 'Hello there' },
+      { type: 'tool_call', id: 't1', name: 'Bash', input: { command: 'ls' }, status: 'completed', title: 'ls', toolKind: 'execute' },
+      { type: 'tool_result', id: 't1', output: 'README.md', isError: false },
+    ]);
     assert.equal(turn!.tokens, 15);
     assert.equal(busy(t), false);
   });
@@ -67,7 +68,7 @@ describe('the web UI transcript', () => {
       once,
     );
     assert.deepEqual(end.turns.map((x) => x.status), ['failed', 'aborted']);
-    assert.deepEqual(end.turns[0]!.items.at(-1), { kind: 'error', message: 'API Error: 529' });
+    assert.deepEqual(foldedParts(end.turns[0]!.reply).at(-1), { type: 'error', message: 'API Error: 529' });
   });
   it('takes a run of events in one step as it would one by one, repeats of a reconnect included', () => {
     const run = [
@@ -81,5 +82,41 @@ describe('the web UI transcript', () => {
     const inFrames = applyEvents(applyEvents(emptyTranscript, run.slice(0, 20)), run.slice(10));
     assert.deepEqual(inFrames, oneByOne);
     assert.equal(applyEvents(oneByOne, []), oneByOne);
+  });
+
+  it('shows plans in the reply, and notices and mode changes where they arrived, apart from it', () => {
+    const t = play([
+      ev('message', { turnId: 'p', role: 'user', agent: 'claude', messageId: 'u', parts: [{ type: 'text', text: 'plan it' }] }),
+      ev('turn_start', { turnId: 'p', agent: 'claude', backend: 'claude_sdk' }),
+      ev('mode', { turnId: 'p', mode: 'plan' }),
+      ev('tool_call', { turnId: 'p', id: 't', name: 'TodoWrite', input: { todos: [] }, status: 'running' }),
+      ev('plan', { turnId: 'p', entries: [{ content: 'write', status: 'in_progress' }] }),
+      ev('status', { turnId: 'p', message: 'compacting the conversation' }),
+      ev('plan', { turnId: 'p', entries: [{ content: 'write', status: 'completed' }], text: '# Plan' }),
+      // Data that still repeats its kind folds the same.
+      ev('text_delta', { turnId: 'p', kind: 'text_delta', messageId: 'm', text: 'done' }),
+      ev('turn_end', { turnId: 'p', ok: true, stopReason: 'end_turn' }),
+    ]);
+    const [turn] = t.turns;
+    assert.deepEqual(foldedParts(turn!.reply), [
+      { type: 'tool_call', id: 't', name: 'TodoWrite', input: { todos: [] }, status: 'running' },
+      { type: 'plan', entries: [{ content: 'write', status: 'completed' }], text: '# Plan' },
+      { type: 'text', text: 'done' },
+    ]);
+    assert.deepEqual(turn!.notices, [
+      { kind: 'mode', mode: 'plan', at: 0 },
+      { kind: 'status', message: 'compacting the conversation', at: 2 },
+    ]);
+    assert.equal(turn!.status, 'done');
+  });
+
+  it('leaves the transcript it is given as it was', () => {
+    const start = play([
+      ev('message', { turnId: 'x', role: 'user', parts: [{ type: 'text', text: 'x' }] }),
+      ev('text_delta', { turnId: 'x', messageId: 'm', text: 'a' }),
+    ]);
+    const before = structuredClone(start);
+    play([ev('text_delta', { turnId: 'x', messageId: 'm', text: 'b' }), ev('mode', { turnId: 'x', mode: 'plan' }), ev('turn_end', { turnId: 'x', ok: true })], start);
+    assert.deepEqual(start, before);
   });
 });

@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Api, ApiError, type Chat, type Health } from './api';
+// The chat component takes the view's name; the chats it lists are Chats here.
+import { BACKEND_KINDS, type BackendKind } from '../../src/api/views.js';
+import { Api, ApiError, type ChatView as Chat, type HealthReport } from './api';
 import { ChatList } from './ChatList';
 import { ChatView } from './ChatView';
 import { NewChatForm } from './NewChatForm';
@@ -47,7 +49,7 @@ export function App() {
  */
 type Connection =
   | { state: 'connecting' }
-  | { state: 'up'; health: Health }
+  | { state: 'up'; health: HealthReport }
   | { state: 'unreachable'; message: string };
 
 function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
@@ -180,7 +182,7 @@ function capitalized(s: string): string {
 }
 
 /** What the server says is wrong with its setup, and a database that does not answer. */
-function HealthWarnings({ health }: { health: Health }) {
+function HealthWarnings({ health }: { health: HealthReport }) {
   const warnings = [...(health.warnings ?? [])];
   if (health.database && !health.database.up) {
     warnings.push({
@@ -201,11 +203,12 @@ function HealthWarnings({ health }: { health: Health }) {
 }
 
 /** Each claude path as the last health report has it; unknown while there is no report to go by. */
-function BackendBadges({ health }: { health: Health | null }) {
-  const names: Record<string, string> = { claude_sdk: 'SDK', claude_pty: 'PTY' };
+function BackendBadges({ health }: { health: HealthReport | null }) {
+  const names: Record<BackendKind, string> = { claude_sdk: 'SDK', claude_pty: 'PTY' };
   return (
     <div className="badges" data-testid="backend-badges">
-      {Object.entries(names).map(([kind, label]) => {
+      {BACKEND_KINDS.map((kind) => {
+        const label = names[kind];
         const state = health?.backends?.[kind] ?? 'unknown';
         const title =
           state === 'unknown' ? `${label} path: unknown, the server has not answered` : (health?.backendErrors?.[kind] ?? `${label} path ${state}`);

@@ -1,4 +1,4 @@
-import type { Chat } from './api';
+import type { ChatView } from './api';
 import { money } from './format';
 import { ago } from './relative-time';
 
@@ -8,7 +8,7 @@ export function ChatList({
   onOpen,
   onDelete,
 }: {
-  chats: Chat[];
+  chats: ChatView[];
   selected: string | null;
   onOpen: (id: string) => void;
   onDelete: (id: string) => void;

@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import type { Api, Chat } from './api';
+import type { Api, ChatView } from './api';
 
 /** The chat's name, with a way to rename it in place: Enter keeps the new name, Esc keeps the old. */
-export function ChatTitle({ api, chat, onRenamed }: { api: Api; chat: Chat | null; onRenamed: (chat: Chat) => void }) {
+export function ChatTitle({ api, chat, onRenamed }: { api: Api; chat: ChatView | null; onRenamed: (chat: ChatView) => void }) {
   const [draft, setDraft] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const shown = chat?.title || chat?.repoPath || '…';

@@ -1,9 +1,10 @@
 import { useEffect, useReducer, useRef, useState } from 'react';
-import type { Api, Chat } from './api';
+// The component takes the view's name; the chat it shows is a Chat here.
+import type { Api, ChatView as Chat } from './api';
 import { ChatTitle } from './ChatTitle';
 import { Composer } from './Composer';
 import { count, money } from './format';
-import type { ChatEvent } from './chat-event';
+import type { ChatEvent } from './api';
 import { applyEvents, busy, emptyTranscript } from './transcript';
 import { TurnView } from './TurnView';
 

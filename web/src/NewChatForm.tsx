@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import type { PermissionMode } from '../../src/api/views.js';
 import { ApiError, type AgentInfo, type Api } from './api';
 import './new-chat.css';
 
@@ -7,7 +8,7 @@ export interface NewChatBody {
   agent?: string;
   model?: string;
   title?: string;
-  permissionMode?: string;
+  permissionMode?: PermissionMode;
 }
 
 type Field = 'repoPath' | 'agent' | 'model' | 'title' | 'form';
@@ -41,7 +42,7 @@ export function NewChatForm({ api, onCreate }: { api: Api; onCreate: (body: NewC
   const [title, setTitle] = useState('');
   const [agent, setAgent] = useState('');
   const [model, setModel] = useState('');
-  const [mode, setMode] = useState('');
+  const [mode, setMode] = useState<PermissionMode | ''>('');
   const [error, setError] = useState<{ field: Field; message: string } | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -187,7 +188,7 @@ export function NewChatForm({ api, onCreate }: { api: Api; onCreate: (body: NewC
           </Labeled>
 
           <Labeled id={`${id}-mode`} label="Permissions" hintId={`${id}-mode-hint`} hint="What the agent may do in the chat's worktree without asking.">
-            <select id={`${id}-mode`} value={mode} aria-describedby={`${id}-mode-hint`} onChange={(e) => setMode(e.target.value)}>
+            <select id={`${id}-mode`} value={mode} aria-describedby={`${id}-mode-hint`} onChange={(e) => setMode(e.target.value as PermissionMode | '')}>
               <option value="">The agent's default</option>
               <option value="acceptEdits">Accept edits</option>
               <option value="plan">Plan only</option>

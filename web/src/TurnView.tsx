@@ -1,7 +1,11 @@
 import { useState } from 'react';
 import { count, money } from './format';
 import { Markdown } from './Markdown';
-import type { Item, Turn } from './transcript';
+import type { FileDiff, PlanEntry, ToolStatus } from '../../src/api/events.js';
+import type { FoldItem } from '../../src/api/fold.js';
+import type { StoredPart, StoredToolCall } from '../../src/api/parts.js';
+import { diffLines, diffStat } from '../../src/api/diff-lines.js';
+import type { Notice, Turn } from './transcript';
 
 const STATUS_LABEL: Record<Turn['status'], string> = {
   starting: 'starting',
@@ -21,10 +25,8 @@ export function TurnView({ turn }: { turn: Turn }) {
         <div className="bubble">{turn.userText}</div>
       </div>
       <div className="assistant" data-testid="assistant">
-        {turn.items.map((item, i) => (
-          <ItemView key={i} item={item} />
-        ))}
-        {turn.status === 'running' && turn.items.length === 0 && <div className="thinking-dots">…</div>}
+        <Reply turn={turn} />
+        {turn.status === 'running' && turn.reply.items.length === 0 && <div className="thinking-dots">…</div>}
         <TurnEnd turn={turn} />
         <div className="turn-status" data-testid="turn-status">
           {STATUS_LABEL[turn.status]}
@@ -42,7 +44,7 @@ export function TurnView({ turn }: { turn: Turn }) {
  */
 function TurnEnd({ turn }: { turn: Turn }) {
   if (turn.status === 'failed') {
-    if (!turn.error || turn.items.some((x) => x.kind === 'error')) return null;
+    if (!turn.error || turn.reply.items.some((x) => x.part.type === 'error')) return null;
     return (
       <div className="error" role="alert">
         {turn.error}
@@ -53,7 +55,7 @@ function TurnEnd({ turn }: { turn: Turn }) {
   const stopped = turn.status === 'aborted';
   // The backends' own word for a stop is just "aborted"; say who stopped it instead.
   const why = stopped && (!turn.error || turn.error === 'aborted') ? 'you stopped this turn' : turn.error;
-  const kept = turn.items.length > 0 ? 'what it did until then is above' : 'it had shown nothing yet';
+  const kept = turn.reply.items.length > 0 || turn.notices.length > 0 ? 'what it did until then is above' : 'it had shown nothing yet';
   return (
     <div className={`turn-end ${turn.status}`} role="status" data-testid="turn-end">
       <strong>{stopped ? 'Stopped' : 'Interrupted'}</strong>
@@ -65,70 +67,208 @@ function TurnEnd({ turn }: { turn: Turn }) {
   );
 }
 
-function ItemView({ item }: { item: Item }) {
-  switch (item.kind) {
+type ToolResult = Extract<StoredPart, { type: 'tool_result' }>;
+
+/** The reply's parts in order, each tool result inside its call, the notices where they arrived. */
+function Reply({ turn }: { turn: Turn }) {
+  const items = turn.reply.items;
+  const calls = new Set(items.flatMap((x) => (x.part.type === 'tool_call' ? [x.part.id] : [])));
+  const results = new Map(items.flatMap((x) => (x.part.type === 'tool_result' ? [[x.part.id, x.part] as const] : [])));
+  const live = turn.status === 'running' || turn.status === 'starting' || turn.status === 'queued';
+  const noticesAt = (at: number) => turn.notices.filter((n) => Math.min(n.at, items.length) === at).map((n, i) => <NoticeView key={`n${at}-${i}`} notice={n} />);
+  return (
+    <>
+      {items.map((item, i) => [
+        ...noticesAt(i),
+        <PartView key={i} item={item} result={item.part.type === 'tool_call' ? results.get(item.part.id) : undefined} shownInCall={item.part.type === 'tool_result' && calls.has(item.part.id)} live={live} />,
+      ])}
+      {noticesAt(items.length)}
+    </>
+  );
+}
+
+function PartView({ item, result, shownInCall, live }: { item: FoldItem; result: ToolResult | undefined; shownInCall: boolean; live: boolean }) {
+  const part = item.part;
+  switch (part.type) {
     case 'text':
       return (
         <div className="text markdown" data-testid="assistant-text">
-          <Markdown>{item.text}</Markdown>
+          <Markdown>{part.text}</Markdown>
         </div>
       );
     case 'thinking':
       return (
         <details className="thinking" data-testid="thinking">
           <summary>Thinking</summary>
-          <div className="thinking-text">{item.text}</div>
+          <div className="thinking-text">{part.text}</div>
         </details>
       );
-    case 'tool':
-      return <ToolView tool={item} />;
+    case 'tool_call':
+      return <ToolView call={part} result={result} partialInput={item.partialInput} live={live} />;
+    case 'tool_result':
+      // A result whose call the reply does not hold stands alone.
+      return shownInCall ? null : <ToolOutput result={part} />;
+    case 'plan':
+      return <PlanView entries={part.entries} text={part.text} />;
     case 'error':
       return (
         <div className="error" role="alert" data-testid="error">
-          {item.message}
+          {part.message}
         </div>
       );
-    case 'notice':
-      return <div className="notice">{item.message}</div>;
   }
+}
+
+const MODE_LABEL: Record<string, string> = {
+  default: 'default (asks before acting)',
+  acceptEdits: 'accept edits',
+  bypassPermissions: 'bypass permissions',
+  plan: 'plan (no changes until the plan is accepted)',
+  dontAsk: "don't ask",
+  auto: 'auto',
+};
+
+function NoticeView({ notice }: { notice: Notice }) {
+  if (notice.kind === 'mode') {
+    return (
+      <div className="notice mode" data-testid="mode-change">
+        Mode: {MODE_LABEL[notice.mode] ?? notice.mode}
+      </div>
+    );
+  }
+  return <div className="notice">{notice.message}</div>;
+}
+
+/** Where a call stands: as the agent said, else as its result says; a call the turn left unfinished shows so. */
+function toolStatus(call: StoredToolCall, result: ToolResult | undefined, live: boolean): ToolStatus | 'unfinished' {
+  const status = call.status ?? (result ? (result.isError ? 'failed' : 'completed') : 'running');
+  return !live && (status === 'pending' || status === 'running') ? 'unfinished' : status;
+}
+
+const TOOL_STATE: Record<ToolStatus | 'unfinished', string> = {
+  pending: 'waiting…',
+  running: 'running…',
+  completed: '✓',
+  failed: '✗ failed',
+  unfinished: 'no result',
+};
+
+function ToolView({ call, result, partialInput, live }: { call: StoredToolCall; result: ToolResult | undefined; partialInput: string | undefined; live: boolean }) {
+  const status = toolStatus(call, result, live);
+  const input = call.input === undefined ? (partialInput ?? '') : JSON.stringify(call.input, null, 2);
+  return (
+    <div className={`tool ${status}`} data-testid="tool-call" data-status={status}>
+      <details open={status === 'pending' || status === 'running'}>
+        <summary>
+          <span className="tool-name">{call.name}</span> <span className="tool-brief">{oneLine(call.title ?? brief(call.input))}</span>{' '}
+          <span className="tool-state" data-testid="tool-state">
+            {TOOL_STATE[status]}
+          </span>
+        </summary>
+        <pre className="tool-input" data-testid="tool-input">
+          {input}
+        </pre>
+        {result && <ToolOutput result={result} />}
+      </details>
+      {call.diffs?.map((d, i) => <DiffView key={i} diff={d} />)}
+    </div>
+  );
 }
 
 const FOLD_LINES = 20;
 
-function ToolView({ tool }: { tool: Extract<Item, { kind: 'tool' }> }) {
+function ToolOutput({ result }: { result: ToolResult }) {
   const [all, setAll] = useState(false);
-  const lines = tool.output?.split('\n') ?? [];
+  const lines = result.output.split('\n');
   const folded = !all && lines.length > FOLD_LINES;
-  const shown = folded ? lines.slice(0, FOLD_LINES).join('\n') : (tool.output ?? '');
-  const input = tool.input === undefined ? tool.partialInput : JSON.stringify(tool.input, null, 2);
+  const shown = folded ? lines.slice(0, FOLD_LINES).join('\n') : result.output;
   return (
-    <details className={tool.isError ? 'tool failed' : 'tool'} data-testid="tool-call" open={tool.output === null}>
-      <summary>
-        <span className="tool-name">{tool.name}</span> <span className="tool-brief">{brief(tool.input)}</span>
-        <span className="tool-state">{tool.output === null ? ' running…' : tool.isError ? ' failed' : ''}</span>
-      </summary>
-      <pre className="tool-input" data-testid="tool-input">
-        {input}
-      </pre>
-      {tool.output !== null && (
-        <div className="tool-output" data-testid="tool-output">
-          <pre>{shown}</pre>
-          {folded && (
-            <button className="link" onClick={() => setAll(true)}>
-              Show all {lines.length} lines
-            </button>
-          )}
-        </div>
+    <div className={result.isError ? 'tool-output failed' : 'tool-output'} data-testid="tool-output">
+      <pre>{shown}</pre>
+      {folded && (
+        <button className="link" onClick={() => setAll(true)}>
+          Show all {lines.length} lines
+        </button>
       )}
-    </details>
+    </div>
   );
 }
 
-/** The input's most telling field in one line: a command, a path, a pattern. */
+/** Lines of a diff shown before the rest is folded away. */
+const DIFF_LINES = 12;
+
+/** A change to a file as a compact unified diff: removed lines red, added green. */
+function DiffView({ diff }: { diff: FileDiff }) {
+  const [all, setAll] = useState(false);
+  const lines = diffLines(diff);
+  const stat = diffStat(diff);
+  const folded = !all && lines.length > DIFF_LINES + 2;
+  const shown = folded ? lines.slice(0, DIFF_LINES) : lines;
+  return (
+    <figure className="diff" data-testid="diff">
+      <figcaption>
+        <span className="diff-path">{diff.path}</span>
+        {diff.oldText === null && <span className="diff-new"> new file</span>}{' '}
+        <span className="diff-stat">
+          <span className="diff-added">+{stat.added}</span> <span className="diff-removed">−{stat.removed}</span>
+        </span>
+      </figcaption>
+      <pre className="diff-lines">
+        {shown.map((l, i) => (
+          <span key={i} className={`diff-line ${l.op}`} data-op={l.op}>
+            <span className="diff-sign" aria-hidden="true">
+              {l.op === 'added' ? '+' : l.op === 'removed' ? '−' : ' '}
+            </span>
+            {l.text || '\u00a0'}
+          </span>
+        ))}
+      </pre>
+      {folded && (
+        <button className="link" onClick={() => setAll(true)}>
+          Show all {lines.length} lines
+        </button>
+      )}
+    </figure>
+  );
+}
+
+const PLAN_MARK: Record<PlanEntry['status'], string> = { pending: '☐', in_progress: '◐', completed: '☑' };
+const PLAN_STATE: Record<PlanEntry['status'], string> = { pending: 'to do', in_progress: 'in progress', completed: 'done' };
+
+/** The agent's plan: its tasks as a checklist, a written plan as Markdown. */
+function PlanView({ entries, text }: { entries: PlanEntry[]; text: string | undefined }) {
+  return (
+    <section className="plan" data-testid="plan" aria-label="Plan">
+      {text !== undefined && (
+        <div className="plan-text markdown" data-testid="plan-text">
+          <Markdown>{text}</Markdown>
+        </div>
+      )}
+      {entries.length > 0 && (
+        <ul className="plan-entries">
+          {entries.map((e, i) => (
+            <li key={i} className={`plan-entry ${e.status}`} data-testid="plan-entry" data-status={e.status}>
+              <span className="plan-mark" role="img" aria-label={PLAN_STATE[e.status]}>
+                {PLAN_MARK[e.status]}
+              </span>{' '}
+              {e.content}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function oneLine(s: string): string {
+  const flat = s.replace(/\s*\n\s*/g, ' ⏎ ');
+  return flat.length > 80 ? `${flat.slice(0, 79)}…` : flat;
+}
+
+/** The input's most telling field in one line, for a call the agent gave no title. */
 function brief(input: unknown): string {
   if (!input || typeof input !== 'object') return '';
   const o = input as Record<string, unknown>;
   const v = o.command ?? o.file_path ?? o.path ?? o.pattern ?? o.url ?? o.description ?? Object.values(o)[0];
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return s && s.length > 80 ? `${s.slice(0, 79)}…` : (s ?? '');
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? '');
 }

@@ -1,47 +1,8 @@
-/** The server's HTTP API as the browser uses it. */
-import type { ChatEvent } from './chat-event.js';
+/** The server's HTTP API as the browser uses it; its shapes are the wire module's. */
+import { CHAT_EVENT_NAMES, type AgentEvent, type ChatEvent, type ChatEventMap } from '../../src/api/events.js';
+import type { AcceptedMessage, AgentInfo, ChatView, HealthReport, PermissionMode } from '../../src/api/views.js';
 
-export interface SessionInfo {
-  agent: string;
-  backend: string;
-  status: string;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
-}
-
-export interface Chat {
-  id: string;
-  title: string | null;
-  repoPath: string;
-  agent: string;
-  model: string | null;
-  permissionMode: string | null;
-  worktreePath: string | null;
-  branch: string | null;
-  busy: boolean;
-  updatedAt: string;
-  sessions?: SessionInfo[];
-}
-
-/** An agent installed on the server, and the backends that run it. */
-export interface AgentInfo {
-  name: string;
-  version: string;
-  backends: Array<{ kind: string; status: 'up' | 'down' }>;
-}
-
-export interface Health {
-  status: 'ok' | 'degraded';
-  demo?: boolean;
-  database?: { up: boolean; error?: string };
-  backends?: Record<string, 'up' | 'down'>;
-  backendErrors?: Record<string, string>;
-  /** What the server found wrong with its setup (no credentials, say), for the user to fix. */
-  warnings?: { code: string; message: string }[];
-}
-
-export type { ChatEvent } from './chat-event.js';
+export type { AgentEvent, AgentInfo, ChatEvent, ChatView, HealthReport };
 
 export class ApiError extends Error {
   constructor(
@@ -52,22 +13,6 @@ export class ApiError extends Error {
     super(message);
   }
 }
-
-/** Every kind of event the server streams; EventSource needs each name registered. */
-export const EVENT_KINDS = [
-  'message',
-  'turn_start',
-  'text_delta',
-  'thinking_delta',
-  'tool_call_delta',
-  'tool_call',
-  'tool_result',
-  'usage',
-  'status',
-  'error',
-  'permission_request',
-  'turn_end',
-] as const;
 
 export class Api {
   constructor(readonly token: string) {}
@@ -97,23 +42,23 @@ export class Api {
   }
 
   /** The server's report on itself; a 503 (its database is away) is a report too. */
-  health(): Promise<Health> {
+  health(): Promise<HealthReport> {
     return this.request('GET', '/health', undefined, [503]);
   }
 
-  async chats(): Promise<Chat[]> {
-    return (await this.request<{ chats: Chat[] }>('GET', '/api/chats')).chats;
+  async chats(): Promise<ChatView[]> {
+    return (await this.request<{ chats: ChatView[] }>('GET', '/api/chats')).chats;
   }
 
-  chat(id: string): Promise<Chat> {
+  chat(id: string): Promise<ChatView> {
     return this.request('GET', `/api/chats/${id}`);
   }
 
-  createChat(body: { repoPath: string; agent?: string; model?: string; title?: string; permissionMode?: string }): Promise<Chat> {
+  createChat(body: { repoPath: string; agent?: string; model?: string; title?: string; permissionMode?: PermissionMode }): Promise<ChatView> {
     return this.request('POST', '/api/chats', body);
   }
 
-  renameChat(id: string, title: string): Promise<Chat> {
+  renameChat(id: string, title: string): Promise<ChatView> {
     return this.request('PATCH', `/api/chats/${id}`, { title });
   }
 
@@ -130,7 +75,7 @@ export class Api {
     return this.request('DELETE', `/api/chats/${id}`);
   }
 
-  send(id: string, text: string, backend?: string): Promise<{ turnId: string; queued: number }> {
+  send(id: string, text: string, backend?: string): Promise<AcceptedMessage> {
     return this.request('POST', `/api/chats/${id}/messages`, { text, ...(backend ? { backend } : {}) });
   }
 
@@ -161,13 +106,14 @@ export class Api {
           retry = setTimeout(open, 2_000);
         }
       };
-      for (const kind of EVENT_KINDS) {
-        es.addEventListener(kind, (m) => {
+      for (const name of CHAT_EVENT_NAMES) {
+        es.addEventListener(name, (m) => {
           const message = m as MessageEvent<string>;
           const seq = Number(message.lastEventId);
           if (!(seq > last)) return;
           last = seq;
-          onEvent({ id: seq, event: kind, data: JSON.parse(message.data) as Record<string, unknown> });
+          // The event's name says what its data is: the server sends each name its own shape.
+          onEvent({ id: seq, event: name, data: JSON.parse(message.data) as ChatEventMap[typeof name] } as ChatEvent);
         });
       }
     };

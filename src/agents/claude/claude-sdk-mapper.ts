@@ -1,6 +1,7 @@
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { AgentEvent } from '../../api/events.js';
 import type { MessagePart } from '../../api/parts.js';
+import { claudeToolDetails, claudeToolPlan } from './claude-tools.js';
 
 /**
  * What the mapper remembers within one turn. With partial messages on, Claude Code
@@ -17,10 +18,14 @@ export interface ClaudeSdkMapState {
   blocks: Map<number, { type: string; id?: string; name?: string }>;
   /** The assistant message being assembled from `assistant` frames. */
   open: { id: string | null; parts: MessagePart[] } | null;
+  /** The session's working directory, as its init said: tool titles show paths inside it relative to it. */
+  cwd: string | undefined;
+  /** The permission mode last reported; the first report sets it, only a different one is a change. */
+  mode: string | null;
 }
 
 export function createClaudeSdkMapState(): ClaudeSdkMapState {
-  return { streamed: new Set(), toolCalls: new Set(), toolResults: new Set(), blocks: new Map(), open: null };
+  return { streamed: new Set(), toolCalls: new Set(), toolResults: new Set(), blocks: new Map(), open: null, cwd: undefined, mode: null };
 }
 
 /** Maps one SDK message to the events it stands for; most messages map to none. */
@@ -37,7 +42,7 @@ export function mapSdkMessage(msg: SDKMessage, state: ClaudeSdkMapState): AgentE
     case 'result':
       return closeMessage(state);
     case 'system':
-      return mapSystem(msg);
+      return mapSystem(msg, state);
     default:
       return [];
   }
@@ -113,11 +118,18 @@ function mapAssistant(msg: Extract<SDKMessage, { type: 'assistant' }>, state: Cl
       open.parts.push({ type: 'tool_call', id: block.id, name: block.name, input: block.input });
       if (!state.toolCalls.has(block.id)) {
         state.toolCalls.add(block.id);
-        out.push({ kind: 'tool_call', id: block.id, name: block.name, input: block.input, status: 'running' });
+        out.push(...toolCallEvents(block, state));
       }
     }
   }
   return out;
+}
+
+/** A whole tool call, with what its name and input tell, and the plan it states if any. */
+function toolCallEvents(block: { id: string; name: string; input: unknown }, state: ClaudeSdkMapState): AgentEvent[] {
+  const call: AgentEvent = { kind: 'tool_call', id: block.id, name: block.name, input: block.input, status: 'running', ...claudeToolDetails(block.name, block.input, state.cwd) };
+  const plan = claudeToolPlan(block.name, block.input);
+  return plan ? [call, { kind: 'plan', ...plan }] : [call];
 }
 
 type ContentBlock =
@@ -156,8 +168,11 @@ export function toolOutputText(content: unknown): string {
     .join('\n');
 }
 
-function mapSystem(msg: Extract<SDKMessage, { type: 'system' }>): AgentEvent[] {
+function mapSystem(msg: Extract<SDKMessage, { type: 'system' }>, state: ClaudeSdkMapState): AgentEvent[] {
   switch (msg.subtype) {
+    case 'init':
+      state.cwd = msg.cwd;
+      return modeReported(msg.permissionMode, state);
     case 'api_retry': {
       const status = msg.error_status === null ? msg.error : `HTTP ${msg.error_status}`;
       return [
@@ -171,10 +186,21 @@ function mapSystem(msg: Extract<SDKMessage, { type: 'system' }>): AgentEvent[] {
       return [{ kind: 'status', message: `conversation compacted (${msg.compact_metadata.trigger})` }];
     case 'status':
       // Every turn reports 'requesting'; only compaction is news to a person.
-      return msg.status === 'compacting' ? [{ kind: 'status', message: 'compacting the conversation' }] : [];
+      return [
+        ...modeReported(msg.permissionMode, state),
+        ...(msg.status === 'compacting' ? [{ kind: 'status' as const, message: 'compacting the conversation' }] : []),
+      ];
     case 'mirror_error':
       return [{ kind: 'status', message: `transcript not saved to the database: ${msg.error}` }];
     default:
       return [];
   }
+}
+
+/** A `mode` event when the reported permission mode differs from the one reported before. */
+function modeReported(mode: string | undefined, state: ClaudeSdkMapState): AgentEvent[] {
+  if (!mode || mode === state.mode) return [];
+  const known = state.mode;
+  state.mode = mode;
+  return known === null ? [] : [{ kind: 'mode', mode }];
 }

@@ -1,8 +1,8 @@
-import type { StoredMessage } from '../../runtime/chats.js';
-import type { StoredPart } from '../../runtime/turns/dispatcher.js';
+import type { StoredPart } from '../../api/parts.js';
+import type { StoredMessage } from '../../api/views.js';
 import type { HearthApi } from '../api-client.js';
 import { resolveChatId } from '../chat-ref.js';
-import { errorLine, printable, styleFor, toolCallLine, toolResultLine, type Style } from '../render.js';
+import { diffBlock, errorLine, planLines, printable, styleFor, toolCallLine, toolResultLine, type Style } from '../render.js';
 
 /** Prints a chat's history: each turn's message and reply, and how the turn ended when it did not succeed. */
 export async function showLog(api: HearthApi, ref: string, options: { json: boolean }): Promise<number> {
@@ -69,7 +69,9 @@ function renderPart(part: StoredPart, role: StoredMessage['role'], style: Style)
     case 'thinking':
       return style.dim(indent('✻ ', printable(part.text)));
     case 'tool_call':
-      return toolCallLine(part.name, part.input);
+      return [toolCallLine(part.name, part.input, part.title), ...(part.diffs ?? []).flatMap((d) => diffBlock(d, style))].join('\n');
+    case 'plan':
+      return planLines(part.entries, part.text, style).join('\n');
     case 'tool_result':
       return toolResultLine(part.output, part.isError, style);
     case 'error':

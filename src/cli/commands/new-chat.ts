@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { PERMISSION_MODES, type PermissionMode } from '../../api/views.js';
 import type { HearthApi } from '../api-client.js';
+import { UsageError } from '../errors.js';
 import { printable } from '../render.js';
 
 export interface NewChatOptions {
@@ -12,12 +14,13 @@ export interface NewChatOptions {
 
 /** Creates a chat on a repository (its path taken from the working directory) and prints its id. */
 export async function newChat(api: HearthApi, repo: string, options: NewChatOptions): Promise<number> {
+  const mode = options.permissionMode ? permissionMode(options.permissionMode) : undefined;
   const chat = await api.createChat({
     repoPath: path.resolve(repo),
     ...(options.agent ? { agent: options.agent } : {}),
     ...(options.model ? { model: options.model } : {}),
     ...(options.title !== undefined ? { title: options.title } : {}),
-    ...(options.permissionMode ? { permissionMode: options.permissionMode } : {}),
+    ...(mode ? { permissionMode: mode } : {}),
   });
   if (options.json) {
     process.stdout.write(JSON.stringify(chat) + '\n');
@@ -28,4 +31,10 @@ export async function newChat(api: HearthApi, repo: string, options: NewChatOpti
   if (chat.branch) process.stdout.write(`branch    ${printable(chat.branch)}\n`);
   if (chat.worktreePath) process.stdout.write(`worktree  ${printable(chat.worktreePath)}\n`);
   return 0;
+}
+
+function permissionMode(mode: string): PermissionMode {
+  const known = PERMISSION_MODES.find((m) => m === mode);
+  if (!known) throw new UsageError(`no permission mode "${mode}": give one of ${PERMISSION_MODES.join(', ')}`);
+  return known;
 }

@@ -64,7 +64,7 @@ async function followTurn(api: HearthApi, chatId: string, after: number, turnId:
       if (event.data.turnId !== turnId) continue;
       printer.handle(event);
       if (event.event !== 'turn_end') continue;
-      if (interrupted || event.data.code === 'aborted') return EXIT_ABORTED;
+      if (interrupted || (!event.data.ok && event.data.code === 'aborted')) return EXIT_ABORTED;
       return event.data.ok === true ? 0 : 1;
     }
     return 1;
