@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AgentSession } from '../../agents/contract/driver.js';
 import type { BackendKind } from '../../api/views.js';
+import { HearthError } from '../errors.js';
 
 export interface SessionPoolOptions {
   /** Warm sessions kept at most; a leased one is never evicted, so the count may pass this while all are in use. */
@@ -39,6 +40,7 @@ interface Entry {
 export class SessionPool {
   private readonly entries = new Map<string, Entry>();
   private sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
   evictions = 0;
 
   constructor(private readonly options: SessionPoolOptions) {}
@@ -69,20 +71,26 @@ export class SessionPool {
    * A lease on the session of (chat, agent) on `backend`: the pooled one while it still
    * serves, else one made by `open` once room is made. A pooled session of another
    * backend, or one that has closed, is closed and replaced. If `open` throws, nothing
-   * is pooled and the error is the caller's.
+   * is pooled and the error is the caller's. Once the pool is closed, a lease is refused.
    */
   async lease(chatId: string, agent: string, backend: BackendKind, open: () => Promise<AgentSession>): Promise<SessionLease> {
     const key = keyOf(chatId, agent);
-    const found = this.entries.get(key);
-    if (found && (found.backend !== backend || (found.state.kind === 'ready' && found.state.session.state() === 'closed'))) {
-      await this.evict(key, found.backend !== backend ? 'another backend' : 'closed', false);
+    for (;;) {
+      // A lease still under way when the pool closes opens nothing: it would outlive the pool.
+      if (this.closed) throw new HearthError(503, 'shutting_down', 'the server is shutting down');
+      const found = this.entries.get(key);
+      if (found && (found.backend !== backend || (found.state.kind === 'ready' && found.state.session.state() === 'closed'))) {
+        await this.evict(key, found.backend !== backend ? 'another backend' : 'closed', false);
+        continue;
+      }
+      if (found) return this.take(key, found);
+      await this.makeRoom();
+      // Another lease of (chat, agent) may have made its entry while room was being made: that one is shared.
+      if (this.closed || this.entries.has(key)) continue;
+      const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now() };
+      this.entries.set(key, made);
+      return this.take(key, made);
     }
-    const entry = this.entries.get(key);
-    if (entry) return this.take(key, entry);
-    await this.makeRoom();
-    const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now() };
-    this.entries.set(key, made);
-    return this.take(key, made);
   }
 
   private async take(key: string, entry: Entry): Promise<SessionLease> {
@@ -156,6 +164,7 @@ export class SessionPool {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.entries.keys()].map((k) => this.evict(k, 'shutdown', false)));
   }

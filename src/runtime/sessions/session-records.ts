@@ -30,12 +30,12 @@ export class SessionRecords {
     return row && row.status !== 'crashed' ? row.agent_session_id : null;
   }
 
-  /** A session opened: the row is created or taken over by its backend, active, with the token it resumed. */
-  async opened(s: { chatId: string; agent: string; backend: BackendKind; worktreeId: string | null; resume: string | null }): Promise<void> {
+  /** A session opened: the row is created or taken over by its backend, active, with the agent's resume token as far as it is known. */
+  async opened(s: { chatId: string; agent: string; backend: BackendKind; worktreeId: string | null; token: string | null }): Promise<void> {
     await this.write('opened', s, () => this.deps.sql`
       INSERT INTO agent_sessions (chat_id, session_id, worktree_id, agent, backend, agent_session_id,
                                   server_port, status, last_active_at)
-      VALUES (${s.chatId}, ${`${s.chatId}:${s.agent}`}, ${s.worktreeId}, ${s.agent}, ${s.backend}, ${s.resume},
+      VALUES (${s.chatId}, ${`${s.chatId}:${s.agent}`}, ${s.worktreeId}, ${s.agent}, ${s.backend}, ${s.token},
               NULL, 'active', clock_timestamp())
       ON CONFLICT (chat_id, agent) DO UPDATE SET
         session_id = EXCLUDED.session_id, worktree_id = EXCLUDED.worktree_id, backend = EXCLUDED.backend,

@@ -307,12 +307,23 @@ export class Dispatcher {
     const { chatId } = turn;
     const agent = turn.agent.agent;
     const options = { worktreePath: chat.worktree_path!, model: chat.model || null, permissionMode: chat.permission_mode };
-    const reports: SessionReports = { resumeToken: (token) => void this.deps.records.resumeToken(chatId, agent, token) };
     const open = async (): Promise<AgentSession> => {
       const resume = await this.deps.records.resumeFrom(chatId, agent);
       const spec: SessionSpec = { chatId, agent, installPath: turn.agent.installPath, ...options, resume };
+      // A token reported while the session opens comes before its record: the record is written with it.
+      let token = resume;
+      let recorded = false;
+      const reports: SessionReports = {
+        resumeToken: (reported) => {
+          token = reported;
+          if (recorded) void this.deps.records.resumeToken(chatId, agent, reported);
+        },
+      };
       const session = await driver.open(spec, reports);
-      await this.deps.records.opened({ chatId, agent, backend: driver.backend, worktreeId: chat.worktree_id, resume });
+      const opened = token;
+      await this.deps.records.opened({ chatId, agent, backend: driver.backend, worktreeId: chat.worktree_id, token: opened });
+      recorded = true;
+      if (token !== opened && token !== null) void this.deps.records.resumeToken(chatId, agent, token);
       return session;
     };
     if (!driver.warm) {
@@ -323,7 +334,15 @@ export class Dispatcher {
     }
     if (this.deps.pool.backendOf(chatId, agent) === driver.backend) {
       const kept = await this.deps.pool.lease(chatId, agent, driver.backend, open);
-      if (kept.session.state() === 'idle' && (await kept.session.reconfigure(options))) {
+      let takes: boolean;
+      try {
+        takes = kept.session.state() === 'idle' && (await kept.session.reconfigure(options));
+      } catch (err) {
+        // A session that throws breaks its contract; the lease still goes back, or the session could never be evicted.
+        kept.release();
+        throw err;
+      }
+      if (takes) {
         await this.deps.records.active(chatId, agent);
         return kept;
       }
@@ -445,7 +464,7 @@ export class Dispatcher {
       WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId} AND kind = ANY(${REPLY_KINDS})
       ORDER BY seq`;
     const events = rows.flatMap((row): AgentEvent[] => {
-      const data = JSON.parse(row.data) as { role?: string };
+      const { turnId: _, ...data } = JSON.parse(row.data) as { turnId: string; role?: string };
       // The user's own message is logged under the turn too; it is not part of the reply.
       return row.kind === 'message' && data.role === 'user' ? [] : [{ ...data, kind: row.kind } as AgentEvent];
     });
