@@ -65,7 +65,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     maxWarm: config.maxWarm,
     idleMs: config.idleMs,
     log,
-    onClosed: (chatId, agent) => void records.closed(chatId, agent),
+    onClosed: (chatId, agent) => records.closed(chatId, agent),
   });
   const registry = new AgentRegistry(sql, config.nodeId, config.agentPaths);
   await registry.refresh();

@@ -9,8 +9,8 @@ export interface SessionPoolOptions {
   /** A session idle this long is closed; its next turn resumes from PostgreSQL. */
   idleMs: number;
   log: Logger;
-  /** Told of every session the pool closes, after it has closed. */
-  onClosed?(chatId: string, agent: string): void;
+  /** Told of every session the pool closes, after it has closed; awaited, so its record is written before another session's. */
+  onClosed?(chatId: string, agent: string): void | Promise<void>;
 }
 
 /** The use of a pooled session: while it is held, the session is neither evicted nor closed for idleness. */
@@ -156,7 +156,7 @@ export class SessionPool {
     try {
       const session = e.state.kind === 'ready' ? e.state.session : await e.state.opened;
       await session.close();
-      this.options.onClosed?.(e.chatId, e.agent);
+      await this.options.onClosed?.(e.chatId, e.agent);
     } catch (err) {
       // A session that failed to open has nothing to close; its opener reports why.
       if (e.state.kind === 'ready') this.options.log.warn({ err, chatId: e.chatId }, 'agent session close failed');

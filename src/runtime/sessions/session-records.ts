@@ -21,6 +21,8 @@ export interface SessionRecordsDeps {
  * waits a while for an unreachable database, and one that still fails is logged.
  */
 export class SessionRecords {
+  private readonly writing = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: SessionRecordsDeps) {}
 
   /** The conversation a new session of (chat, agent) continues: none after a crash. */
@@ -80,7 +82,21 @@ export class SessionRecords {
       WHERE chat_id = ${chatId} AND agent = ${agent}`);
   }
 
-  private async write(what: string, context: { chatId: string; agent: string }, query: () => Promise<unknown>): Promise<void> {
+  /**
+   * Writes of one (chat, agent) go one after another, in the order they were asked for,
+   * so a resume token or a status reported later is never overwritten by an earlier one.
+   */
+  private write(what: string, context: { chatId: string; agent: string }, query: () => Promise<unknown>): Promise<void> {
+    const key = `${context.chatId}\u0000${context.agent}`;
+    const done = (this.writing.get(key) ?? Promise.resolve()).then(() => this.writeNow(what, context, query));
+    this.writing.set(key, done);
+    void done.then(() => {
+      if (this.writing.get(key) === done) this.writing.delete(key);
+    });
+    return done;
+  }
+
+  private async writeNow(what: string, context: { chatId: string; agent: string }, query: () => Promise<unknown>): Promise<void> {
     const { log } = this.deps;
     try {
       await whileUnreachable(query, {

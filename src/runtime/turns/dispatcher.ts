@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
-import type { AgentDriver, AgentSession, SessionReports, SessionSpec, TurnContext, TurnResult } from '../../agents/contract/driver.js';
+import { failedTurn, type AgentDriver, type AgentSession, type SessionReports, type SessionSpec, type TurnContext, type TurnResult } from '../../agents/contract/driver.js';
 import { AgentStartError } from '../../agents/contract/errors.js';
 import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
@@ -258,7 +258,14 @@ export class Dispatcher {
       backend = driver.backend;
       try {
         await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend });
-        const result = await lease.session.prompt(turn.text, reply.context(turn.controller.signal));
+        // A turn stopped while its session was opening is not sent.
+        const result = turn.controller.signal.aborted
+          ? failedTurn('aborted', 'aborted')
+          : await lease.session.prompt(turn.text, reply.context(turn.controller.signal)).catch(async (err: unknown) => {
+              // A session that throws breaks its contract: it is not trusted with another turn.
+              if (driver.warm) await this.deps.pool.remove(turn.chatId, turn.agent.agent, 'it failed');
+              throw err;
+            });
         outcome = await this.settle(turn, driver, lease.session, result, reply);
       } finally {
         lease.release();
