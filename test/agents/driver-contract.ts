@@ -316,7 +316,8 @@ export function driverContract(factory: DriverFactory): void {
       assert.equal(session.state(), 'closed');
       assert.equal(session.pid(), null);
       await session.close();
-      assert.ok(!alive(pid) && !alive(-pid));
+      // Killed processes take a moment to go, the group's others after its leader.
+      await waitUntil('the agent and its group to be gone', () => !alive(pid) && !alive(-pid), 2_000);
       nothingLeft(chat);
       const after = await runTurn(session, 'anyone?');
       assert.ok(!after.result.ok && after.result.code === 'closed');
