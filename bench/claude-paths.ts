@@ -1,9 +1,10 @@
 // Warm against cold, in one run: the same 20-turn conversation through the real Claude
-// Code binary on the SDK path (ClaudeSdkBackend, one process kept warm across turns) and
-// on the PTY path (ClaudePtyBackend, one CLI process per turn, resuming the session each
+// Code binary on the SDK road (ClaudeSdkDriver, one process kept warm across turns) and
+// on the PTY road (ClaudePtyDriver, one CLI process per turn, resuming the session each
 // time), against the fake model server on loopback, so the times are Hearth's and the
-// agent's, never a model's. Each turn is timed from before ensureSession to its first text
-// delta and to its end. The SDK path's first turn is its spawn and is reported apart;
+// agent's, never a model's. Each turn is timed from before its session is ready (opened for
+// the first turn, or for every turn of a driver that is not warm) to its first text delta
+// and to its end. The SDK path's first turn is its spawn and is reported apart;
 // every PTY turn is cold. The goal is a warm turn at least 10x faster to first delta than
 // a cold one. Run: npm run bench -- paths
 
@@ -12,9 +13,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ClaudePtyBackend } from '../src/agents/claude/pty/claude-pty-backend.js';
-import { ClaudeSdkBackend } from '../src/agents/claude/sdk/claude-sdk-backend.js';
-import type { AgentBackend, EnsureSessionOpts } from '../src/agents/contract/agent-backend.js';
+import { randomUUID } from 'node:crypto';
+import { ClaudePtyDriver } from '../src/agents/claude/pty/claude-pty-driver.js';
+import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
+import type { AgentDriver, AgentSession } from '../src/agents/contract/driver.js';
+import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
 import { bundledClaudePath } from '../src/runtime/routing/agent-registry.js';
 import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
@@ -39,14 +42,15 @@ interface Ctx {
 interface Chat {
   id: string;
   worktree: string;
+  /** The conversation's resume token, once the agent has reported it. */
+  token: string | null;
 }
 
 async function chat(ctx: Ctx): Promise<Chat> {
   const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-bench-wt-'));
   execFileSync('git', ['init', '-q', worktree]);
   ctx.dirs.push(worktree);
-  const [row] = await ctx.db.sql<{ id: string }[]>`INSERT INTO chats (repo_path) VALUES (${worktree}) RETURNING id`;
-  return { id: row!.id, worktree };
+  return { id: randomUUID(), worktree, token: null };
 }
 
 /** The agent's environment, with a config directory of its own. */
@@ -56,32 +60,41 @@ async function env(ctx: Ctx): Promise<Record<string, string>> {
   return claudeEnv(ctx.fake, configDir);
 }
 
-/** One turn timed from before ensureSession to its first delta and its end; a failed turn throws. */
-async function timedTurn(b: AgentBackend, c: Chat, text: string): Promise<Sample> {
+/**
+ * One turn timed from before its session is ready to its first delta and its end; a failed
+ * turn throws. A warm driver's session is opened once and kept; a cold driver's serves one turn.
+ */
+async function timedTurn(d: AgentDriver, c: Chat, kept: { session: AgentSession | null }, installPath: string, text: string): Promise<Sample> {
   const started = performance.now();
-  const opts: EnsureSessionOpts = { chatId: c.id, agent: 'claude', worktreeId: null, worktreePath: c.worktree, model: null };
-  const handle = await b.ensureSession(`bench-${c.id}`, opts);
+  const session =
+    kept.session ??
+    (await d.open(
+      { chatId: c.id, agent: 'claude', installPath, worktreePath: c.worktree, model: null, permissionMode: null, resume: c.token },
+      { resumeToken: (token) => (c.token = token) },
+    ));
   let firstDelta = NaN;
-  const result = await b.prompt(handle, text, {
+  const result = await session.prompt(text, {
     signal: new AbortController().signal,
-    worktreePath: c.worktree,
-    model: null,
-    onEvent: (e) => {
+    emit: (e) => {
       if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
     },
+    requestPermission: async () => ({ outcome: 'cancelled', message: 'nobody answers in a benchmark' }),
   });
-  if (!result.ok) throw new Error(`${b.backend} turn "${text}" failed: ${result.error}`);
+  if (d.warm) kept.session = session;
+  else await session.close();
+  if (!result.ok) throw new Error(`${d.backend} turn "${text}" failed: ${result.error}`);
   return { firstDelta, end: performance.now() - started };
 }
 
-/** The whole conversation on one backend, which is disposed however it ends. */
-async function conversation(b: AgentBackend, c: Chat): Promise<Sample[]> {
+/** The whole conversation on one driver, which is disposed however it ends. */
+async function conversation(d: AgentDriver, c: Chat, installPath: string): Promise<Sample[]> {
+  const kept = { session: null as AgentSession | null };
   try {
     const samples: Sample[] = [];
-    for (const text of PROMPTS) samples.push(await timedTurn(b, c, text));
+    for (const text of PROMPTS) samples.push(await timedTurn(d, c, kept, installPath, text));
     return samples;
   } finally {
-    await b.dispose();
+    await d.dispose();
   }
 }
 
@@ -92,7 +105,7 @@ function userSaid(req: RecordedRequest, text: string): boolean {
 }
 
 export async function benchClaudePaths(): Promise<void> {
-  // Both paths run the same executable: the one the SDK bundles.
+  // Both roads run the same executable: the one the SDK bundles.
   const installPath = bundledClaudePath();
   if (!installPath) throw new Error('the claude executable bundled with the Claude Agent SDK is not installed');
   const ctx: Ctx = {
@@ -103,12 +116,13 @@ export async function benchClaudePaths(): Promise<void> {
   };
   try {
     const sc = await chat(ctx);
-    const sdk = new ClaudeSdkBackend({ sql: ctx.db.sql, log, chatId: sc.id, agent: 'claude', installPath, env: await env(ctx) });
-    const [sdkFirst, ...sdkWarm] = await conversation(sdk, sc);
+    const sessionStore = new PostgresSessionStore(ctx.db.sql);
+    const sdk = new ClaudeSdkDriver({ log, sessionStore, env: await env(ctx) });
+    const [sdkFirst, ...sdkWarm] = await conversation(sdk, sc, installPath);
 
     const pc = await chat(ctx);
-    const pty = new ClaudePtyBackend({ sql: ctx.db.sql, log, chatId: pc.id, agent: 'claude', installPath, env: await env(ctx) });
-    const ptyTurns = await conversation(pty, pc);
+    const pty = new ClaudePtyDriver({ log, sessionStore, env: await env(ctx) });
+    const ptyTurns = await conversation(pty, pc, installPath);
 
     // The turns ran one after another, so the last request the model saw is the last PTY turn's.
     const last = ctx.fake.mainRequests().at(-1);
@@ -124,7 +138,7 @@ export async function benchClaudePaths(): Promise<void> {
     ];
     console.log(
       table(
-        `The same ${TURNS}-turn conversation on each path (fake model; times from the start of the turn, ensureSession included)`,
+        `The same ${TURNS}-turn conversation on each path (fake model; times from the start of the turn, opening its session included)`,
         ['path', 'first delta median', 'first delta p95', 'turn end median', 'turn end p95'],
         [
           row(`SDK path, warm (turns 2-${TURNS})`, sdkWarm),

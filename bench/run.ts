@@ -3,14 +3,14 @@
  * Each prints its own tables and cleans up after itself.
  */
 import { benchClaudePaths } from './claude-paths.js';
-import { benchClaudeSdkBackend } from './claude-sdk-backend.js';
+import { benchClaudeSdkDriver } from './claude-sdk-driver.js';
 import { benchEventLog } from './event-log.js';
 import { benchHttpApi } from './http-api.js';
 import { sessionStoreBench } from './session-store.js';
 
 const benches: Record<string, () => Promise<void>> = {
   store: sessionStoreBench,
-  claude: benchClaudeSdkBackend,
+  claude: benchClaudeSdkDriver,
   paths: benchClaudePaths,
   http: benchHttpApi,
   events: benchEventLog,

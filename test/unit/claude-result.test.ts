@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
-import { NO_TOTALS, turnUsage, type RunningTotals } from '../../src/agents/claude/claude-result.js';
+import { finishTurn, NO_TOTALS, stopReasonOf, turnUsage, type RunningTotals } from '../../src/agents/claude/claude-result.js';
 
 function result(fields: { cost: number; usage?: Record<string, number>; modelUsage?: Record<string, Record<string, number>> }): SDKResultMessage {
   return {
@@ -47,5 +47,32 @@ describe('turnUsage', () => {
     const { usage, total } = turnUsage(r, NO_TOTALS);
     assert.deepEqual(usage, { inputTokens: 20, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.00028 });
     assert.deepEqual(total, { ...NO_TOTALS, costUsd: 0.00028 });
+  });
+});
+
+describe('finishTurn', () => {
+  const usage = { input_tokens: 20, output_tokens: 10, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+  const ended = (fields: Record<string, unknown>) =>
+    ({ type: 'result', subtype: 'success', is_error: false, result: '', total_cost_usd: 0.00028, usage, stop_reason: 'end_turn', ...fields }) as unknown as SDKResultMessage;
+  const turn = { inputTokens: 20, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.00028 };
+
+  it('returns a success with its usage and the stop reason Claude gave', () => {
+    assert.deepEqual(finishTurn(ended({}), { seen: NO_TOTALS, aborted: false }).outcome, { ok: true, stopReason: 'end_turn', usage: turn });
+    assert.equal(stopReasonOf(ended({ stop_reason: 'max_tokens' })), 'max_tokens');
+    assert.equal(stopReasonOf(ended({ stop_reason: 'refusal' })), 'refusal');
+    assert.equal(stopReasonOf(ended({ stop_reason: 'tool_use' })), 'end_turn');
+    assert.equal(stopReasonOf(ended({ stop_reason: null })), 'end_turn');
+  });
+
+  it('returns an API error and an agent error with their usage, in the words explain gives', () => {
+    const api = finishTurn(ended({ is_error: true, result: 'API Error: 529 overloaded' }), { seen: NO_TOTALS, aborted: false, explain: (m) => `explained: ${m}` });
+    assert.deepEqual(api.outcome, { ok: false, code: 'api_error', error: 'explained: API Error: 529 overloaded', usage: turn });
+    const max = finishTurn(ended({ subtype: 'error_max_turns', is_error: true, errors: ['too many'] }), { seen: NO_TOTALS, aborted: false });
+    assert.deepEqual(max.outcome, { ok: false, code: 'agent_error', error: 'error_max_turns: too many', usage: turn });
+  });
+
+  it('returns a stopped turn as aborted, its usage counted', () => {
+    const { outcome } = finishTurn(ended({ subtype: 'error_during_execution', is_error: true }), { seen: NO_TOTALS, aborted: true });
+    assert.deepEqual(outcome, { ok: false, code: 'aborted', error: 'aborted', usage: turn });
   });
 });

@@ -1,7 +1,6 @@
 import type { SDKResultMessage, SessionStoreEntry } from '@anthropic-ai/claude-agent-sdk';
-import { failedTurn, type TurnErrorCode, type TurnResult } from '../contract/agent-backend.js';
-import type { AgentEvent } from '../../api/events.js';
-import type { AgentSessionRow, TurnUsage } from '../../runtime/sessions/session-record.js';
+import { failedTurn, succeededTurn, type TurnResult } from '../contract/driver.js';
+import type { AgentEvent, AgentFailure, StopReason, TurnUsage } from '../../api/events.js';
 
 /**
  * Claude Code's running totals for a session: the estimated cost and the tokens of every
@@ -108,30 +107,37 @@ export function onceEachError(
 }
 
 /**
- * Ends a turn on its `result` message, the same on every road: the usage goes out and
- * onto the row, the row goes idle (an abort is the user's choice, not a crash) or
- * crashed, and a failure is reported. Returns the outcome and the running totals.
+ * Ends a turn on its `result` message, the same on both roads: the turn's usage (a
+ * stopped turn's included), and its outcome in Hearth's words. The runtime reports both;
+ * the failure is not emitted here. Returns the outcome and the running totals.
  */
-export async function finishTurn(
+export function finishTurn(
   result: SDKResultMessage,
   opts: {
     seen: RunningTotals;
     aborted: boolean;
-    row: AgentSessionRow;
-    emit: (event: AgentEvent) => void;
     /** Puts a failure in Hearth's words, as the turn's sink does. */
     explain?: (message: string) => string;
   },
-): Promise<{ outcome: TurnResult; total: RunningTotals }> {
+): { outcome: TurnResult; total: RunningTotals } {
   const { usage, total } = turnUsage(result, opts.seen);
-  opts.emit({ kind: 'usage', ...usage });
-  const failure = opts.aborted ? null : resultFailure(result);
-  await opts.row.endTurn(usage, failure ? 'crashed' : 'idle');
-  if (opts.aborted) return { outcome: failedTurn('aborted', 'aborted'), total };
-  if (!failure) return { outcome: { ok: true }, total };
+  if (opts.aborted) return { outcome: failedTurn('aborted', 'aborted', usage), total };
+  const failure = resultFailure(result);
+  if (!failure) return { outcome: succeededTurn(usage, stopReasonOf(result)), total };
   const message = opts.explain ? opts.explain(failure.message) : failure.message;
-  opts.emit({ kind: 'error', message });
-  return { outcome: failedTurn(failure.code, message), total };
+  return { outcome: failedTurn(failure.code, message, usage), total };
+}
+
+/** Why a successful turn ended, from Claude's `stop_reason`; anything without a word of ours ends the turn plainly. */
+export function stopReasonOf(result: SDKResultMessage): StopReason {
+  switch (result.stop_reason) {
+    case 'max_tokens':
+      return 'max_tokens';
+    case 'refusal':
+      return 'refusal';
+    default:
+      return 'end_turn';
+  }
 }
 
 /**
@@ -150,7 +156,7 @@ export function restoredTotals(entries: readonly SessionStoreEntry[]): RunningTo
 }
 
 /** Whether a result ends the turn in failure, and how to name it; null for success. */
-export function resultFailure(result: SDKResultMessage): { code: TurnErrorCode; message: string } | null {
+export function resultFailure(result: SDKResultMessage): { code: AgentFailure; message: string } | null {
   if (!result.is_error && result.subtype === 'success') return null;
   // An API error arrives as a "success" that is an error.
   return { code: result.subtype === 'success' ? 'api_error' : 'agent_error', message: resultErrorMessage(result) };

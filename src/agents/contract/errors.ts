@@ -21,11 +21,3 @@ export class AgentStartError extends Error {
     this.scope = options?.scope ?? 'node';
   }
 }
-
-/** The backend was disposed; it serves no more sessions. */
-export class BackendClosedError extends Error {
-  override readonly name = 'BackendClosedError';
-  constructor(readonly backend: string) {
-    super(`the ${backend} backend has been disposed`);
-  }
-}

@@ -1,23 +1,27 @@
-// How warm is warm: the real Claude Code binary through ClaudeSdkBackend against the
+// How warm is warm: the real Claude Code binary through ClaudeSdkDriver against the
 // fake model server on loopback, so the times are Hearth's and the agent's, never a
-// model's. Cold is a first turn from spawn (ensureSession included), warm is a later turn
+// model's. Cold is a first turn from spawn (opening the session included), warm is a later turn
 // on the same process, resume is a first turn on a new process whose conversation comes
 // back from PostgreSQL into an empty config directory. Run: npm run bench -- claude
 
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ClaudeSdkBackend } from '../src/agents/claude/sdk/claude-sdk-backend.js';
-import type { EnsureSessionOpts } from '../src/agents/contract/agent-backend.js';
+import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
+import type { AgentSession, SessionSpec } from '../src/agents/contract/driver.js';
+import { bundledClaudePath } from '../src/runtime/routing/agent-registry.js';
+import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
 import { startFakeModel, type FakeModelServer } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../test/fixtures/database.js';
 import { median, ms, percentile, ratio, table } from './report.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
+const CLAUDE = bundledClaudePath() ?? 'claude';
 const log = pino({ level: 'silent' });
 
 interface Sample {
@@ -31,40 +35,49 @@ interface Ctx {
   dirs: string[];
 }
 
-async function chat(ctx: Ctx): Promise<{ id: string; worktree: string }> {
+interface Chat {
+  id: string;
+  worktree: string;
+  /** The conversation's resume token, once the agent has reported it. */
+  token: string | null;
+}
+
+async function chat(ctx: Ctx): Promise<Chat> {
   const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-bench-wt-'));
   execFileSync('git', ['init', '-q', worktree]);
   ctx.dirs.push(worktree);
-  const [row] = await ctx.db.sql<{ id: string }[]>`INSERT INTO chats (repo_path) VALUES (${worktree}) RETURNING id`;
-  return { id: row!.id, worktree };
+  return { id: randomUUID(), worktree, token: null };
 }
 
-async function backend(ctx: Ctx, chatId: string): Promise<ClaudeSdkBackend> {
+async function driver(ctx: Ctx): Promise<ClaudeSdkDriver> {
   const configDir = await makeConfigDir();
   ctx.dirs.push(configDir);
-  return new ClaudeSdkBackend({
-    sql: ctx.db.sql,
-    log,
-    chatId,
-    agent: 'claude',
-    installPath: null,
-    env: claudeEnv(ctx.fake, configDir),
-  });
+  return new ClaudeSdkDriver({ log, sessionStore: new PostgresSessionStore(ctx.db.sql), env: claudeEnv(ctx.fake, configDir) });
 }
 
-/** One turn timed from `started` (which may precede ensureSession) to its first delta and its end. */
-async function timedTurn(b: ClaudeSdkBackend, c: { id: string; worktree: string }, text: string): Promise<Sample> {
-  const started = performance.now();
-  const opts: EnsureSessionOpts = { chatId: c.id, agent: 'claude', worktreeId: null, worktreePath: c.worktree, model: null };
-  const handle = await b.ensureSession(`bench-${c.id}`, opts);
-  let firstDelta = NaN;
-  const result = await b.prompt(handle, text, {
-    signal: new AbortController().signal,
+/** A session of the chat, resuming its conversation when it has one. */
+function open(d: ClaudeSdkDriver, c: Chat): Promise<AgentSession> {
+  const spec: SessionSpec = {
+    chatId: c.id,
+    agent: 'claude',
+    installPath: CLAUDE,
     worktreePath: c.worktree,
     model: null,
-    onEvent: (e) => {
+    permissionMode: null,
+    resume: c.token,
+  };
+  return d.open(spec, { resumeToken: (token) => (c.token = token) });
+}
+
+/** One turn timed from `started` (before the session opens, for a first turn) to its first delta and its end. */
+async function timedTurn(session: AgentSession | Promise<AgentSession>, text: string, started = performance.now()): Promise<Sample> {
+  let firstDelta = NaN;
+  const result = await (await session).prompt(text, {
+    signal: new AbortController().signal,
+    emit: (e) => {
       if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
     },
+    requestPermission: async () => ({ outcome: 'cancelled', message: 'nobody answers in a benchmark' }),
   });
   if (!result.ok) throw new Error(`turn failed: ${result.error}`);
   return { firstDelta, end: performance.now() - started };
@@ -85,39 +98,43 @@ function treeRssMiB(pid: number): number {
   return rows.filter(([p]) => inTree.has(p)).reduce((sum, [, , rss]) => sum + rss, 0) / 1024;
 }
 
-export async function benchClaudeSdkBackend(): Promise<void> {
+export async function benchClaudeSdkDriver(): Promise<void> {
   const ctx: Ctx = { fake: await startFakeModel({ defaultReply: { kind: 'text', chunks: ['a ', 'short ', 'reply'] } }), db: await testSchema('bench_claude'), dirs: [] };
   try {
-    // Cold: a new backend, a new process, for every sample.
+    // Cold: a new driver, a new process, for every sample.
     const cold: Sample[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       const c = await chat(ctx);
-      const b = await backend(ctx, c.id);
-      cold.push(await timedTurn(b, c, `cold ${i}`));
-      await b.dispose();
+      const d = await driver(ctx);
+      const started = performance.now();
+      cold.push(await timedTurn(open(d, c), `cold ${i}`, started));
+      await d.dispose();
     }
 
     // Warm: one process, many turns (the first one is the spawn and is left out).
     const wc = await chat(ctx);
-    const wb = await backend(ctx, wc.id);
-    await timedTurn(wb, wc, 'spawn');
+    const wd = await driver(ctx);
+    const ws = await open(wd, wc);
+    await timedTurn(ws, 'spawn');
     const warm: Sample[] = [];
-    for (let i = 0; i < SAMPLES; i++) warm.push(await timedTurn(wb, wc, `warm ${i}`));
-    const pid = wb.agentPid()!;
+    for (let i = 0; i < SAMPLES; i++) warm.push(await timedTurn(ws, `warm ${i}`));
+    const pid = ws.pid()!;
     const rss = treeRssMiB(pid);
     const selfRss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-    await wb.dispose();
+    await wd.dispose();
 
     // Resume: a ten-turn conversation, then a new process with an empty config directory.
     const rc = await chat(ctx);
-    const seed = await backend(ctx, rc.id);
-    for (let i = 0; i < 10; i++) await timedTurn(seed, rc, `history ${i}`);
+    const seed = await driver(ctx);
+    const rs = await open(seed, rc);
+    for (let i = 0; i < 10; i++) await timedTurn(rs, `history ${i}`);
     await seed.dispose();
     const resumed: Sample[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      const b = await backend(ctx, rc.id);
-      resumed.push(await timedTurn(b, rc, `resume ${i}`));
-      await b.dispose();
+      const d = await driver(ctx);
+      const started = performance.now();
+      resumed.push(await timedTurn(open(d, rc), `resume ${i}`, started));
+      await d.dispose();
     }
 
     const row = (name: string, s: Sample[], base: Sample[]) => [
@@ -130,7 +147,7 @@ export async function benchClaudeSdkBackend(): Promise<void> {
     ];
     console.log(
       table(
-        `ClaudeSdkBackend, ${SAMPLES} turns each (fake model; times from the start of the turn, ensureSession included)`,
+        `ClaudeSdkDriver, ${SAMPLES} turns each (fake model; times from the start of the turn, opening the session included)`,
         ['turn', 'first delta p50', 'first delta p95', 'turn end p50', 'turn end p95', 'cold/this (first delta)'],
         [row('cold (spawn)', cold, cold), row('warm (same process)', warm, cold), row('resume from PostgreSQL', resumed, cold)],
       ),
@@ -143,4 +160,4 @@ export async function benchClaudeSdkBackend(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchClaudeSdkBackend();
+if (import.meta.url === `file://${process.argv[1]}`) await benchClaudeSdkDriver();
