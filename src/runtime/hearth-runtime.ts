@@ -84,8 +84,8 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const reaper = AgentReaper.start({ tagPrefix: processTagPrefix, cgroup: cgroups?.dir ?? null }, log);
   const common = { log, env: config.agentEnv, sessionStore: store, processTagPrefix, cgroups, user: config.agentUser ?? null };
   const drivers = new Map<BackendKind, AgentDriver>([
-    ['claude_sdk', new ClaudeSdkDriver({ ...common, enabled: config.claudeSdk, executable: config.sdkExecutable })],
-    ['claude_pty', await ClaudePtyDriver.create(common)],
+    ['claude_sdk', new ClaudeSdkDriver({ ...common, switchedOff: config.claudeSdk ? null : 'switched off by CLAUDE_SDK_BACKEND', executable: config.sdkExecutable })],
+    ['claude_pty', new ClaudePtyDriver(common)],
   ]);
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const dispatcher = new Dispatcher({
