@@ -18,7 +18,7 @@ import { ClaudePtyDriver } from '../src/agents/claude/pty/claude-pty-driver.js';
 import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
 import type { AgentDriver, AgentSession } from '../src/agents/contract/driver.js';
 import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
-import { bundledClaudePath } from '../src/runtime/routing/agent-registry.js';
+import { bundledClaudePath } from '../src/agents/claude/claude-install.js';
 import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
 import { testSchema, type TestSchema } from '../test/fixtures/database.js';

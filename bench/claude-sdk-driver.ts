@@ -13,7 +13,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
 import type { AgentSession, SessionSpec } from '../src/agents/contract/driver.js';
-import { bundledClaudePath } from '../src/runtime/routing/agent-registry.js';
+import { bundledClaudePath } from '../src/agents/claude/claude-install.js';
 import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
 import { startFakeModel, type FakeModelServer } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';

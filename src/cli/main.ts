@@ -11,6 +11,7 @@ import { newChat } from './commands/new-chat.js';
 import { sendMessage } from './commands/send.js';
 import { stopChat } from './commands/stop.js';
 import { serve } from './serve.js';
+import { BACKEND_KINDS } from '../api/views.js';
 
 const SERVE_ENVIRONMENT = `
 Environment:
@@ -138,7 +139,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .argument('<chat>', 'chat id or a unique prefix of it')
     .argument('[text...]', 'the message; "-" or nothing reads it from stdin')
-    .addOption(new Option('--backend <backend>', 'road for this turn of a claude chat').choices(['claude_sdk', 'claude_pty']))
+    .addOption(new Option('--backend <backend>', 'the backend that runs this turn (one the chat\'s agent lists)').choices([...BACKEND_KINDS]))
     .addOption(new Option('--json', 'print each event of the turn as one line of JSON ({id, event, data})'))
     .action(
       client((api, chat: string, text: string[], options: { backend?: string; json?: boolean }) =>

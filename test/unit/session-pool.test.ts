@@ -12,7 +12,7 @@ const log = pino({ level: 'silent' });
 
 function setup(options: Partial<SessionPoolOptions> = {}) {
   const closed: string[] = [];
-  const pool = new SessionPool({ maxWarm: 4, idleMs: 60_000, log, onClosed: (chatId, agent) => closed.push(`${chatId}/${agent}`), ...options });
+  const pool = new SessionPool({ maxWarm: 4, idleMs: 60_000, log, onClosed: (chatId, agent) => void closed.push(`${chatId}/${agent}`), ...options });
   const drivers = { claude_sdk: new ScriptedDriver({ backend: 'claude_sdk' }), claude_pty: new ScriptedDriver({ backend: 'claude_pty' }) };
   const open = (chatId: string, agent = 'claude', backend: BackendKind = 'claude_sdk') => () =>
     drivers[backend].open(
@@ -218,7 +218,7 @@ describe('SessionPool', () => {
     const seen: Array<[string, string, number]> = [];
     let sessions: ScriptedSession[] = [];
     const { pool, drivers, lease } = setup({
-      onClosed: (chatId, agent) => seen.push([chatId, agent, sessions.find((s) => s.spec.chatId === chatId && s.spec.agent === agent)!.closeCalls]),
+      onClosed: (chatId, agent) => void seen.push([chatId, agent, sessions.find((s) => s.spec.chatId === chatId && s.spec.agent === agent)!.closeCalls]),
     });
     sessions = drivers.claude_sdk.sessions;
     (await lease('A')).release();
