@@ -193,6 +193,7 @@ class ClaudePtySession implements AgentSession {
     const turn: Turn = { kind: 'turn', running: null };
     this.current = turn;
     let workDir: string | null = null;
+    let spawned = false;
     try {
       const { sessionId, resume, prepared } = await this.conversation(ctx);
       if (this.current !== turn) return failedTurn('closed', 'the session was closed during the turn');
@@ -214,14 +215,16 @@ class ClaudePtySession implements AgentSession {
         await running.exited;
         return failedTurn('closed', 'the session was closed during the turn');
       }
+      spawned = true;
       turn.running = running;
       this.sessionId = sessionId;
       this.reports.resumeToken(sessionId);
       return await this.runTurn(running, prepared, ctx, turn);
     } catch (err) {
-      // The store could not be read or the message not written: nothing of the turn ran.
-      this.deps.log.error({ err, chatId: this.chatId }, 'claude-pty: the turn could not start');
-      return failedTurn('start_failed', `the turn could not start: ${(err as Error).message}`);
+      // Before its CLI ran: the store could not be read or the message not written. After: what it left could not be cleared away.
+      this.deps.log.error({ err, chatId: this.chatId }, 'claude-pty: the turn failed outside the CLI');
+      const message = (err as Error).message;
+      return spawned ? failedTurn('crashed', `the turn failed: ${message}`) : failedTurn('start_failed', `the turn could not start: ${message}`);
     } finally {
       if (this.current === turn) this.current = { kind: 'idle' };
       if (workDir) await rm(workDir, { recursive: true, force: true });
