@@ -6,6 +6,12 @@ export type BackendKind = 'claude_sdk' | 'claude_pty';
 
 export const BACKEND_KINDS = ['claude_sdk', 'claude_pty'] as const satisfies readonly BackendKind[];
 
+/** Each backend in a word, where space is short. */
+export const BACKEND_SHORT_NAMES: Record<BackendKind, string> = {
+  claude_sdk: 'SDK',
+  claude_pty: 'PTY',
+};
+
 /** Each backend as a sentence names it. */
 export const BACKEND_LABELS: Record<BackendKind, string> = {
   claude_sdk: 'the claude SDK backend',

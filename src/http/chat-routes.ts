@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 import { HearthError } from '../runtime/errors.js';
-import { isUuid } from '../runtime/chats.js';
+import { isUuid } from '../api/ids.js';
 import { BACKEND_KINDS, PERMISSION_MODES, type BackendKind, type PermissionMode } from '../api/views.js';
 
 export interface ChatRoutesOptions {

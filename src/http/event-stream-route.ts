@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 import type { ChatEvent } from '../runtime/event-log.js';
 import { HearthError } from '../runtime/errors.js';
-import { isUuid } from '../runtime/chats.js';
+import { isUuid } from '../api/ids.js';
 
 export interface EventStreamOptions {
   runtime: Runtime;

@@ -6,6 +6,7 @@ import type { SessionPool } from './sessions/session-pool.js';
 import type { Dispatcher } from './turns/dispatcher.js';
 import type { BackendKind, ChatView, PermissionMode, SessionStatus, SessionView, StoredMessage, TurnStatus } from '../api/views.js';
 import { HearthError } from './errors.js';
+import { isUuid } from '../api/ids.js';
 import { createWorktree, removeWorktree, resolveRepo, withinRepoRoots, type Worktree, type WorktreeConfig } from './worktrees.js';
 
 export interface ChatsDeps {
@@ -207,9 +208,4 @@ export class Chats {
 
 function isDirectory(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isDirectory(), () => false);
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
 }

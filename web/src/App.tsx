@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 // The chat component takes the view's name; the chats it lists are Chats here.
-import { BACKEND_KINDS, type BackendKind } from '../../src/api/views.js';
+import { BACKEND_KINDS, BACKEND_SHORT_NAMES } from '../../src/api/views.js';
 import { Api, ApiError, type ChatView as Chat, type HealthReport } from './api';
 import { ChatList } from './ChatList';
 import { ChatView } from './ChatView';
@@ -204,11 +204,10 @@ function HealthWarnings({ health }: { health: HealthReport }) {
 
 /** Each claude path as the last health report has it; unknown while there is no report to go by. */
 function BackendBadges({ health }: { health: HealthReport | null }) {
-  const names: Record<BackendKind, string> = { claude_sdk: 'SDK', claude_pty: 'PTY' };
   return (
     <div className="badges" data-testid="backend-badges">
       {BACKEND_KINDS.map((kind) => {
-        const label = names[kind];
+        const label = BACKEND_SHORT_NAMES[kind];
         const state = health?.backends?.[kind] ?? 'unknown';
         const title =
           state === 'unknown' ? `${label} path: unknown, the server has not answered` : (health?.backendErrors?.[kind] ?? `${label} path ${state}`);

@@ -1,9 +1,9 @@
 import { useEffect, useReducer, useRef, useState } from 'react';
 // The component takes the view's name; the chat it shows is a Chat here.
-import type { Api, ChatView as Chat } from './api';
+import type { AgentInfo, Api, ChatView as Chat } from './api';
 import { ChatTitle } from './ChatTitle';
 import { Composer } from './Composer';
-import { count, money } from './format';
+import { count, money, shortName } from './format';
 import type { ChatEvent } from './api';
 import { applyEvents, busy, emptyTranscript } from './transcript';
 import { TurnView } from './TurnView';
@@ -31,6 +31,8 @@ export function ChatView({
 }) {
   const [transcript, dispatch] = useReducer(applyEvents, emptyTranscript);
   const [chat, setChat] = useState<Chat | null>(null);
+  const [agents, setAgents] = useState<AgentInfo[]>([]);
+  const backends = agents.find((a) => a.name === chat?.agent)?.backends.map((b) => b.kind) ?? [];
   const [connected, setConnected] = useState(false);
   const bottom = useRef<HTMLDivElement>(null);
   const follow = useRef(true);
@@ -47,6 +49,7 @@ export function ChatView({
     };
     const load = () => api.chat(chatId).then(setChat, onError);
     load();
+    api.agents().then(setAgents, onError);
     const stop = api.follow(
       chatId,
       (e) => {
@@ -117,7 +120,7 @@ export function ChatView({
         </div>
         <div className="chat-stats" data-testid="chat-stats">
           <span>{chat?.agent}</span>
-          {lastBackend && <span className="backend" data-testid="backend">{lastBackend === 'claude_pty' ? 'PTY' : lastBackend === 'claude_sdk' ? 'SDK' : lastBackend}</span>}
+          {lastBackend && <span className="backend" data-testid="backend">{shortName(lastBackend)}</span>}
           <span data-testid="tokens">{count(tokens)} tokens</span>
           <span data-testid="cost">{money(cost)}</span>
           {/* Live only while the stream is open and the server answers; when it does not, the banner above says so alone. */}
@@ -144,7 +147,7 @@ export function ChatView({
       </div>
       <Composer
         running={running}
-        choosePath={chat?.agent === 'claude'}
+        backends={backends}
         onSend={async (text, backend) => {
           follow.current = true;
           await api.send(chatId, text, backend);

@@ -1,18 +1,21 @@
 import { useState } from 'react';
+import type { BackendKind } from '../../src/api/views.js';
+import { shortName } from './format';
 
 /**
  * Enter sends, Shift+Enter starts a new line; while a turn runs, Stop ends it (and what
- * waits behind it). A claude chat may pick the road for a message: the server's choice,
- * the warm SDK path or the PTY path.
+ * waits behind it). A chat whose agent has more than one backend may pick one for a
+ * message, or leave the choice to the server.
  */
 export function Composer({
   running,
-  choosePath,
+  backends,
   onSend,
   onStop,
 }: {
   running: boolean;
-  choosePath: boolean;
+  /** The backends of the chat's agent, in the order the server tries them. */
+  backends: readonly BackendKind[];
   onSend: (text: string, backend?: string) => Promise<void>;
   onStop: () => Promise<void>;
 }) {
@@ -55,11 +58,14 @@ export function Composer({
           <button onClick={() => void send()} disabled={!text.trim()}>
             Send
           </button>
-          {choosePath && (
-            <select aria-label="Path" value={path} onChange={(e) => setPath(e.target.value)} title="Which way claude runs this message">
+          {backends.length > 1 && (
+            <select aria-label="Path" value={path} onChange={(e) => setPath(e.target.value)} title="Which backend runs this message">
               <option value="">auto</option>
-              <option value="claude_sdk">SDK</option>
-              <option value="claude_pty">PTY</option>
+              {backends.map((kind) => (
+                <option key={kind} value={kind}>
+                  {shortName(kind)}
+                </option>
+              ))}
             </select>
           )}
           {running && (

@@ -56,7 +56,7 @@ export function NewChatForm({ api, onCreate }: { api: Api; onCreate: (body: NewC
         if (!current) return;
         setAgents(installed);
         setRecent(repos);
-        setAgent((chosen) => (installed.some((a) => a.name === chosen) ? chosen : (installed.find((a) => a.name === 'claude') ?? installed[0])?.name ?? ''));
+        setAgent((chosen) => (installed.some((a) => a.name === chosen) ? chosen : installed[0]?.name ?? ''));
       },
       (err: unknown) => current && setError({ field: 'form', message: (err as Error).message }),
     );

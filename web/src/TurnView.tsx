@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { count, money } from './format';
+import { count, money, shortName } from './format';
 import { Markdown } from './Markdown';
 import type { FileDiff, PlanEntry, ToolStatus } from '../../src/api/events.js';
 import type { FoldItem } from '../../src/api/fold.js';
@@ -30,7 +30,7 @@ export function TurnView({ turn }: { turn: Turn }) {
         <TurnEnd turn={turn} />
         <div className="turn-status" data-testid="turn-status">
           {STATUS_LABEL[turn.status]}
-          {turn.backend && ` · ${turn.backend === 'claude_pty' ? 'PTY' : 'SDK'}`}
+          {turn.backend && ` · ${shortName(turn.backend)}`}
           {turn.tokens > 0 && ` · ${count(turn.tokens)} tokens · ${money(turn.costUsd)}`}
         </div>
       </div>
