@@ -8,50 +8,23 @@
 // every PTY turn is cold. The goal is a warm turn at least 10x faster to first delta than
 // a cold one. Run: npm run bench -- paths
 
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
-import { randomUUID } from 'node:crypto';
 import { ClaudePtyDriver } from '../src/agents/claude/pty/claude-pty-driver.js';
 import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
 import type { AgentDriver, AgentSession } from '../src/agents/contract/driver.js';
 import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
 import { bundledClaudePath } from '../src/agents/claude/claude-install.js';
-import { lastUserText, startFakeModel, type FakeModelServer, type RecordedRequest } from '../test/fixtures/fake-anthropic.js';
+import { lastUserText, startFakeModel, type RecordedRequest } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
-import { testSchema, type TestSchema } from '../test/fixtures/database.js';
+import { testSchema } from '../test/fixtures/database.js';
 import { median, ms, percentile, ratio, table } from './report.js';
+import { chat, type Chat, type Ctx, type Sample } from './bench-chats.js';
 
 const TURNS = 20;
 const PROMPTS = Array.from({ length: TURNS }, (_, i) => `prompt ${i + 1} of ${TURNS}`);
 const log = pino({ level: 'silent' });
 
-interface Sample {
-  firstDelta: number;
-  end: number;
-}
-
-interface Ctx {
-  fake: FakeModelServer;
-  db: TestSchema;
-  dirs: string[];
-}
-
-interface Chat {
-  id: string;
-  worktree: string;
-  /** The conversation's resume token, once the agent has reported it. */
-  token: string | null;
-}
-
-async function chat(ctx: Ctx): Promise<Chat> {
-  const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-bench-wt-'));
-  execFileSync('git', ['init', '-q', worktree]);
-  ctx.dirs.push(worktree);
-  return { id: randomUUID(), worktree, token: null };
-}
 
 /** The agent's environment, with a config directory of its own. */
 async function env(ctx: Ctx): Promise<Record<string, string>> {

@@ -5,49 +5,23 @@
 // back from PostgreSQL into an empty config directory. Run: npm run bench -- claude
 
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
 import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
 import type { AgentSession, SessionSpec } from '../src/agents/contract/driver.js';
 import { bundledClaudePath } from '../src/agents/claude/claude-install.js';
 import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
-import { startFakeModel, type FakeModelServer } from '../test/fixtures/fake-anthropic.js';
+import { startFakeModel } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
-import { testSchema, type TestSchema } from '../test/fixtures/database.js';
+import { testSchema } from '../test/fixtures/database.js';
 import { median, ms, percentile, ratio, table } from './report.js';
+import { chat, type Chat, type Ctx, type Sample } from './bench-chats.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
 const CLAUDE = bundledClaudePath() ?? 'claude';
 const log = pino({ level: 'silent' });
 
-interface Sample {
-  firstDelta: number;
-  end: number;
-}
-
-interface Ctx {
-  fake: FakeModelServer;
-  db: TestSchema;
-  dirs: string[];
-}
-
-interface Chat {
-  id: string;
-  worktree: string;
-  /** The conversation's resume token, once the agent has reported it. */
-  token: string | null;
-}
-
-async function chat(ctx: Ctx): Promise<Chat> {
-  const worktree = await mkdtemp(path.join(tmpdir(), 'hearth-bench-wt-'));
-  execFileSync('git', ['init', '-q', worktree]);
-  ctx.dirs.push(worktree);
-  return { id: randomUUID(), worktree, token: null };
-}
 
 async function driver(ctx: Ctx): Promise<ClaudeSdkDriver> {
   const configDir = await makeConfigDir();

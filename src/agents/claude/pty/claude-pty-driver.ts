@@ -20,10 +20,11 @@ import {
   type TurnResult,
 } from '../../contract/driver.js';
 import { AgentStartError } from '../../contract/errors.js';
-import { claudeAgentEnv, type EnvSource } from '../../process/agent-env.js';
+import { claudeAgentEnv } from '../../process/agent-env.js';
+import type { AgentProcessOptions } from '../../process/agent-process-options.js';
 import { AGENT_TAG_VAR, agentCommand, killTagged } from '../../process/agent-process.js';
-import type { AgentCgroup, AgentCgroups } from '../../process/agent-cgroups.js';
-import { giveTo, type AgentUser } from '../../process/agent-user.js';
+import type { AgentCgroup } from '../../process/agent-cgroups.js';
+import { giveTo } from '../../process/agent-user.js';
 import { signalIfAlive } from '../../../util/processes.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
 import { finishTurn, onceEachError } from '../claude-result.js';
@@ -32,24 +33,14 @@ import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './loc
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty, ptyUnavailable, type NodePty } from './pty.js';
 
-export interface ClaudePtyDriverDeps {
+export interface ClaudePtyDriverDeps extends AgentProcessOptions {
   log: Logger;
   /** Where the sessions' transcripts live between turns. */
   sessionStore: PostgresSessionStore;
-  /** Where the agent's environment is drawn from, through the allowlist. Default: process.env. */
-  env?: EnvSource;
-  /** Variables never passed to the agent. Default: those named in HEARTH_SECRET_ENV. */
-  secrets?: readonly string[];
   /** How long an interrupted turn may take to stop before its processes are killed. */
   interruptGraceMs?: number;
   /** How long the CLI may take to exit once it has printed its result. */
   exitGraceMs?: number;
-  /** Prefix of the tag on the agent's processes: the node id, so a restarted node finds its orphans. */
-  processTagPrefix?: string;
-  /** Where each turn's CLI gets a cgroup of its own; without one, its group and its tag are what find its processes. */
-  cgroups?: AgentCgroups | null;
-  /** The user the CLI runs as, when not the server's own. */
-  user?: AgentUser | null;
 }
 
 /**

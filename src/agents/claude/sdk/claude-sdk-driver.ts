@@ -14,17 +14,17 @@ import {
   type TurnResult,
 } from '../../contract/driver.js';
 import { AgentStartError, type StartFailureScope } from '../../contract/errors.js';
-import { claudeAgentEnv, type EnvSource } from '../../process/agent-env.js';
+import { claudeAgentEnv } from '../../process/agent-env.js';
+import type { AgentProcessOptions } from '../../process/agent-process-options.js';
 import { AgentProcess } from '../../process/agent-process.js';
-import type { AgentCgroups } from '../../process/agent-cgroups.js';
-import { giveTreeToSync, isSdkResumeDir, type AgentUser } from '../../process/agent-user.js';
+import { giveTreeToSync, isSdkResumeDir } from '../../process/agent-user.js';
 import { createPushable, type Pushable } from '../../../util/pushable.js';
 import { within } from '../../../util/within.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
 import { explainLoginFailure } from '../claude-login.js';
 import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from '../claude-result.js';
 
-export interface ClaudeSdkDriverDeps {
+export interface ClaudeSdkDriverDeps extends AgentProcessOptions {
   log: Logger;
   /** Where the agents' transcripts are mirrored, so any node can resume them. */
   sessionStore: PostgresSessionStore;
@@ -32,20 +32,10 @@ export interface ClaudeSdkDriverDeps {
   switchedOff?: string | null;
   /** An executable to run instead of each session's `installPath`. */
   executable?: string | null;
-  /** Where the agent's environment is drawn from, through the allowlist. Default: process.env. */
-  env?: EnvSource;
-  /** Variables never passed to the agent. Default: those named in HEARTH_SECRET_ENV. */
-  secrets?: readonly string[];
   /** How long the agent gets to come up. */
   startTimeoutMs?: number;
   /** How long an aborted turn may take to stop before its process is killed. */
   interruptGraceMs?: number;
-  /** Prefix of the tag on the agent's processes: the node id, so a restarted node finds its orphans. */
-  processTagPrefix?: string;
-  /** Where each agent process gets a cgroup of its own; without one, its group and its tag are what find its processes. */
-  cgroups?: AgentCgroups | null;
-  /** The user the agents run as, when not the server's own. */
-  user?: AgentUser | null;
 }
 
 /**
