@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
+import type { TurnUsage } from '../../src/api/events.js';
 import type { BackendKind } from '../../src/api/views.js';
 import { apiSuite } from '../fixtures/api-suite.js';
 import { DEFAULT_USAGE, type ScriptedReply, type Usage } from '../fixtures/fake-anthropic.js';
@@ -17,7 +18,7 @@ const ROADS: BackendKind[] = ['claude_sdk', 'claude_pty'];
 const suite = apiSuite('records', TOKEN);
 let server: TestServer;
 
-// Root hooks of Node 20 may run alongside the suite's own: the server starts at first use instead.
+/** The file's one server, started at first use, once the suite's world is made. */
 async function ready(): Promise<TestServer> {
   server ??= await suite.serve();
   return server;
@@ -60,7 +61,7 @@ interface Turn {
   events: SseEvent[];
   end: Record<string, unknown>;
   /** The turn's usage events. */
-  usage: Array<Record<string, number>>;
+  usage: TurnUsage[];
 }
 
 /** Scripts the model's replies, sends a message, and follows its turn to the end. */
@@ -75,7 +76,7 @@ async function turn(chatId: string, text: string, options: { backend?: BackendKi
 function finished(id: string, events: SseEvent[], backend: BackendKind | undefined): Turn {
   assert.equal(suite.fake.pending(), 0, 'the turn used its scripted replies');
   if (backend) assert.equal(events.find((e) => e.event === 'turn_start')?.data.backend, backend, `the turn ran on ${backend}`);
-  return { id, events, end: events.at(-1)!.data, usage: events.filter((e) => e.event === 'usage').map((e) => e.data as Record<string, number>) };
+  return { id, events, end: events.at(-1)!.data, usage: events.filter((e) => e.event === 'usage').map((e) => e.data as unknown as TurnUsage) };
 }
 
 function ok(t: Turn): Turn {
@@ -142,12 +143,12 @@ for (const road of ROADS) {
           [u.inputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.outputTokens],
           [f.input_tokens, f.cache_read_input_tokens ?? 0, f.cache_creation_input_tokens ?? 0, f.output_tokens],
         );
-        assert.ok(u.costUsd! > 0);
+        assert.ok(u.costUsd > 0);
       }
       const r = await row(chatId);
       assert.equal(r.inputTokens, sum(figures.map(total)));
       assert.equal(r.outputTokens, sum(figures.map((f) => f.output_tokens)));
-      assert.ok(Math.abs(r.cost - sum(turns.map((t) => t.usage[0]!.costUsd!))) < 1e-10, `cost ${r.cost}`);
+      assert.ok(Math.abs(r.cost - sum(turns.map((t) => t.usage[0]!.costUsd))) < 1e-10, `cost ${r.cost}`);
       assert.equal(r.status, 'idle');
     });
 
@@ -165,9 +166,9 @@ for (const road of ROADS) {
 
       const r = await row(chatId);
       assert.equal(r.status, 'idle', 'a stop is not a crash');
-      assert.equal(r.inputTokens, 20 + u.inputTokens!);
-      assert.equal(r.outputTokens, 10 + u.outputTokens!);
-      assert.ok(Math.abs(r.cost - first.usage[0]!.costUsd! - u.costUsd!) < 1e-10, `cost ${r.cost}`);
+      assert.equal(r.inputTokens, 20 + u.inputTokens);
+      assert.equal(r.outputTokens, 10 + u.outputTokens);
+      assert.ok(Math.abs(r.cost - first.usage[0]!.costUsd - u.costUsd) < 1e-10, `cost ${r.cost}`);
 
       ok(await turn(chatId, 'after the stop', { backend: road }));
       assert.match(lastSent(), /before the stop/, 'the conversation goes on');
@@ -243,7 +244,7 @@ describe('a warm SDK session leaving the pool', () => {
     assert.equal(r.inputTokens, total(usage(1)) + total(usage(2)) + total(usage(3)));
     assert.equal(r.outputTokens, 1 + 2 + 3);
     assert.deepEqual(turns.map((t) => t.usage.length), [1, 1, 1]);
-    assert.ok(Math.abs(r.cost - sum(turns.map((t) => t.usage[0]!.costUsd!))) < 1e-10, `cost ${r.cost}`);
+    assert.ok(Math.abs(r.cost - sum(turns.map((t) => t.usage[0]!.costUsd))) < 1e-10, `cost ${r.cost}`);
   });
 
   it('stays crashed when the pool closes it after its turn failed', LIMIT, async () => {
@@ -276,6 +277,6 @@ describe('a chat moving between roads', () => {
     assert.equal(agentSessionHeader(), id);
     assert.equal(r.inputTokens, 4 * DEFAULT_USAGE.input_tokens);
     assert.equal(r.outputTokens, 4 * DEFAULT_USAGE.output_tokens);
-    assert.ok(Math.abs(r.cost - sum(turns.map((t) => t.usage[0]!.costUsd!))) < 1e-10, `cost ${r.cost}`);
+    assert.ok(Math.abs(r.cost - sum(turns.map((t) => t.usage[0]!.costUsd))) < 1e-10, `cost ${r.cost}`);
   });
 });
