@@ -362,7 +362,7 @@ export class Dispatcher {
   /**
    * What the runtime keeps of a turn's result, for every backend alike: the usage, once;
    * the closing error, unless the turn already said it; the session's record; and a
-   * session that has closed leaves the pool, so the next turn starts afresh.
+   * session that has closed or crashed leaves the pool, so the next turn starts afresh.
    */
   private async settle(turn: Turn, driver: AgentDriver, session: AgentSession, result: TurnResult, reply: TurnReply): Promise<TurnOutcome> {
     const agent = turn.agent.agent;
@@ -372,7 +372,10 @@ export class Dispatcher {
     if (result.ok || failed || result.code === 'aborted') {
       await this.deps.records.endTurn(turn.chatId, agent, result.usage, failed ? 'crashed' : 'idle');
     }
-    if (driver.warm && session.state() === 'closed') await this.deps.pool.remove(turn.chatId, agent, 'its agent ended');
+    // A crashed conversation is never resumed, and a warm session would carry it on: it leaves the pool too.
+    if (driver.warm && (failed || session.state() === 'closed')) {
+      await this.deps.pool.remove(turn.chatId, agent, session.state() === 'closed' ? 'its agent ended' : 'its turn failed');
+    }
     return result.ok ? { ok: true, stopReason: result.stopReason } : { ok: false, code: result.code, error: result.error };
   }
 
