@@ -368,13 +368,14 @@ export class Dispatcher {
     const agent = turn.agent.agent;
     if (result.usage) reply.emit({ kind: 'usage', ...result.usage });
     if (!result.ok && result.code !== 'aborted') reply.emit({ kind: 'error', message: result.error });
-    const failed = !result.ok && (result.code === 'crashed' || result.code === 'api_error' || result.code === 'agent_error');
-    if (result.ok || failed || result.code === 'aborted') {
-      await this.deps.records.endTurn(turn.chatId, agent, result.usage, failed ? 'crashed' : 'idle');
-    }
+    // An error of the model API or a limit the agent reached leaves the conversation whole,
+    // so it goes on; only a crash starts the next turn afresh.
+    const crashed = !result.ok && result.code === 'crashed';
+    const ended = result.ok || crashed || ['aborted', 'api_error', 'agent_error'].includes(result.code);
+    if (ended) await this.deps.records.endTurn(turn.chatId, agent, result.usage, crashed ? 'crashed' : 'idle');
     // A crashed conversation is never resumed, and a warm session would carry it on: it leaves the pool too.
-    if (driver.warm && (failed || session.state() === 'closed')) {
-      await this.deps.pool.remove(turn.chatId, agent, session.state() === 'closed' ? 'its agent ended' : 'its turn failed');
+    if (driver.warm && (crashed || session.state() === 'closed')) {
+      await this.deps.pool.remove(turn.chatId, agent, session.state() === 'closed' ? 'its agent ended' : 'it crashed');
     }
     return result.ok ? { ok: true, stopReason: result.stopReason } : { ok: false, code: result.code, error: result.error };
   }
