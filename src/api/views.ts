@@ -85,7 +85,8 @@ export interface HealthReport {
   status: 'ok' | 'degraded';
   demo?: boolean;
   database: { up: boolean; kind?: 'embedded' | 'external'; latencyMs?: number; error?: string };
-  pool?: { warm: number; max: number; evictions: number };
+  /** `memoryBytes`: the warm sessions' resident memory together; `maxMemoryBytes`: its cap, null when there is none. */
+  pool?: { warm: number; max: number; evictions: number; memoryBytes: number; maxMemoryBytes: number | null };
   backends?: Partial<Record<BackendKind, 'up' | 'down'>>;
   /** Why a backend is down, where that is known. */
   backendErrors?: Partial<Record<BackendKind, string>>;

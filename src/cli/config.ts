@@ -16,6 +16,8 @@ export interface ServeConfig {
   repoRoots: string[];
   worktreesDir: string;
   maxWarm: number;
+  /** Resident bytes the warm sessions may hold together; null: only their count is capped. */
+  maxWarmMemory: number | null;
   idleMs: number;
   maxQueued: number;
   maxPromptBytes: number;
@@ -49,6 +51,26 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A size in bytes: a whole number of bytes, or a number with K, M, G or T (powers of 1024), as in `512M` or `1.5G`. */
+export function parseSize(raw: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(raw);
+  if (!m) return null;
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+function size(env: NodeJS.ProcessEnv, name: string): number | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  const bytes = parseSize(raw);
+  if (bytes === null || bytes < 1) {
+    throw new ConfigError(`${name} must be a size such as 4G, 512M or a number of bytes, got ${JSON.stringify(raw)}`);
+  }
+  return bytes;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -114,6 +136,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
     repoRoots: (env.HEARTH_REPO_ROOTS || homedir()).split(path.delimiter).filter(Boolean).map((p) => path.resolve(p)),
     worktreesDir: path.resolve(env.HEARTH_WORKTREES_DIR || path.join(dataDir, 'worktrees')),
     maxWarm: int(env, 'HEARTH_POOL_MAX', 8, 1, 1000),
+    maxWarmMemory: size(env, 'HEARTH_POOL_MAX_MEMORY'),
     idleMs: int(env, 'HEARTH_POOL_IDLE_SECONDS', 900, 1, 7 * 24 * 3600) * 1000,
     maxQueued: int(env, 'HEARTH_QUEUE_MAX', 5, 0, 1000),
     maxPromptBytes: int(env, 'HEARTH_MAX_PROMPT_BYTES', 256 * 1024, 1, 16 * 1024 * 1024),

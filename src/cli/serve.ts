@@ -43,6 +43,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       nodeId: node,
       worktrees: { repoRoots: config.repoRoots, worktreesDir: config.worktreesDir },
       maxWarm: config.maxWarm,
+      maxWarmMemory: config.maxWarmMemory,
       idleMs: config.idleMs,
       maxQueued: config.maxQueued,
       claudeSdk: config.claudeSdk,

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Sql } from '../db/sql.js';
 import type { Runtime } from '../runtime/hearth-runtime.js';
 import { within } from '../util/within.js';
-import { BACKEND_KINDS } from '../api/views.js';
+import { BACKEND_KINDS, type HealthReport } from '../api/views.js';
 
 export interface HealthDeps {
   sql: Sql;
@@ -32,7 +32,13 @@ const healthSchema = {
     },
     pool: {
       type: 'object',
-      properties: { warm: { type: 'integer' }, max: { type: 'integer' }, evictions: { type: 'integer' } },
+      properties: {
+        warm: { type: 'integer' },
+        max: { type: 'integer' },
+        evictions: { type: 'integer' },
+        memoryBytes: { type: 'integer' },
+        maxMemoryBytes: { type: ['integer', 'null'] },
+      },
     },
     backends: {
       type: 'object',
@@ -68,7 +74,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
         deps.runtime && detailed
           ? {
               ...(deps.demo ? { demo: true } : {}),
-              pool: { warm: deps.runtime.pool.size, max: deps.runtime.config.maxWarm, evictions: deps.runtime.pool.evictions },
+              pool: poolReport(deps.runtime),
               backends: deps.runtime.router.health(),
               ...backendErrors(deps.runtime),
               warnings: await deps.runtime.warnings(),
@@ -87,6 +93,12 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
       }
     },
   );
+}
+
+function poolReport(runtime: Runtime): NonNullable<HealthReport['pool']> {
+  const { pool, config } = runtime;
+  const memoryBytes = pool.memory().reduce((sum, m) => sum + m.bytes, 0);
+  return { warm: pool.size, max: config.maxWarm, evictions: pool.evictions, memoryBytes, maxMemoryBytes: config.maxWarmMemory ?? null };
 }
 
 function backendErrors(runtime: Runtime): { backendErrors?: Record<string, string> } {

@@ -26,6 +26,8 @@ export interface RuntimeConfig {
   nodeId: string;
   worktrees: WorktreeConfig;
   maxWarm: number;
+  /** Resident bytes the warm sessions may hold together; null or absent: only their count is capped. */
+  maxWarmMemory?: number | null;
   idleMs: number;
   maxQueued: number;
   /** Route `claude` to the SDK backend. */
@@ -63,6 +65,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const records = new SessionRecords({ sql, log });
   const pool = new SessionPool({
     maxWarm: config.maxWarm,
+    maxMemory: config.maxWarmMemory ?? null,
     idleMs: config.idleMs,
     log,
     onClosed: (chatId, agent) => records.closed(chatId, agent),

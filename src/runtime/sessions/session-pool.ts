@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AgentSession } from '../../agents/contract/driver.js';
+import { ProcessTable } from '../../agents/process/process-memory.js';
 import type { BackendKind } from '../../api/views.js';
 import { HearthError } from '../errors.js';
 
@@ -8,9 +9,28 @@ export interface SessionPoolOptions {
   maxWarm: number;
   /** A session idle this long is closed; its next turn resumes from PostgreSQL. */
   idleMs: number;
+  /**
+   * Resident bytes the pool's sessions may hold together; null or absent: only the count
+   * is capped. Over it, sessions nobody holds are closed, least recently used first; as
+   * under the count cap, the one used last is kept even when it alone is over.
+   */
+  maxMemory?: number | null;
+  /**
+   * The resident bytes of each session's processes, measured together; null for one with
+   * nothing to measure. Default: the process tree under its pid, from one scan of /proc.
+   */
+  memoryOf?(sessions: readonly AgentSession[]): Array<number | null>;
   log: Logger;
   /** Told of every session the pool closes, after it has closed; awaited, so its record is written before another session's. */
   onClosed?(chatId: string, agent: string): void | Promise<void>;
+}
+
+/** A pooled session's resident memory, for reports. */
+export interface SessionMemory {
+  chatId: string;
+  agent: string;
+  backend: BackendKind;
+  bytes: number;
 }
 
 /** The use of a pooled session: while it is held, the session is neither evicted nor closed for idleness. */
@@ -41,9 +61,14 @@ export class SessionPool {
   private readonly entries = new Map<string, Entry>();
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Memory is fitted one measure at a time, so two fits never close sessions for the same excess. */
+  private fitting: Promise<void> = Promise.resolve();
+  private readonly memoryOf: (sessions: readonly AgentSession[]) => Array<number | null>;
   evictions = 0;
 
-  constructor(private readonly options: SessionPoolOptions) {}
+  constructor(private readonly options: SessionPoolOptions) {
+    this.memoryOf = options.memoryOf ?? processTreeMemory;
+  }
 
   start(): void {
     const every = Math.max(1_000, Math.min(this.options.idleMs / 2, 60_000));
@@ -60,6 +85,16 @@ export class SessionPool {
     return [...this.entries.values()].flatMap((e) =>
       e.state.kind === 'ready' ? [{ chatId: e.chatId, agent: e.agent, backend: e.backend, session: e.state.session }] : [],
     );
+  }
+
+  /** The resident memory of each session open now; one that cannot be measured (its process just ended) is left out. */
+  memory(): SessionMemory[] {
+    const ready = this.readyEntries();
+    const sizes = this.measure(ready.map(([, e]) => e.session));
+    return ready.flatMap(([, e], i) => {
+      const bytes = sizes[i];
+      return bytes == null ? [] : [{ chatId: e.entry.chatId, agent: e.entry.agent, backend: e.entry.backend, bytes }];
+    });
   }
 
   /** The backend of the session pooled for (chat, agent), if there is one. */
@@ -118,6 +153,8 @@ export class SessionPool {
         held = false;
         entry.leases--;
         entry.lastUsed = Date.now();
+        // A turn may have grown the session; room is made now rather than when the next one opens.
+        void this.fitMemory(entry);
       },
     };
   }
@@ -128,12 +165,54 @@ export class SessionPool {
       if (!victim) return;
       await this.evict(victim[0], 'pool full');
     }
+    await this.fitMemory(null);
+  }
+
+  /**
+   * Closes sessions nobody holds, least recently used first, until the pool's sessions fit
+   * its memory cap; `spare` (the session used last) stays whatever it holds.
+   */
+  private fitMemory(spare: Entry | null): Promise<void> {
+    const cap = this.options.maxMemory;
+    if (cap == null) return Promise.resolve();
+    this.fitting = this.fitting.then(async () => {
+      const ready = this.readyEntries();
+      // Measuring costs a pass over /proc: not done when no session could be closed anyway.
+      if (!ready.some(([, { entry }]) => entry !== spare && entry.leases === 0)) return;
+      const sizes = this.measure(ready.map(([, e]) => e.session));
+      let total = sizes.reduce<number>((sum, b) => sum + (b ?? 0), 0);
+      for (let i = 0; i < ready.length && total > cap; i++) {
+        const [key, { entry, session }] = ready[i]!;
+        // Checked at each step: a lease may have been taken while the one before closed.
+        if (entry === spare || entry.leases > 0 || this.entries.get(key) !== entry || session.state() === 'turn') continue;
+        await this.evict(key, 'pool over its memory cap');
+        total -= sizes[i] ?? 0;
+      }
+    }).catch((err: unknown) => this.options.log.warn({ err }, 'the pool could not fit its memory cap'));
+    return this.fitting;
+  }
+
+  /** The ready entries, least recently used first, with their sessions. */
+  private readyEntries(): Array<[string, { entry: Entry; session: AgentSession }]> {
+    return [...this.entries].flatMap(([key, entry]) => (entry.state.kind === 'ready' ? [[key, { entry, session: entry.state.session }]] : []));
+  }
+
+  /** `memoryOf`, which never fails the caller: a measure that throws counts as none. */
+  private measure(sessions: AgentSession[]): Array<number | null> {
+    if (sessions.length === 0) return [];
+    try {
+      return this.memoryOf(sessions);
+    } catch (err) {
+      this.options.log.warn({ err }, 'the memory of warm sessions could not be measured');
+      return sessions.map(() => null);
+    }
   }
 
   async sweepIdle(now = Date.now()): Promise<void> {
     for (const [key, e] of [...this.entries]) {
       if (e.leases === 0 && e.state.kind === 'ready' && now - e.lastUsed >= this.options.idleMs) await this.evict(key, 'idle');
     }
+    await this.fitMemory([...this.entries.values()].at(-1) ?? null);
   }
 
   /** Closes the session of (chat, agent), held or not: its holder's next turn on it finds it closed. */
@@ -168,6 +247,15 @@ export class SessionPool {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.entries.keys()].map((k) => this.evict(k, 'shutdown', false)));
   }
+}
+
+/** Each session's process tree's resident bytes, from one scan of /proc for them all. */
+function processTreeMemory(sessions: readonly AgentSession[]): Array<number | null> {
+  const table = ProcessTable.scan();
+  return sessions.map((s) => {
+    const pid = s.pid();
+    return pid === null ? null : table.treeRss(pid);
+  });
 }
 
 function keyOf(chatId: string, agent: string): string {
