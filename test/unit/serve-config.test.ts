@@ -2,7 +2,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, configFromEnv, isLoopback } from '../../src/cli/config.js';
+import { ConfigError, configFromEnv, isLoopback, parseSize } from '../../src/cli/config.js';
 
 const base = { HEARTH_DATA_DIR: '/nonexistent/hearth-config-test' };
 
@@ -43,5 +43,37 @@ describe('binding beyond loopback', () => {
     assert.throws(() => configFromEnv({ ...base, HEARTH_REMOTE: 'tls' }), /needs HEARTH_TLS_CERT/);
     assert.throws(() => configFromEnv({ ...base, HEARTH_REMOTE: 'yes' }), /one of off, tls, proxy/);
     assert.throws(() => configFromEnv({ ...base, HEARTH_REQUEST_TIMEOUT_SECONDS: '0' }), /HEARTH_REQUEST_TIMEOUT_SECONDS/);
+  });
+});
+
+describe('the memory cap of the warm pool', () => {
+  it('reads sizes in bytes or with a unit of powers of 1024', () => {
+    const cases: Array<[string, number]> = [
+      ['1048576', 1048576],
+      ['512M', 512 * 1024 ** 2],
+      ['512m', 512 * 1024 ** 2],
+      ['4G', 4 * 1024 ** 3],
+      ['1.5G', 1.5 * 1024 ** 3],
+      ['64K', 64 * 1024],
+      ['2T', 2 * 1024 ** 4],
+      ['4GiB', 4 * 1024 ** 3],
+      ['4GB', 4 * 1024 ** 3],
+      [' 100 M ', 100 * 1024 ** 2],
+    ];
+    for (const [raw, bytes] of cases) assert.equal(parseSize(raw), bytes, raw);
+    for (const raw of ['', 'M', '4X', '-1G', '4 G B', '1e9', '0x10', '4G4', 'lots']) assert.equal(parseSize(raw), null, raw);
+  });
+
+  it('is unset by default, and a bad value is refused with the variable and the value', () => {
+    assert.equal(configFromEnv(base).maxWarmMemory, null);
+    assert.equal(configFromEnv({ ...base, HEARTH_POOL_MAX_MEMORY: '' }).maxWarmMemory, null);
+    assert.equal(configFromEnv({ ...base, HEARTH_POOL_MAX_MEMORY: '4G' }).maxWarmMemory, 4 * 1024 ** 3);
+    for (const raw of ['4X', '0', '0M', 'a lot']) {
+      assert.throws(
+        () => configFromEnv({ ...base, HEARTH_POOL_MAX_MEMORY: raw }),
+        (err: Error) => err instanceof ConfigError && err.message.includes('HEARTH_POOL_MAX_MEMORY') && err.message.includes(JSON.stringify(raw)),
+        raw,
+      );
+    }
   });
 });

@@ -231,3 +231,139 @@ describe('SessionPool', () => {
     ]);
   });
 });
+
+describe('SessionPool under a memory cap', () => {
+  const MB = 1024 * 1024;
+  /** A pool whose sessions weigh what `sizes` says, by chat; a chat not in it cannot be measured. */
+  function capped(maxMemory: number, options: Partial<SessionPoolOptions> = {}) {
+    const sizes = new Map<string, number>();
+    let measures = 0;
+    const memoryOf = (sessions: readonly unknown[]) => {
+      measures++;
+      return sessions.map((s) => sizes.get((s as ScriptedSession).spec.chatId) ?? null);
+    };
+    return { ...setup({ maxWarm: 10, maxMemory, memoryOf, ...options }), sizes, measures: () => measures };
+  }
+  /** Lets a fit started by a release run to its end (scripted sessions close without I/O). */
+  const settled = () => new Promise((r) => setImmediate(r));
+
+  it('closes the least recently used sessions nobody holds until the rest fit, when a session is to open', async () => {
+    const { pool, lease, sizes, closed } = capped(250 * MB);
+    for (const chat of ['a', 'b', 'c']) sizes.set(chat, 100 * MB);
+    (await lease('a')).release();
+    (await lease('b')).release();
+    (await lease('a')).release(); // a is now the most recent
+    await settled();
+    assert.deepEqual(closed, [], 'two sessions fit');
+    const c = await lease('c');
+    assert.deepEqual(closed, [], 'opening c: a and b (200 MB) still fit, and c is not measured before it opens');
+    c.release();
+    await settled();
+    assert.deepEqual(closed, ['b/claude'], 'with c, 300 MB: b, least recently used, goes');
+    assert.deepEqual(pool.sessions().map((s) => s.chatId).sort(), ['a', 'c']);
+    assert.equal(pool.evictions, 1);
+    await pool.close();
+  });
+
+  it('makes room after a turn that grew a session, keeping the session used last even when it alone is over', async () => {
+    const { pool, lease, sizes, closed } = capped(250 * MB);
+    sizes.set('a', 100 * MB).set('b', 100 * MB).set('c', 100 * MB);
+    (await lease('a')).release();
+    (await lease('b')).release();
+    const c = await lease('c');
+    sizes.set('c', 400 * MB); // its turn started tools that are still running
+    c.release();
+    await settled();
+    assert.deepEqual(closed, ['a/claude', 'b/claude'], 'least recently used first, until only c is left');
+    assert.deepEqual(pool.sessions().map((s) => s.chatId), ['c']);
+    await pool.sweepIdle();
+    assert.equal(pool.size, 1, 'the sweep keeps the session used last too');
+    await pool.close();
+  });
+
+  it('never closes a leased session, or one still opening, whatever it weighs', async () => {
+    const { pool, drivers, lease, sizes, closed } = capped(50 * MB);
+    sizes.set('held', 500 * MB).set('opening', 500 * MB).set('idle', 100 * MB).set('new', 10 * MB);
+    const held = await lease('held');
+    const slow = gate();
+    drivers.claude_sdk.nextOpen({ until: slow.promise });
+    const opening = lease('opening');
+    await drivers.claude_sdk.until(() => drivers.claude_sdk.opens.length === 2);
+    (await lease('idle')).release();
+    await settled();
+    assert.deepEqual(closed, [], 'idle is the only session nobody holds, and it was used last');
+    const fresh = await lease('new');
+    assert.deepEqual(closed, ['idle/claude'], 'opening another: only the idle one can go');
+    assert.equal(sessionOf(held).closeCalls, 0);
+    slow.open();
+    const opened = await opening;
+    assert.equal(sessionOf(opened).closeCalls, 0, 'the one that was opening came up pooled');
+    held.release();
+    await settled();
+    assert.deepEqual(closed, ['idle/claude'], 'held, just given back, is the session used last');
+    opened.release();
+    await settled();
+    assert.deepEqual(closed, ['idle/claude', 'held/claude'], 'given back after it, opening takes its place as the one kept');
+    fresh.release();
+    await settled();
+    assert.deepEqual(closed, ['idle/claude', 'held/claude', 'opening/claude']);
+    assert.deepEqual(pool.sessions().map((s) => s.chatId), ['new']);
+    await pool.close();
+  });
+
+  it('still caps the count: a small pool evicts by count with memory to spare', async () => {
+    const { pool, lease, sizes, closed } = capped(1024 * MB, { maxWarm: 2 });
+    for (const chat of ['a', 'b', 'c']) sizes.set(chat, 10 * MB);
+    (await lease('a')).release();
+    (await lease('b')).release();
+    (await lease('c')).release();
+    await settled();
+    assert.deepEqual(closed, ['a/claude']);
+    assert.equal(pool.size, 2);
+    await pool.close();
+  });
+
+  it('reports each session it can measure, and measures only when a session could be closed', async () => {
+    const { pool, lease, sizes, measures } = capped(1024 * MB);
+    sizes.set('a', 30 * MB);
+    const a = await lease('a');
+    a.release();
+    await settled();
+    assert.equal(measures(), 0, 'one session, the one used last: nothing to measure for');
+    (await lease('gone')).release(); // its process ended: it cannot be measured
+    await settled();
+    assert.equal(measures(), 2, 'opening gone and giving it back, with a idle beside it');
+    assert.deepEqual(pool.memory(), [{ chatId: 'a', agent: 'claude', backend: 'claude_sdk', bytes: 30 * MB }]);
+    await pool.close();
+    assert.deepEqual(pool.memory(), []);
+  });
+
+  it('takes a measure that throws for none: leases go on and the report is empty', async () => {
+    const { pool, lease } = setup({
+      maxWarm: 10,
+      maxMemory: 1,
+      memoryOf: () => {
+        throw new Error('no /proc here');
+      },
+    });
+    (await lease('a')).release();
+    const b = await lease('b');
+    b.release();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pool.size, 2);
+    assert.deepEqual(pool.memory(), []);
+    await pool.close();
+  });
+
+  it('measures the process tree of each session by default', async () => {
+    const { pool, lease } = setup({ maxWarm: 10 });
+    const a = await lease('a');
+    (sessionOf(a) as unknown as { pid(): number }).pid = () => process.pid;
+    (await lease('b')).release(); // a scripted session has no process: left out
+    const [own] = pool.memory();
+    assert.equal(own?.chatId, 'a');
+    assert.ok(own!.bytes > 10 * MB, `${own!.bytes} bytes for this test's own process tree`);
+    a.release();
+    await pool.close();
+  });
+});
