@@ -4,13 +4,12 @@
 // on the same process, resume is a first turn on a new process whose conversation comes
 // back from PostgreSQL into an empty config directory. Run: npm run bench -- claude
 
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
 import { ClaudeSdkDriver } from '../src/agents/claude/sdk/claude-sdk-driver.js';
 import type { AgentSession, SessionSpec } from '../src/agents/contract/driver.js';
 import { bundledClaudePath } from '../src/agents/claude/claude-install.js';
+import { ProcessTable } from '../src/agents/process/process-memory.js';
 import { PostgresSessionStore } from '../src/store/postgres-session-store.js';
 import { startFakeModel } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
@@ -57,19 +56,15 @@ async function timedTurn(session: AgentSession | Promise<AgentSession>, text: st
   return { firstDelta, end: performance.now() - started };
 }
 
-/** Resident memory of a process and everything under it, in MiB. */
-function treeRssMiB(pid: number): number {
-  const out = execFileSync('ps', ['-eo', 'pid=,ppid=,rss='], { encoding: 'utf8' });
-  const rows = out
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
-  const inTree = new Set([pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [p, pp] of rows) if (inTree.has(pp) && !inTree.has(p)) (inTree.add(p), (grew = true));
-  }
-  return rows.filter(([p]) => inTree.has(p)).reduce((sum, [, , rss]) => sum + rss, 0) / 1024;
+/** Resident memory of the process alone and of its tree, in MiB, as the pool measures it; and what one measure of /proc costs. */
+function memoryOf(pid: number): { self: number; tree: number; scanMs: number } {
+  const runs = 20;
+  const started = performance.now();
+  for (let i = 1; i < runs; i++) ProcessTable.scan();
+  const table = ProcessTable.scan();
+  const scanMs = (performance.now() - started) / runs;
+  const MiB = 1024 * 1024;
+  return { self: (table.rss(pid) ?? NaN) / MiB, tree: (table.treeRss(pid) ?? NaN) / MiB, scanMs };
 }
 
 export async function benchClaudeSdkDriver(): Promise<void> {
@@ -93,8 +88,7 @@ export async function benchClaudeSdkDriver(): Promise<void> {
     const warm: Sample[] = [];
     for (let i = 0; i < SAMPLES; i++) warm.push(await timedTurn(ws, `warm ${i}`));
     const pid = ws.pid()!;
-    const rss = treeRssMiB(pid);
-    const selfRss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+    const memory = memoryOf(pid);
     await wd.dispose();
 
     // Resume: a ten-turn conversation, then a new process with an empty config directory.
@@ -126,7 +120,10 @@ export async function benchClaudeSdkDriver(): Promise<void> {
         [row('cold (spawn)', cold, cold), row('warm (same process)', warm, cold), row('resume from PostgreSQL', resumed, cold)],
       ),
     );
-    console.log(`\nresident memory of one warm session: ${selfRss.toFixed(0)} MiB (agent process), ${rss.toFixed(0)} MiB with its children\n`);
+    console.log(
+      `\nresident memory of one warm session: ${memory.self.toFixed(0)} MiB (agent process), ${memory.tree.toFixed(0)} MiB with its children` +
+        ` (one measure of /proc, as the pool takes it: ${memory.scanMs.toFixed(1)} ms)\n`,
+    );
   } finally {
     await ctx.fake.close();
     await ctx.db.drop();

@@ -55,6 +55,11 @@ export class ProcessTable {
     return found;
   }
 
+  /** Resident bytes of the process alone; null when it is not running. */
+  rss(pid: number): number | null {
+    return this.rows.get(pid)?.rss ?? null;
+  }
+
   /** Resident bytes of the process and all its descendants; null when it is not running. */
   treeRss(pid: number): number | null {
     const pids = this.tree(pid);

@@ -49,6 +49,8 @@ interface Entry {
   state: EntryState;
   leases: number;
   lastUsed: number;
+  /** When it was last leased or given back, in the pool's count of both: orders uses within one millisecond. */
+  lastUse: number;
 }
 
 /**
@@ -61,6 +63,7 @@ export class SessionPool {
   private readonly entries = new Map<string, Entry>();
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
+  private uses = 0;
   /** Memory is fitted one measure at a time, so two fits never close sessions for the same excess. */
   private fitting: Promise<void> = Promise.resolve();
   private readonly memoryOf: (sessions: readonly AgentSession[]) => Array<number | null>;
@@ -122,7 +125,7 @@ export class SessionPool {
       await this.makeRoom();
       // Another lease of (chat, agent) may have made its entry while room was being made: that one is shared.
       if (this.closed || this.entries.has(key)) continue;
-      const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now() };
+      const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now(), lastUse: ++this.uses };
       this.entries.set(key, made);
       return this.take(key, made);
     }
@@ -131,6 +134,7 @@ export class SessionPool {
   private async take(key: string, entry: Entry): Promise<SessionLease> {
     entry.leases++;
     entry.lastUsed = Date.now();
+    entry.lastUse = ++this.uses;
     // Re-inserting keeps the map in least-recently-used order.
     if (this.entries.get(key) === entry) {
       this.entries.delete(key);
@@ -153,8 +157,10 @@ export class SessionPool {
         held = false;
         entry.leases--;
         entry.lastUsed = Date.now();
-        // A turn may have grown the session; room is made now rather than when the next one opens.
-        void this.fitMemory(entry);
+        entry.lastUse = ++this.uses;
+        // A turn may have grown the session; room is made now rather than when the next one
+        // opens, once the turn's own end is on its way (a measure blocks for a few ms).
+        if (this.options.maxMemory != null) setImmediate(() => void this.fitMemory('keep the last used'));
       },
     };
   }
@@ -165,18 +171,20 @@ export class SessionPool {
       if (!victim) return;
       await this.evict(victim[0], 'pool full');
     }
-    await this.fitMemory(null);
+    // The session about to open is the one used last: every other may go.
+    await this.fitMemory('any');
   }
 
   /**
    * Closes sessions nobody holds, least recently used first, until the pool's sessions fit
-   * its memory cap; `spare` (the session used last) stays whatever it holds.
+   * its memory cap; the one used last stays whatever it holds, unless another is to open.
    */
-  private fitMemory(spare: Entry | null): Promise<void> {
+  private fitMemory(which: 'any' | 'keep the last used'): Promise<void> {
     const cap = this.options.maxMemory;
     if (cap == null) return Promise.resolve();
     this.fitting = this.fitting.then(async () => {
       const ready = this.readyEntries();
+      const spare = which === 'any' ? null : latestUse(ready.map(([, e]) => e.entry));
       // Measuring costs a pass over /proc: not done when no session could be closed anyway.
       if (!ready.some(([, { entry }]) => entry !== spare && entry.leases === 0)) return;
       const sizes = this.measure(ready.map(([, e]) => e.session));
@@ -192,7 +200,7 @@ export class SessionPool {
     return this.fitting;
   }
 
-  /** The ready entries, least recently used first, with their sessions. */
+  /** The ready entries, least recently leased first, with their sessions. */
   private readyEntries(): Array<[string, { entry: Entry; session: AgentSession }]> {
     return [...this.entries].flatMap(([key, entry]) => (entry.state.kind === 'ready' ? [[key, { entry, session: entry.state.session }]] : []));
   }
@@ -212,7 +220,7 @@ export class SessionPool {
     for (const [key, e] of [...this.entries]) {
       if (e.leases === 0 && e.state.kind === 'ready' && now - e.lastUsed >= this.options.idleMs) await this.evict(key, 'idle');
     }
-    await this.fitMemory([...this.entries.values()].at(-1) ?? null);
+    await this.fitMemory('keep the last used');
   }
 
   /** Closes the session of (chat, agent), held or not: its holder's next turn on it finds it closed. */
@@ -247,6 +255,11 @@ export class SessionPool {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.entries.keys()].map((k) => this.evict(k, 'shutdown', false)));
   }
+}
+
+/** The entry leased or given back last. */
+function latestUse(entries: Entry[]): Entry | null {
+  return entries.reduce<Entry | null>((last, e) => (last === null || e.lastUse > last.lastUse ? e : last), null);
 }
 
 /** Each session's process tree's resident bytes, from one scan of /proc for them all. */
