@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { PendingQuery, Row, TransactionSql } from 'postgres';
 import type { Sql } from '../db/sql.js';
 import { whileUnreachable } from '../db/unreachable.js';
 
@@ -23,6 +24,8 @@ interface Waiting {
   kind: string;
   data: Record<string, unknown>;
   done: (event: ChatEvent | null) => void;
+  /** Rows committed with the event, for an event written by `appendWith`; its failure goes to `fail`. */
+  with?: { rows: (tx: TransactionSql) => PendingQuery<Row[]>; fail: (err: unknown) => void };
 }
 
 /** Events written in one statement at most. */
@@ -69,6 +72,22 @@ export class EventLog {
     });
   }
 
+  /**
+   * Appends an event in one transaction with rows of the caller's, so both are committed
+   * or neither: what a client sees of a stored fact can never be missing from the log, nor
+   * the reverse. It takes its place in the chat's order like any append. Rejects with the
+   * transaction's error, which is not retried: the caller decides.
+   */
+  appendWith(chatId: string, kind: string, data: Record<string, unknown>, rows: (tx: TransactionSql) => PendingQuery<Row[]>): Promise<ChatEvent> {
+    return new Promise((done, fail) => {
+      let queue = this.waiting.get(chatId);
+      if (!queue) this.waiting.set(chatId, (queue = []));
+      const written = (event: ChatEvent | null) => (event ? done(event) : fail(new Error(`no chat ${chatId}`)));
+      queue.push({ kind, data, done: written, with: { rows, fail } });
+      if (!this.writing.has(chatId)) this.writing.set(chatId, this.drain(chatId));
+    });
+  }
+
   /** Writes the chat's waiting events until none are left; it ends in the same tick it finds the queue empty, so no append is missed. */
   private async drain(chatId: string): Promise<void> {
     for (;;) {
@@ -78,39 +97,68 @@ export class EventLog {
         this.writing.delete(chatId);
         return;
       }
-      const batch = queue.splice(0, BATCH);
-      const events = await this.write(chatId, batch);
+      // An event with rows of its own goes alone; plain events go together up to the next such one.
+      const alone = queue[0]!.with !== undefined;
+      const next = queue.findIndex((w) => w.with);
+      const batch = queue.splice(0, alone ? 1 : Math.min(BATCH, next < 0 ? queue.length : next));
+      const events = alone ? await this.writeWith(chatId, batch[0]!) : await this.write(chatId, batch);
       for (const [i, w] of batch.entries()) {
         const event = events?.[i] ?? null;
         if (event) this.publish(chatId, event);
-        w.done(event);
+        // A failed appendWith has been told already.
+        if (event || !alone) w.done(event);
       }
     }
   }
 
   /** Writes a batch in one statement: the chat's counter moves on by its size. Null when nothing was written. */
   private async write(chatId: string, batch: Waiting[]): Promise<ChatEvent[] | null> {
-    const kinds = batch.map((w) => w.kind);
     try {
-      const payloads = batch.map((w) => JSON.stringify(w.data));
-      const [row] = await whileUnreachable(
-        () => this.sql<{ last: string }[]>`
-          WITH s AS (UPDATE chats SET last_seq = last_seq + ${batch.length} WHERE id = ${chatId} RETURNING last_seq),
-          ins AS (
-            INSERT INTO chat_events (chat_id, seq, kind, data)
-            SELECT ${chatId}, s.last_seq - ${batch.length} + e.ord, e.kind, e.data
-            FROM s, ROWS FROM (unnest(${kinds}::text[]), unnest(${payloads}::text[])) WITH ORDINALITY AS e(kind, data, ord)
-          )
-          SELECT last_seq AS last FROM s`,
-        { log: this.log, what: 'the chat event log', giveUpAfterMs: this.databaseWaitMs, signal: this.closing.signal, context: { chatId } },
-      );
-      if (!row) return null; // the chat is gone
-      const first = Number(row.last) - batch.length + 1;
-      return batch.map((w, i) => ({ seq: first + i, kind: w.kind, data: w.data }));
+      const [row] = await whileUnreachable(() => this.insert(this.sql, chatId, batch), {
+        log: this.log,
+        what: 'the chat event log',
+        giveUpAfterMs: this.databaseWaitMs,
+        signal: this.closing.signal,
+        context: { chatId },
+      });
+      return row ? sequenced(batch, Number(row.last)) : null; // no row: the chat is gone
     } catch (err) {
-      this.log.error({ err, chatId, kinds: [...new Set(kinds)], count: batch.length }, 'events not saved; live subscribers do not see them either');
+      const kinds = [...new Set(batch.map((w) => w.kind))];
+      this.log.error({ err, chatId, kinds, count: batch.length }, 'events not saved; live subscribers do not see them either');
       return null;
     }
+  }
+
+  /**
+   * Writes an event and the caller's rows in one transaction, both statements sent at once,
+   * so it costs one commit. A failure is handed to the caller, not logged.
+   */
+  private async writeWith(chatId: string, waiting: Waiting): Promise<ChatEvent[] | null> {
+    try {
+      const [row] = await this.sql.begin(async (tx) => {
+        const [, logged] = await Promise.all([waiting.with!.rows(tx), this.insert(tx, chatId, [waiting])]);
+        if (logged.length === 0) throw new Error(`no chat ${chatId}`); // rolls the rows back too
+        return logged;
+      });
+      return sequenced([waiting], Number(row!.last));
+    } catch (err) {
+      waiting.with!.fail(err);
+      return null;
+    }
+  }
+
+  /** The statement that writes a batch: the chat's counter moves on by its size. No row when the chat is gone. */
+  private insert(sql: Sql | TransactionSql, chatId: string, batch: Waiting[]) {
+    const kinds = batch.map((w) => w.kind);
+    const payloads = batch.map((w) => JSON.stringify(w.data));
+    return sql<{ last: string }[]>`
+      WITH s AS (UPDATE chats SET last_seq = last_seq + ${batch.length} WHERE id = ${chatId} RETURNING last_seq),
+      ins AS (
+        INSERT INTO chat_events (chat_id, seq, kind, data)
+        SELECT ${chatId}, s.last_seq - ${batch.length} + e.ord, e.kind, e.data
+        FROM s, ROWS FROM (unnest(${kinds}::text[]), unnest(${payloads}::text[])) WITH ORDINALITY AS e(kind, data, ord)
+      )
+      SELECT last_seq AS last FROM s`;
   }
 
   private publish(chatId: string, event: ChatEvent): void {
@@ -170,4 +218,10 @@ export class EventLog {
       more: rows.length === maxEvents || bytes >= maxBytes,
     };
   }
+}
+
+/** A written batch's events, given the chat's counter after it. */
+function sequenced(batch: Waiting[], last: number): ChatEvent[] {
+  const first = last - batch.length + 1;
+  return batch.map((w, i) => ({ seq: first + i, kind: w.kind, data: w.data }));
 }

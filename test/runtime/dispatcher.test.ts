@@ -260,6 +260,39 @@ describe('the dispatcher', () => {
     await w.close();
   });
 
+  it('has the message, its turn and its message event committed when submit resolves, and logs each turn message first, then turn_start, with no gap', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    const other = db.connect(1);
+    const hold = gate();
+    w.sdk.onPrompt('m1', { steps: [text('one'), text('more')], until: hold.promise });
+    const first = await chat.send('m1');
+    // Another connection sees only what is committed.
+    const [row] = await other<{ turns: string; messages: string; events: string }[]>`
+      SELECT (SELECT count(*) FROM turns WHERE id = ${first.turnId}) AS turns,
+             (SELECT count(*) FROM messages WHERE id = ${first.messageId} AND role = 'user') AS messages,
+             (SELECT count(*) FROM chat_events WHERE chat_id = ${chat.id} AND kind = 'message' AND data::jsonb ->> 'messageId' = ${first.messageId}) AS events`;
+    assert.deepEqual({ ...row }, { turns: '1', messages: '1', events: '1' }, 'committed before submit resolves');
+    await other.end();
+    // Messages sent together while the first turn's events stream in.
+    const rest = await Promise.all(['m2', 'm3'].map((t) => chat.send(t)));
+    hold.open();
+    for (const t of [first, ...rest]) await chat.ended(t.turnId);
+
+    const log = await chat.logged();
+    assert.deepEqual(log.map((e) => e.seq), log.map((_, i) => i + 1), 'sequence numbers without a gap');
+    assert.deepEqual(chat.seen.map((e) => e.seq), log.map((e) => e.seq), 'a live subscriber hears the log in its order');
+    for (const t of [first, ...rest]) {
+      const of = log.filter((e) => e.data.turnId === t.turnId);
+      const message = of.findIndex((e) => e.kind === 'message' && e.data.role === 'user');
+      const start = of.findIndex((e) => e.kind === 'turn_start');
+      assert.equal(message, 0, `the user's message comes first of turn ${t.turnId}: ${of.map((e) => e.kind).join(' ')}`);
+      assert.ok(start > message && of.slice(0, start).every((e) => e.kind === 'message' || e.kind === 'status'), 'nothing of the turn before its turn_start but its message and its place in the queue');
+      await finalized(chat, t.turnId, 'succeeded');
+    }
+    await w.close();
+  });
+
   it('refuses a message beyond the queue bound with 409 queue_full and stores nothing of it', async () => {
     const w = await world({ maxQueued: 1 });
     const chat = await w.chat();

@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import type { TransactionSql } from 'postgres';
 import type { Sql } from '../../src/db/sql.js';
 import { EventLog, type ChatEvent } from '../../src/runtime/event-log.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
@@ -81,6 +82,32 @@ describe('EventLog', () => {
     const [a, b] = await Promise.all([events.append(gone, 'status', { x: 1 }), events.append(kept, 'status', { x: 2 })]);
     assert.equal(a, null);
     assert.equal(b!.seq, 1);
+  });
+
+  it('commits an appendWith event with its rows or neither, in its place among the others, and numbers on without a gap after a failed one', async () => {
+    const chat = await newChat();
+    const events = new EventLog(db.sql, log);
+    const heard: string[] = [];
+    events.subscribe(chat, (e) => heard.push(`${e.seq}:${e.data.n}`));
+    const rows = (title: string) => (tx: TransactionSql) => tx`UPDATE chats SET title = ${title} WHERE id = ${chat}`;
+    const before = events.append(chat, 'status', { n: 'before' });
+    const kept = events.appendWith(chat, 'message', { n: 'kept' }, rows('kept'));
+    // A statement that fails rolls its event back: the chat's counter does not move.
+    const failed = events.appendWith(chat, 'message', { n: 'failed' }, (tx) => tx`SELECT 1 / 0`);
+    const after = events.append(chat, 'status', { n: 'after' });
+    assert.equal((await kept).seq, 2);
+    await assert.rejects(failed, /division by zero/);
+    assert.equal((await before)!.seq, 1);
+    assert.equal((await after)!.seq, 3);
+    assert.deepEqual((await stored(chat)).map((r) => `${r.seq}:${JSON.parse(r.data).n}`), ['1:before', '2:kept', '3:after']);
+    assert.deepEqual(heard, ['1:before', '2:kept', '3:after']);
+    const [c] = await db.sql<{ title: string; last_seq: string }[]>`SELECT title, last_seq FROM chats WHERE id = ${chat}`;
+    assert.deepEqual({ ...c }, { title: 'kept', last_seq: '3' });
+    // Rows the chat is gone for: rejected, nothing written.
+    const gone = await newChat();
+    await db.sql`DELETE FROM chats WHERE id = ${gone}`;
+    await assert.rejects(events.appendWith(gone, 'message', {}, (tx) => tx`SELECT 1`));
+    assert.equal((await stored(gone)).length, 0);
   });
 
   it('writes an event whose data holds NUL characters and astral-plane text as it was given', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
 import { failedTurn, type AgentDriver, type AgentSession, type SessionReports, type SessionSpec, type TurnContext, type TurnResult } from '../../agents/contract/driver.js';
@@ -46,6 +47,10 @@ interface Turn {
   /** The backend the message asked for; undefined lets the router choose. */
   backend: BackendKind | undefined;
   controller: AbortController;
+  /** The chat as read when the message came, for a turn that starts at once; a turn that waits reads it afresh. */
+  chat: ChatRow | null;
+  /** Marking the turn running, which goes on beside the prompt; settles without failing. */
+  marked?: Promise<void>;
 }
 
 interface Lane {
@@ -116,7 +121,7 @@ export class Dispatcher {
       throw new HearthError(409, 'queue_full', `${held} messages are already running or waiting in this chat; wait for one to finish`);
     }
     lane.reserved++;
-    const accepting = this.enqueue(laneKey, lane, chatId, agent, text, options.backend);
+    const accepting = this.enqueue(laneKey, lane, chat, agent, text, options.backend);
     let writes = this.accepting.get(chatId);
     if (!writes) this.accepting.set(chatId, (writes = new Set()));
     writes.add(accepting);
@@ -128,35 +133,33 @@ export class Dispatcher {
     }
   }
 
-  /** Stores a message that holds a reserved place in its lane, then queues its turn; a failed write gives the place back. */
+  /**
+   * Stores a message that holds a reserved place in its lane, then queues its turn; a failed
+   * write gives the place back. The turn and message rows and the message's event are
+   * committed together, before the turn is queued: so the message is durable before
+   * anyone hears of it, and its event comes before any event of its turn.
+   */
   private async enqueue(
     laneKey: string,
     lane: Lane,
-    chatId: string,
+    chat: ChatRow,
     agent: InstalledAgent,
     text: string,
     backend: BackendKind | undefined,
   ): Promise<AcceptedMessage> {
-    let ids: { turnId: string; messageId: string };
+    const chatId = chat.id;
+    const ids = { turnId: randomUUID(), messageId: randomUUID() };
+    const parts = [{ type: 'text', text }];
     try {
-      ids = await this.deps.sql.begin(async (tx) => {
-        const [turn] = await tx<{ id: string }[]>`
-          INSERT INTO turns (chat_id, agent, node_id) VALUES (${chatId}, ${agent.agent}, ${this.deps.nodeId}) RETURNING id`;
-        const [message] = await tx<{ id: string }[]>`
-          INSERT INTO messages (chat_id, turn_id, role, agent, parts)
-          VALUES (${chatId}, ${turn!.id}, 'user', ${agent.agent}, ${JSON.stringify([{ type: 'text', text }])})
-          RETURNING id`;
-        // A chat made without a title is named by its first message.
-        await tx`UPDATE chats SET updated_at = now(), title = COALESCE(title, ${titleFromMessage(text)}) WHERE id = ${chatId}`;
-        return { turnId: turn!.id, messageId: message!.id };
-      });
-      await this.deps.events.append(chatId, 'message', {
-        turnId: ids.turnId,
-        messageId: ids.messageId,
-        role: 'user',
-        agent: agent.agent,
-        parts: [{ type: 'text', text }],
-      });
+      await this.deps.events.appendWith(chatId, 'message', { ...ids, role: 'user', agent: agent.agent, parts }, (tx) => tx`
+        WITH turn AS (
+          INSERT INTO turns (id, chat_id, agent, node_id) VALUES (${ids.turnId}, ${chatId}, ${agent.agent}, ${this.deps.nodeId})
+        ), message AS (
+          INSERT INTO messages (id, chat_id, turn_id, role, agent, parts)
+          VALUES (${ids.messageId}, ${chatId}, ${ids.turnId}, 'user', ${agent.agent}, ${JSON.stringify(parts)})
+        )
+        -- A chat made without a title is named by its first message.
+        UPDATE chats SET updated_at = now(), title = COALESCE(title, ${titleFromMessage(text)}) WHERE id = ${chatId}`);
     } catch (err) {
       lane.reserved--;
       // The chat went between the lookup and the write.
@@ -167,7 +170,7 @@ export class Dispatcher {
       throw err;
     }
     lane.reserved--;
-    const turn: Turn = { id: ids.turnId, chatId, agent, text, backend, controller: new AbortController() };
+    const turn: Turn = { id: ids.turnId, chatId, agent, text, backend, controller: new AbortController(), chat: lane.running ? null : chat };
     lane.queue.push(turn);
     const queued = lane.running ? lane.queue.length : 0;
     if (lane.running) await this.deps.events.append(chatId, 'status', { turnId: turn.id, message: 'queued', position: queued });
@@ -251,13 +254,18 @@ export class Dispatcher {
     let backend: BackendKind | null = null;
     let outcome: TurnOutcome;
     try {
-      const chat = await this.chat(turn.chatId);
+      const chat = turn.chat ?? (await this.chat(turn.chatId));
       if (!chat.worktree_path) throw new HearthError(400, 'no_worktree', 'the chat has no worktree');
-      await this.deps.sql`UPDATE turns SET status = 'running', started_at = clock_timestamp() WHERE id = ${turn.id}`;
+      // The turn's status is a record, not a step the prompt waits for; finish() waits for it.
+      turn.marked = this.deps.sql`UPDATE turns SET status = 'running', started_at = clock_timestamp() WHERE id = ${turn.id}`.then(
+        () => {},
+        (err) => this.deps.log.warn({ err, turnId: turn.id }, 'turn not marked running'),
+      );
       const { driver, lease } = await this.open(turn, chat, reply);
       backend = driver.backend;
       try {
-        await this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend });
+        // The log keeps the chat's events in the order appended: the prompt need not wait for it.
+        void this.deps.events.append(turn.chatId, 'turn_start', { turnId: turn.id, agent: turn.agent.agent, backend });
         // A turn stopped while its session was opening is not sent.
         const result = turn.controller.signal.aborted
           ? failedTurn('aborted', 'aborted')
@@ -350,7 +358,7 @@ export class Dispatcher {
         throw err;
       }
       if (takes) {
-        await this.deps.records.active(chatId, agent);
+        void this.deps.records.active(chatId, agent);
         return kept;
       }
       kept.release();
@@ -416,6 +424,7 @@ export class Dispatcher {
         signal: this.closing.signal,
         context: { chatId: turn.chatId, turnId: turn.id },
       }).catch((err) => this.deps.log.error({ err, turnId: turn.id }, `${what} not saved`));
+    await turn.marked;
     if (parts.length > 0) {
       await durably('assistant message', () => this.deps.sql`
         INSERT INTO messages (chat_id, turn_id, role, agent, parts)

@@ -121,6 +121,8 @@ export class ClaudeSdkDriver implements AgentDriver {
         return spawned.child;
       },
     };
+    // The running totals are read while the agent starts: they are needed only once it has.
+    const totals = this.totalsSoFar(spec);
     const q = query({ prompt: input.iterable, options });
     const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
     try {
@@ -146,7 +148,7 @@ export class ClaudeSdkDriver implements AgentDriver {
       q.close();
       throw fail(new AgentStartError(spec.agent, 'the SDK started no process', ''));
     }
-    const live: Live = { query: q, input, process: proc, seen: await this.totalsSoFar(spec) };
+    const live: Live = { query: q, input, process: proc, seen: await totals };
     this.deps.log.info(
       { chatId: spec.chatId, agent: spec.agent, model, resume, pid: proc.pid },
       'claude-sdk: warm query started',
