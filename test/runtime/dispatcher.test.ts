@@ -21,6 +21,7 @@ import { AgentRegistry } from '../../src/runtime/routing/agent-registry.js';
 import { Router } from '../../src/runtime/routing/router.js';
 import { SessionPool } from '../../src/runtime/sessions/session-pool.js';
 import { SessionRecords } from '../../src/runtime/sessions/session-records.js';
+import { StartGate } from '../../src/runtime/sessions/start-gate.js';
 import { Dispatcher } from '../../src/runtime/turns/dispatcher.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { gate, ScriptedDriver, type ScriptedDriverOptions } from '../fixtures/scripted-driver.js';
@@ -63,6 +64,10 @@ interface WorldOptions {
   nodeId?: string;
   /** The agent sessions' records on another pool (one that cannot reach the database). */
   recordsSql?: Sql;
+  /** Whether prewarm() opens anything; on by default. */
+  prewarm?: boolean;
+  /** Sessions being started at once at most. */
+  maxStarts?: number;
 }
 
 /** Everything a dispatcher runs on, for one test, on the file's schema. */
@@ -84,7 +89,20 @@ async function world(options: WorldOptions = {}) {
   });
   const router = new Router(new Map<BackendKind, AgentDriver>([['claude_sdk', sdk], ['claude_pty', pty]]), 60_000, () => registry.list());
   const nodeId = options.nodeId ?? `dispatch-${randomBytes(4).toString('hex')}`;
-  const dispatcher = new Dispatcher({ sql: db.sql, log, events, pool, records, registry, router, nodeId, maxQueued: options.maxQueued ?? 8 });
+  const starts = new StartGate(options.maxStarts ?? 8);
+  const dispatcher = new Dispatcher({
+    sql: db.sql,
+    log,
+    events,
+    pool,
+    records,
+    registry,
+    router,
+    nodeId,
+    maxQueued: options.maxQueued ?? 8,
+    starts,
+    prewarm: options.prewarm ?? true,
+  });
   const chats: Chat[] = [];
 
   const w = {
@@ -95,6 +113,7 @@ async function world(options: WorldOptions = {}) {
     pool,
     router,
     dispatcher,
+    starts,
     nodeId,
     logs,
     journal,
