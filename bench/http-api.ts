@@ -78,7 +78,11 @@ async function startHearth(
   return {
     runtime,
     client,
-    newChat: async () => (await client.request('POST', '/api/chats', { repoPath: repo })).body.id as string,
+    newChat: async () => {
+      const made = await client.request('POST', '/api/chats', { repoPath: repo });
+      if (made.status !== 201) throw new Error(`POST /api/chats failed: ${made.status} ${JSON.stringify(made.body)}`);
+      return made.body.id as string;
+    },
     /** Settles once the chat's warm session is in the pool, ready. */
     ready: async (chatId: string) => {
       while (!runtime.pool.sessions().some((x) => x.chatId === chatId)) await sleep(5);
