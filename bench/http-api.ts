@@ -5,7 +5,7 @@
 // difference is Hearth's own overhead. The headline is what a UI sees: one stream per chat
 // kept open, the POST's events arriving on it; a client that opens a stream after each POST
 // and replays from its last id is measured too. Cold is a chat's first message (the agent
-// spawns), warm a later one on the same agent. Run: npm run bench -- http
+// spawns, nothing prewarmed), warm a later one on the same agent. Run: npm run bench -- http
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -138,6 +138,8 @@ export async function benchHttpApi(): Promise<void> {
     maxQueued: 5,
     claudeSdk: true,
     agentEnv: claudeEnv(fake, await makeConfigDir()),
+    // A cold first message here is one with nothing started ahead of it: bench first shows prewarming.
+    prewarm: false,
   });
   const app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });
   await app.listen({ host: '127.0.0.1', port: 0 });

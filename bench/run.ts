@@ -6,6 +6,7 @@ import { benchClaudePaths } from './claude-paths.js';
 import { benchClaudeSdkDriver } from './claude-sdk-driver.js';
 import { benchEventLog } from './event-log.js';
 import { benchHttpApi } from './http-api.js';
+import { benchFirstMessage } from './first-message.js';
 import { sessionStoreBench } from './session-store.js';
 
 const benches: Record<string, () => Promise<void>> = {
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   claude: benchClaudeSdkDriver,
   paths: benchClaudePaths,
   http: benchHttpApi,
+  first: benchFirstMessage,
   events: benchEventLog,
 };
 const chosen = process.argv.slice(2);

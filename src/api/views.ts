@@ -74,6 +74,17 @@ export interface AcceptedMessage {
   queued: number;
 }
 
+/** Why a prewarm opened nothing. */
+export type PrewarmSkip = 'off' | 'deleting' | 'no_worktree' | 'no_backend' | 'not_warm' | 'busy' | 'pool_full';
+
+/**
+ * What `POST /api/chats/:id/prewarm` did: began opening the chat's warm session, found one
+ * open already, or opened nothing, and why.
+ */
+export type PrewarmReport =
+  | { prewarm: 'opening' | 'warm'; backend: BackendKind }
+  | { prewarm: 'skipped'; reason: PrewarmSkip; message: string };
+
 /** An agent installed on the server, and the backends that run it in the order they are tried. */
 export interface AgentInfo {
   name: string;

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import path from 'node:path';
 import { defaultDataDir } from '../db/database.js';
 import { writeAtomically } from '../util/write-atomically.js';
@@ -20,6 +20,10 @@ export interface ServeConfig {
   maxWarmMemory: number | null;
   idleMs: number;
   maxQueued: number;
+  /** Open a chat's warm session before its first message. */
+  prewarm: boolean;
+  /** Agent sessions being started at once at most. */
+  maxStarts: number;
   maxPromptBytes: number;
   claudeSdk: boolean;
   logLevel: string;
@@ -139,6 +143,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
     maxWarmMemory: size(env, 'HEARTH_POOL_MAX_MEMORY'),
     idleMs: int(env, 'HEARTH_POOL_IDLE_SECONDS', 900, 1, 7 * 24 * 3600) * 1000,
     maxQueued: int(env, 'HEARTH_QUEUE_MAX', 5, 0, 1000),
+    prewarm: flag(env, 'HEARTH_PREWARM', true),
+    maxStarts: int(env, 'HEARTH_MAX_STARTS', availableParallelism(), 1, 1000),
     maxPromptBytes: int(env, 'HEARTH_MAX_PROMPT_BYTES', 256 * 1024, 1, 16 * 1024 * 1024),
     claudeSdk: flag(env, 'CLAUDE_SDK_BACKEND', true),
     logLevel: env.HEARTH_LOG_LEVEL || 'info',

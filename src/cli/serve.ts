@@ -46,6 +46,8 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       maxWarmMemory: config.maxWarmMemory,
       idleMs: config.idleMs,
       maxQueued: config.maxQueued,
+      prewarm: config.prewarm,
+      maxStarts: config.maxStarts,
       claudeSdk: config.claudeSdk,
       agentEnv: demo ? demo.agentEnv : env,
       agentUser,

@@ -117,6 +117,12 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
     return { messages };
   });
 
+  // A client opening a chat asks for its warm session, so the message being typed finds it started.
+  app.post<{ Params: { id: string } }>('/api/chats/:id/prewarm', { schema: { params: idParams } }, async (req, reply) => {
+    const report = await runtime.dispatcher.prewarm(chatId(req.params.id));
+    return reply.code(202).send(report);
+  });
+
   app.post<{ Params: { id: string } }>('/api/chats/:id/abort', { schema: { params: idParams } }, async (req) => {
     const stopped = await runtime.dispatcher.abort(chatId(req.params.id));
     return { stopped };

@@ -72,7 +72,18 @@ export class Chats {
       await this.deps.sql`DELETE FROM chats WHERE id = ${id}`.catch(undo('its row'));
       throw err;
     }
+    await this.prewarm(id);
     return (await this.get(id, false))!;
+  }
+
+  /** Starts opening the chat's warm session ahead of its first message; a chat is made whatever becomes of that. */
+  private async prewarm(id: string): Promise<void> {
+    try {
+      const report = await this.deps.dispatcher.prewarm(id);
+      this.deps.log.debug({ chatId: id, ...report }, 'prewarm of a new chat');
+    } catch (err) {
+      this.deps.log.warn({ err, chatId: id }, 'a new chat could not be prewarmed');
+    }
   }
 
   /** Every chat, most recently active first, each with its agent sessions (backend, tokens, cost). */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/sql.js';
 import type { AgentDriver } from '../agents/contract/driver.js';
@@ -15,6 +16,7 @@ import { AgentRegistry } from './routing/agent-registry.js';
 import { Router } from './routing/router.js';
 import { SessionPool } from './sessions/session-pool.js';
 import { SessionRecords } from './sessions/session-records.js';
+import { StartGate } from './sessions/start-gate.js';
 import { Chats } from './chats.js';
 import { Dispatcher } from './turns/dispatcher.js';
 import { EventLog } from './event-log.js';
@@ -30,6 +32,10 @@ export interface RuntimeConfig {
   maxWarmMemory?: number | null;
   idleMs: number;
   maxQueued: number;
+  /** Open a chat's warm session before its first message (at its creation, and when it is opened again). Default: on. */
+  prewarm?: boolean;
+  /** Agent sessions being started at once at most; the rest wait in order. Default: the number of cores. */
+  maxStarts?: number;
   /** Route `claude` to the SDK backend. */
   claudeSdk: boolean;
   /** The environment agents draw from (through their allowlist). */
@@ -103,6 +109,8 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     maxQueued: config.maxQueued,
     databaseWaitMs: config.databaseWaitMs,
     cgroups,
+    starts: new StartGate(config.maxStarts ?? availableParallelism()),
+    prewarm: config.prewarm ?? true,
   });
   const worktrees = { ...config.worktrees, owner: config.agentUser ?? null };
   const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees });

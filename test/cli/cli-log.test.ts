@@ -26,9 +26,10 @@ describe('hearth log: turns that broke off', () => {
   });
 
   it('shows a turn whose agent was killed mid-stream: the text it had streamed, the error, and why it ended', LIMIT, async () => {
-    const id = await newChat();
+    // Taken before the chat is made: its agent may start then, ahead of the message.
     const nodeTag = { prefix: `${server.runtime.config.nodeId}:` };
     const others = new Set(taggedProcesses(nodeTag));
+    const id = await newChat();
     suite.fake.enqueue({ kind: 'stall', chunks: ['Half of ', 'an answer'] });
     const sending = start(['send', id, 'go on']);
     await until(() => sending.stdout().includes('an answer'), 'the reply to stream');

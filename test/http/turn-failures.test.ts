@@ -33,8 +33,9 @@ describe('an agent killed mid-turn', () => {
     it(`keeps what it had streamed before the crash, ahead of the error (${backend})`, LIMIT, async () => {
       const server = await serve();
       const { client } = server;
-      const chatId = await newChat(client);
+      // Taken before the chat is made: its agent may start then, ahead of the message.
       const others = new Set(taggedProcesses({ prefix: `${server.runtime.config.nodeId}:` }));
+      const chatId = await newChat(client);
       suite.fake.enqueue({ kind: 'stall', chunks: ['Half of ', 'an answer'] });
       const sent = await client.request('POST', `/api/chats/${chatId}/messages`, { text: 'go on', backend });
       const seen = await client.follow(

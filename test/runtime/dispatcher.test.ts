@@ -21,6 +21,7 @@ import { AgentRegistry } from '../../src/runtime/routing/agent-registry.js';
 import { Router } from '../../src/runtime/routing/router.js';
 import { SessionPool } from '../../src/runtime/sessions/session-pool.js';
 import { SessionRecords } from '../../src/runtime/sessions/session-records.js';
+import { StartGate } from '../../src/runtime/sessions/start-gate.js';
 import { Dispatcher } from '../../src/runtime/turns/dispatcher.js';
 import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { gate, ScriptedDriver, type ScriptedDriverOptions } from '../fixtures/scripted-driver.js';
@@ -63,6 +64,10 @@ interface WorldOptions {
   nodeId?: string;
   /** The agent sessions' records on another pool (one that cannot reach the database). */
   recordsSql?: Sql;
+  /** Whether prewarm() opens anything; on by default. */
+  prewarm?: boolean;
+  /** Sessions being started at once at most. */
+  maxStarts?: number;
 }
 
 /** Everything a dispatcher runs on, for one test, on the file's schema. */
@@ -84,7 +89,20 @@ async function world(options: WorldOptions = {}) {
   });
   const router = new Router(new Map<BackendKind, AgentDriver>([['claude_sdk', sdk], ['claude_pty', pty]]), 60_000, () => registry.list());
   const nodeId = options.nodeId ?? `dispatch-${randomBytes(4).toString('hex')}`;
-  const dispatcher = new Dispatcher({ sql: db.sql, log, events, pool, records, registry, router, nodeId, maxQueued: options.maxQueued ?? 8 });
+  const starts = new StartGate(options.maxStarts ?? 8);
+  const dispatcher = new Dispatcher({
+    sql: db.sql,
+    log,
+    events,
+    pool,
+    records,
+    registry,
+    router,
+    nodeId,
+    maxQueued: options.maxQueued ?? 8,
+    starts,
+    prewarm: options.prewarm ?? true,
+  });
   const chats: Chat[] = [];
 
   const w = {
@@ -95,6 +113,7 @@ async function world(options: WorldOptions = {}) {
     pool,
     router,
     dispatcher,
+    starts,
     nodeId,
     logs,
     journal,
@@ -681,5 +700,213 @@ describe('the dispatcher', () => {
     );
     await restarted.close();
     await before.close();
+  });
+});
+
+/** Settles once the dispatcher has logged a message of this chat's whose text starts so. */
+async function logged(w: World, chatId: string, start: string): Promise<Record<string, unknown>> {
+  for (;;) {
+    const line = w.logs.find((l) => l.chatId === chatId && typeof l.msg === 'string' && l.msg.startsWith(start));
+    if (line) return line;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Settles once `done` holds, checked every few milliseconds. */
+async function settled(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe('prewarming', () => {
+  it('opens one session ahead of the first message, idle, and the first turn reuses it', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    assert.deepEqual(await w.dispatcher.prewarm(chat.id), { prewarm: 'opening', backend: 'claude_sdk' });
+    await logged(w, chat.id, 'agent session prewarmed');
+    assert.equal(w.sdk.opens.length, 1);
+    assert.equal((await chat.agentSession())?.status, 'idle', 'the record says the session waits for a turn');
+    assert.deepEqual(await w.dispatcher.prewarm(chat.id), { prewarm: 'warm', backend: 'claude_sdk' }, 'a second prewarm finds it warm');
+    const { turnId } = await chat.run('first');
+    await finalized(chat, turnId, 'succeeded');
+    assert.equal(w.sdk.opens.length, 1, 'the turn opened no second session');
+    assert.equal(w.sdk.prompts[0]!.session, w.sdk.sessions[0], 'it ran on the prewarmed one');
+    assert.equal(w.sdk.sessions[0]!.reconfigures.length, 1, 'taken over as a kept session is: through reconfigure');
+    assert.equal(w.pty.opens.length, 0);
+    const events = await chat.logged();
+    assert.deepEqual([...new Set(events.map((e) => e.data.turnId))], [turnId], 'the prewarm left no event of its own');
+    await w.close();
+  });
+
+  it('makes a turn that comes while the prewarm opens wait for that opening, not open a second agent', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    const hold = gate();
+    w.sdk.nextOpen({ until: hold.promise, resumeToken: 'from-the-prewarm' });
+    await w.dispatcher.prewarm(chat.id);
+    await w.sdk.until(() => w.sdk.opens.length === 1);
+    const sent = await chat.send('during');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(w.sdk.opens.length, 1, 'the turn waits for the opening under way');
+    hold.open();
+    await finalized(chat, (await chat.ended(sent.turnId)).turnId as string, 'succeeded');
+    assert.equal(w.sdk.opens.length, 1);
+    assert.equal(w.sdk.prompts[0]!.session, w.sdk.sessions[0]);
+    const record = await chat.agentSession();
+    assert.equal(record?.agent_session_id, 'from-the-prewarm');
+    assert.equal(record?.status, 'idle', 'the turn’s end, not the prewarm, set the status last');
+    await w.close();
+  });
+
+  it('is skipped while a turn of the chat is under way: that turn opens what it needs', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    const hold = gate();
+    w.sdk.onPrompt('long', { until: hold.promise });
+    const sent = await chat.send('long');
+    const report = await w.dispatcher.prewarm(chat.id);
+    assert.equal(report.prewarm === 'skipped' && report.reason, 'busy');
+    hold.open();
+    await chat.ended(sent.turnId);
+    assert.equal(w.sdk.opens.length, 1);
+    await w.close();
+  });
+
+  it('takes only free room in the pool: skipped when it is full of leased sessions, and it evicts no idle one', async () => {
+    const w = await world({ maxWarm: 1 });
+    const busy = await w.chat();
+    const idle = await w.chat();
+    const cold = await w.chat();
+    const hold = gate();
+    w.sdk.onPrompt('held', { until: hold.promise });
+    const held = await busy.send('held');
+    await w.sdk.promptOf('held');
+    const full = await w.dispatcher.prewarm(cold.id);
+    assert.equal(full.prewarm === 'skipped' && full.reason, 'pool_full');
+    assert.equal(w.sdk.opens.length, 1, 'the leased session stays the only one');
+    hold.open();
+    await busy.ended(held.turnId);
+
+    // Now the pool's one place holds an idle session of another chat: the prewarm leaves it be.
+    await idle.run('now idle');
+    assert.equal(w.pool.size, 1);
+    const still = await w.dispatcher.prewarm(cold.id);
+    assert.equal(still.prewarm === 'skipped' && still.reason, 'pool_full');
+    assert.deepEqual(w.pool.sessions().map((s) => s.chatId), [idle.id], 'the idle session of the other chat is kept');
+    // A turn does evict it, as ever.
+    await cold.run('a turn makes room');
+    assert.deepEqual(w.pool.sessions().map((s) => s.chatId), [cold.id]);
+    await w.close();
+  });
+
+  it('is cancelled by the chat’s delete, whether its agent is starting or its start waits at the gate, and leaves nothing open', async () => {
+    const w = await world({ maxStarts: 1 });
+    const starting = await w.chat();
+    const waiting = await w.chat();
+    const hold = gate();
+    w.sdk.nextOpen({ until: hold.promise });
+    await w.dispatcher.prewarm(starting.id);
+    await w.sdk.until(() => w.sdk.opens.length === 1);
+    assert.equal((await w.dispatcher.prewarm(waiting.id)).prewarm, 'opening');
+    await settled(() => w.starts.counts.waiting === 1);
+
+    // What a chat's delete does: stop its turns and prewarm, then close its sessions.
+    w.dispatcher.beginDelete(waiting.id);
+    await w.dispatcher.stop(waiting.id);
+    await w.pool.removeChat(waiting.id);
+    await logged(w, waiting.id, 'prewarm cancelled');
+    assert.deepEqual(w.starts.counts, { running: 1, waiting: 0 }, 'the waiting start left the queue');
+
+    w.dispatcher.beginDelete(starting.id);
+    const stopped = w.dispatcher.stop(starting.id);
+    hold.open();
+    await stopped;
+    await w.pool.removeChat(starting.id);
+    assert.equal(w.sdk.opens.length, 1, 'the chat whose start waited never opened');
+    assert.deepEqual(w.sdk.openSessions().map((s) => s.name), [], 'the session that was starting is closed');
+    assert.equal(w.pool.size, 0);
+    await w.close();
+  });
+
+  it('opens nothing when switched off: the first turn opens the session', async () => {
+    const w = await world({ prewarm: false });
+    const chat = await w.chat();
+    const report = await w.dispatcher.prewarm(chat.id);
+    assert.equal(report.prewarm === 'skipped' && report.reason, 'off');
+    assert.equal(w.sdk.opens.length, 0);
+    await chat.run('first');
+    assert.equal(w.sdk.opens.length, 1);
+    await w.close();
+  });
+
+  it('opens nothing when the first backend is not warm', async () => {
+    const w = await world({ sdk: { unavailable: 'switched off for the test' }, pty: { warm: false } });
+    const chat = await w.chat();
+    const report = await w.dispatcher.prewarm(chat.id);
+    assert.equal(report.prewarm === 'skipped' && report.reason, 'not_warm', JSON.stringify(report));
+    assert.equal(w.pty.opens.length + w.sdk.opens.length, 0);
+    await w.close();
+  });
+
+  it('stands the backend down when its agent cannot start, and puts no turn or event in the chat', async () => {
+    const w = await world({ pty: { warm: false } });
+    const chat = await w.chat();
+    w.sdk.nextOpen({ fails: 'node', message: 'no agent here' });
+    await w.dispatcher.prewarm(chat.id);
+    const line = await logged(w, chat.id, 'prewarm failed');
+    assert.match(JSON.stringify(line.err), /no agent here/);
+    assert.equal(w.router.health().claude_sdk, 'down', 'the backend stands down as after a turn’s failed start');
+    assert.deepEqual(await chat.logged(), [], 'no event in the chat');
+    const [turns] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM turns WHERE chat_id = ${chat.id}`;
+    assert.equal(turns!.n, 0, 'no turn');
+    assert.equal(w.pool.size, 0);
+    // The first turn goes where a turn after a failed start would: to the next backend.
+    const { turnId } = await chat.run('first');
+    assert.equal((await finalized(chat, turnId, 'succeeded')).turn.backend, 'claude_pty');
+    await w.close();
+  });
+});
+
+describe('the start gate in the dispatcher', () => {
+  it('lets turns start before prewarms, unless a turn waits for the prewarm', async () => {
+    const w = await world({ maxStarts: 1 });
+    const first = await w.chat();
+    const prewarmed = await w.chat();
+    const turned = await w.chat();
+    const hold = gate();
+    w.sdk.nextOpen({ until: hold.promise });
+    const a = await first.send('first');
+    await w.sdk.until(() => w.sdk.opens.length === 1);
+    await w.dispatcher.prewarm(prewarmed.id);
+    const b = await turned.send('turned');
+    await settled(() => w.starts.counts.waiting === 2);
+    hold.open();
+    await turned.ended(b.turnId);
+    await logged(w, prewarmed.id, 'agent session prewarmed');
+    const opened = w.sdk.opens.map((s) => s.chatId);
+    assert.deepEqual(opened, [first.id, turned.id, prewarmed.id], 'the turn that came after the prewarm started before it');
+    await first.ended(a.turnId);
+    await w.close();
+  });
+
+  it('drops a waiting turn’s start when the turn is aborted: it ends aborted, its agent never started, no error', async () => {
+    const w = await world({ maxStarts: 1 });
+    const first = await w.chat();
+    const second = await w.chat();
+    const hold = gate();
+    w.sdk.nextOpen({ until: hold.promise });
+    const a = await first.send('first');
+    await w.sdk.until(() => w.sdk.opens.length === 1);
+    const b = await second.send('second');
+    await settled(() => w.starts.counts.waiting === 1);
+    assert.equal(await w.dispatcher.abort(second.id), 1);
+    const end = await second.ended(b.turnId);
+    assert.equal(end.code, 'aborted');
+    const done = await finalized(second, b.turnId, 'aborted');
+    assert.equal(done.of('error').length, 0, 'an abort is no error');
+    assert.equal(w.starts.counts.waiting, 0);
+    hold.open();
+    await first.ended(a.turnId);
+    assert.deepEqual(w.sdk.opens.map((s) => s.chatId), [first.id], 'the aborted turn’s agent never started');
+    await w.close();
   });
 });

@@ -2,6 +2,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { ConfigError, configFromEnv, isLoopback, parseSize } from '../../src/cli/config.js';
 
 const base = { HEARTH_DATA_DIR: '/nonexistent/hearth-config-test' };
@@ -75,5 +76,17 @@ describe('the memory cap of the warm pool', () => {
         raw,
       );
     }
+  });
+});
+
+describe('agent starts', () => {
+  it('prewarms by default, switched off by HEARTH_PREWARM, and bounds starts by the cores unless HEARTH_MAX_STARTS says', () => {
+    const defaults = configFromEnv(base);
+    assert.equal(defaults.prewarm, true);
+    assert.equal(defaults.maxStarts, availableParallelism());
+    assert.equal(configFromEnv({ ...base, HEARTH_PREWARM: 'off' }).prewarm, false);
+    assert.equal(configFromEnv({ ...base, HEARTH_MAX_STARTS: '1000' }).maxStarts, 1000);
+    assert.throws(() => configFromEnv({ ...base, HEARTH_MAX_STARTS: '0' }), /HEARTH_MAX_STARTS/);
+    assert.throws(() => configFromEnv({ ...base, HEARTH_PREWARM: 'maybe' }), /HEARTH_PREWARM must be on or off/);
   });
 });

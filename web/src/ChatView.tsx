@@ -49,6 +49,8 @@ export function ChatView({
     };
     const load = () => api.chat(chatId).then(setChat, onError);
     load();
+    // An agent that left the pool since this chat was last used starts while its next message is typed; it is only a head start, so a failure stays quiet.
+    api.prewarm(chatId).catch(() => {});
     api.agents().then(setAgents, onError);
     const stop = api.follow(
       chatId,

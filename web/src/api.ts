@@ -1,6 +1,6 @@
 /** The server's HTTP API as the browser uses it; its shapes are the wire module's. */
 import { CHAT_EVENT_NAMES, type AgentEvent, type ChatEvent, type ChatEventMap } from '../../src/api/events.js';
-import type { AcceptedMessage, AgentInfo, ChatView, HealthReport, PermissionMode } from '../../src/api/views.js';
+import type { AcceptedMessage, AgentInfo, ChatView, HealthReport, PermissionMode, PrewarmReport } from '../../src/api/views.js';
 
 export type { AgentEvent, AgentInfo, ChatEvent, ChatView, HealthReport };
 
@@ -77,6 +77,11 @@ export class Api {
 
   send(id: string, text: string, backend?: string): Promise<AcceptedMessage> {
     return this.request('POST', `/api/chats/${id}/messages`, { text, ...(backend ? { backend } : {}) });
+  }
+
+  /** Asks the server to start the chat's agent while the message is being typed. */
+  prewarm(id: string): Promise<PrewarmReport> {
+    return this.request('POST', `/api/chats/${id}/prewarm`, {});
   }
 
   abort(id: string): Promise<{ stopped: number }> {

@@ -40,6 +40,14 @@ export interface SessionLease {
   release(): void;
 }
 
+/** A lease that may only take free room found the pool full. */
+export class PoolFull extends Error {
+  override readonly name = 'PoolFull';
+}
+
+/** How a lease that needs a new entry makes room: by evicting idle sessions, or only in free room. */
+export type RoomPolicy = 'evict' | 'free';
+
 type EntryState = { kind: 'opening'; opened: Promise<AgentSession> } | { kind: 'ready'; session: AgentSession };
 
 interface Entry {
@@ -100,6 +108,13 @@ export class SessionPool {
     });
   }
 
+  /** Whether a session could be added without evicting one: below the count cap, and below the memory cap where there is one. */
+  hasRoom(): boolean {
+    if (this.entries.size >= this.options.maxWarm) return false;
+    const cap = this.options.maxMemory;
+    return cap == null || this.memory().reduce((total, m) => total + m.bytes, 0) < cap;
+  }
+
   /** The backend of the session pooled for (chat, agent), if there is one. */
   backendOf(chatId: string, agent: string): BackendKind | null {
     return this.entries.get(keyOf(chatId, agent))?.backend ?? null;
@@ -110,8 +125,15 @@ export class SessionPool {
    * serves, else one made by `open` once room is made. A pooled session of another
    * backend, or one that has closed, is closed and replaced. If `open` throws, nothing
    * is pooled and the error is the caller's. Once the pool is closed, a lease is refused.
+   * With room `free`, a lease that needs a new entry evicts nothing: it throws PoolFull.
    */
-  async lease(chatId: string, agent: string, backend: BackendKind, open: () => Promise<AgentSession>): Promise<SessionLease> {
+  async lease(
+    chatId: string,
+    agent: string,
+    backend: BackendKind,
+    open: () => Promise<AgentSession>,
+    room: RoomPolicy = 'evict',
+  ): Promise<SessionLease> {
     const key = keyOf(chatId, agent);
     for (;;) {
       // A lease still under way when the pool closes opens nothing: it would outlive the pool.
@@ -122,7 +144,8 @@ export class SessionPool {
         continue;
       }
       if (found) return this.take(key, found);
-      await this.makeRoom();
+      if (room === 'free' && this.entries.size >= this.options.maxWarm) throw new PoolFull(`the pool holds ${this.entries.size} sessions already`);
+      if (room === 'evict') await this.makeRoom();
       // Another lease of (chat, agent) may have made its entry while room was being made: that one is shared.
       if (this.closed || this.entries.has(key)) continue;
       const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now(), lastUse: ++this.uses };

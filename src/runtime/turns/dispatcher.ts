@@ -7,10 +7,11 @@ import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
 import type { AgentEvent, AgentEventKind, StopReason, TurnErrorCode } from '../../api/events.js';
 import { emptyFold, foldEvent, foldEvents, foldedParts, type TurnFold } from '../../api/fold.js';
-import type { AcceptedMessage, BackendKind, PermissionMode } from '../../api/views.js';
+import type { AcceptedMessage, BackendKind, PermissionMode, PrewarmReport, PrewarmSkip } from '../../api/views.js';
 import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
 import type { Router } from '../routing/router.js';
-import type { SessionLease, SessionPool } from '../sessions/session-pool.js';
+import { PoolFull, type RoomPolicy, type SessionLease, type SessionPool } from '../sessions/session-pool.js';
+import { StartCancelled, type StartGate } from '../sessions/start-gate.js';
 import type { SessionRecords } from '../sessions/session-records.js';
 import { titleFromMessage } from '../chat-names.js';
 import type { EventLog } from '../event-log.js';
@@ -33,9 +34,17 @@ export interface DispatcherDeps {
   databaseWaitMs?: number;
   /** This node's agent cgroups, where there are any: a restart ends what earlier instances left in theirs. */
   cgroups?: AgentCgroups | null;
+  /** Bounds the agent sessions being started at once, turns' and prewarms' alike. */
+  starts: StartGate;
+  /** Whether a chat's warm session is opened before its first message (see prewarm()). */
+  prewarm: boolean;
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
+
+function laneKeyOf(chatId: string, agent: string): string {
+  return `${chatId}\u0000${agent}`;
+}
 const STOPPED_DURING = 'the server stopped during this turn';
 const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
 
@@ -51,6 +60,32 @@ interface Turn {
   chat: ChatRow | null;
   /** Marking the turn running, which goes on beside the prompt; settles without failing. */
   marked?: Promise<void>;
+}
+
+/**
+ * What a session is opened for: a turn, or a prewarm ahead of one. Both go the same way
+ * (router, pool, records, start gate); they differ in what they may evict and who hears
+ * that a backend could not start.
+ */
+interface SessionWant {
+  chatId: string;
+  agent: InstalledAgent;
+  /** The backend asked for; undefined lets the router choose. */
+  backend: BackendKind | undefined;
+  /** Fired when the session is no longer wanted: a start still waiting at the gate leaves it. */
+  signal: AbortSignal;
+  /** Whether its start goes before starts nobody waits for; see StartGate. Default: always. */
+  urgent?: () => boolean;
+  /** How a new session finds room in the pool. */
+  room: RoomPolicy;
+  /** Told that a backend could not start and the next one takes over. */
+  fellBack(message: string): void;
+}
+
+/** A prewarm under way, so a delete can stop it and wait for it. */
+interface Prewarm {
+  controller: AbortController;
+  done: Promise<void>;
 }
 
 interface Lane {
@@ -91,6 +126,8 @@ export class Dispatcher {
   private readonly accepting = new Map<string, Set<Promise<unknown>>>();
   /** Sessions of drivers that are not warm, with a turn in flight: they live for one turn and are not pooled. */
   private readonly unpooled = new Set<AgentSession>();
+  /** Prewarms under way, by (chat, agent). */
+  private readonly prewarms = new Map<string, Prewarm>();
   readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
 
   /** Aborted on close: nothing waits for an unreachable database after that. */
@@ -113,7 +150,7 @@ export class Dispatcher {
     // A message that asks for a backend that cannot take it is refused before it is stored.
     if (options.backend) this.deps.router.candidates(agent, chatId, options.backend);
     if (this.deleting.has(chatId)) throw new HearthError(409, 'chat_deleting', `chat ${chatId} is being deleted`);
-    const laneKey = `${chatId}\u0000${agent.agent}`;
+    const laneKey = laneKeyOf(chatId, agent.agent);
     let lane = this.lanes.get(laneKey);
     if (!lane) this.lanes.set(laneKey, (lane = { running: null, finished: null, queue: [], reserved: 0 }));
     const held = (lane.running ? 1 : 0) + lane.queue.length + lane.reserved;
@@ -212,6 +249,77 @@ export class Dispatcher {
     return false;
   }
 
+  /**
+   * Opens the warm session the chat's next turn would take, before its message comes: on
+   * the router's first candidate when that one is warm, by the same path as a turn, so the
+   * turn finds the session in the pool and reuses it (or waits for its opening). It takes
+   * only free room in the pool: it evicts no other chat's idle session for one that may
+   * never be used. It is skipped while a turn of the chat is under way, since that turn
+   * opens what it needs. One that fails to start stands its backend down as a turn's start
+   * would, and tells only the log: no turn ran, so the chat has nothing to show. Answers
+   * with what it did; the opening goes on in the background.
+   */
+  async prewarm(chatId: string): Promise<PrewarmReport> {
+    const skipped = (reason: PrewarmSkip, message: string): PrewarmReport => ({ prewarm: 'skipped', reason, message });
+    if (!this.deps.prewarm) return skipped('off', 'prewarming is switched off on this server');
+    const chat = await this.chat(chatId);
+    if (this.deleting.has(chatId)) return skipped('deleting', 'the chat is being deleted');
+    if (!chat.worktree_path) return skipped('no_worktree', 'the chat has no worktree');
+    let agent: InstalledAgent;
+    let candidates: AgentDriver[];
+    try {
+      agent = this.deps.registry.get(chat.default_agent);
+      candidates = this.deps.router.candidates(agent, chatId);
+    } catch (err) {
+      if (err instanceof HearthError) return skipped('no_backend', err.message);
+      throw err;
+    }
+    const key = laneKeyOf(chatId, agent.agent);
+    // The warm candidates the turn would try first; a backend that is not warm keeps nothing to open ahead.
+    const coldAt = candidates.findIndex((d) => !d.warm);
+    const warm = coldAt < 0 ? candidates : candidates.slice(0, coldAt);
+    const first = warm[0];
+    if (!first) return skipped('not_warm', `${this.deps.router.label(candidates[0]!.backend)} keeps no session between turns`);
+    if (this.prewarms.has(key)) return { prewarm: 'opening', backend: first.backend };
+    if (this.lanes.has(key)) return skipped('busy', 'a turn of the chat is under way');
+    if (this.deps.pool.backendOf(chatId, agent.agent) === first.backend) return { prewarm: 'warm', backend: first.backend };
+    if (!this.deps.pool.hasRoom()) return skipped('pool_full', 'the session pool has no free room, and a prewarm evicts no other chat’s session');
+    const controller = new AbortController();
+    const want: SessionWant = {
+      chatId,
+      agent,
+      backend: undefined,
+      signal: controller.signal,
+      // Its start yields to turns' until a turn of its own chat waits for it.
+      urgent: () => this.lanes.has(key),
+      room: 'free',
+      fellBack: () => {},
+    };
+    const prewarm: Prewarm = { controller, done: this.warmUp(key, want, chat, warm) };
+    this.prewarms.set(key, prewarm);
+    void prewarm.done.finally(() => {
+      if (this.prewarms.get(key) === prewarm) this.prewarms.delete(key);
+    });
+    return { prewarm: 'opening', backend: first.backend };
+  }
+
+  private async warmUp(key: string, want: SessionWant, chat: ChatRow, candidates: AgentDriver[]): Promise<void> {
+    const context = { chatId: want.chatId, agent: want.agent.agent };
+    try {
+      const { driver, lease } = await this.open(want, chat, candidates);
+      lease.release();
+      // A turn that came meanwhile has marked the session active; one that did not finds it idle.
+      if (!this.lanes.has(key)) await this.deps.records.setStatus(want.chatId, want.agent.agent, 'idle');
+      this.deps.log.info({ ...context, backend: driver.backend, pid: lease.session.pid() }, 'agent session prewarmed');
+    } catch (err) {
+      if (err instanceof StartCancelled) this.deps.log.info(context, 'prewarm cancelled before its agent started');
+      else if (err instanceof PoolFull) this.deps.log.info(context, 'prewarm skipped: the session pool has no free room');
+      else if (err instanceof AgentStartError) this.deps.log.warn({ ...context, err }, 'prewarm failed: the agent cannot start; its backend stands down');
+      else if (err instanceof HearthError && err.code === 'shutting_down') this.deps.log.info(context, 'prewarm stopped: the server is shutting down');
+      else this.deps.log.warn({ ...context, err }, 'prewarm failed');
+    }
+  }
+
   private async pump(laneKey: string, lane: Lane): Promise<void> {
     if (lane.running) return;
     const turn = lane.queue.shift();
@@ -242,6 +350,12 @@ export class Dispatcher {
     const running = [...this.lanes].flatMap(([key, lane]) =>
       key.startsWith(`${chatId}\u0000`) && lane.finished ? [lane.finished] : [],
     );
+    // A prewarm waiting at the start gate leaves it; one whose agent is starting is waited for, so the pool can close it.
+    for (const [key, prewarm] of this.prewarms) {
+      if (!key.startsWith(`${chatId}\u0000`)) continue;
+      prewarm.controller.abort();
+      running.push(prewarm.done);
+    }
     await within(Promise.all(running), timeoutMs, `turns still running after ${timeoutMs} ms`).catch((err: Error) =>
       this.deps.log.warn({ chatId, err }, 'chat turns did not stop in time; going on without them'),
     );
@@ -261,7 +375,15 @@ export class Dispatcher {
         () => {},
         (err) => this.deps.log.warn({ err, turnId: turn.id }, 'turn not marked running'),
       );
-      const { driver, lease } = await this.open(turn, chat, reply);
+      const want: SessionWant = {
+        chatId: turn.chatId,
+        agent: turn.agent,
+        backend: turn.backend,
+        signal: turn.controller.signal,
+        room: 'evict',
+        fellBack: (message) => reply.emit({ kind: 'status', message }),
+      };
+      const { driver, lease } = await this.open(want, chat, this.deps.router.candidates(turn.agent, turn.chatId, turn.backend));
       backend = driver.backend;
       try {
         // The log keeps the chat's events in the order appended: the prompt need not wait for it.
@@ -281,35 +403,33 @@ export class Dispatcher {
       }
     } catch (err) {
       const failure = this.failure(turn, err);
-      reply.emit({ kind: 'error', message: failure.error });
+      if (failure.code !== 'aborted') reply.emit({ kind: 'error', message: failure.error });
       outcome = failure;
     }
     await this.finish(turn, reply.fold, outcome, backend, started);
   }
 
   /**
-   * A session for the turn, ready: the first of the router's candidates that starts. A
-   * backend that fails to start stands down and hands the turn to the next, unless the
-   * message asked for it by name; the last one's failure fails the turn.
+   * A session, ready: the first of the candidates that starts. A backend that fails to
+   * start stands down and hands over to the next; the last one's failure is thrown.
    */
-  private async open(turn: Turn, chat: ChatRow, reply: TurnReply): Promise<{ driver: AgentDriver; lease: SessionLease }> {
-    const candidates = this.deps.router.candidates(turn.agent, turn.chatId, turn.backend);
+  private async open(want: SessionWant, chat: ChatRow, candidates: AgentDriver[]): Promise<{ driver: AgentDriver; lease: SessionLease }> {
     for (const [i, driver] of candidates.entries()) {
       try {
-        const lease = await this.session(driver, turn, chat);
-        this.deps.router.started(driver.backend, turn.chatId);
+        const lease = await this.session(driver, want, chat);
+        this.deps.router.started(driver.backend, want.chatId);
         return { driver, lease };
       } catch (err) {
         if (!(err instanceof AgentStartError)) throw err;
-        this.deps.router.failed(driver.backend, err, turn.chatId);
+        this.deps.router.failed(driver.backend, err, want.chatId);
         const next = candidates[i + 1];
         if (!next) throw err;
         const label = this.deps.router.label.bind(this.deps.router);
-        this.deps.log.warn({ chatId: turn.chatId, backend: driver.backend, next: next.backend, scope: err.scope, err }, 'a backend cannot start; trying the next');
-        reply.emit({ kind: 'status', message: `${label(driver.backend)} cannot start, so this turn runs on ${label(next.backend)}: ${err.message}` });
+        this.deps.log.warn({ chatId: want.chatId, backend: driver.backend, next: next.backend, scope: err.scope, err }, 'a backend cannot start; trying the next');
+        want.fellBack(`${label(driver.backend)} cannot start, so this turn runs on ${label(next.backend)}: ${err.message}`);
       }
     }
-    throw new HearthError(400, 'no_backend', `no backend can run the ${turn.agent.agent} agent`);
+    throw new HearthError(400, 'no_backend', `no backend can run the ${want.agent.agent} agent`);
   }
 
   /**
@@ -318,13 +438,13 @@ export class Dispatcher {
    * resumes the conversation. A driver that is not warm opens one for this turn alone, and
    * a warm session of another backend leaves the pool first: it would not know of this turn.
    */
-  private async session(driver: AgentDriver, turn: Turn, chat: ChatRow): Promise<SessionLease> {
-    const { chatId } = turn;
-    const agent = turn.agent.agent;
+  private async session(driver: AgentDriver, want: SessionWant, chat: ChatRow): Promise<SessionLease> {
+    const { chatId } = want;
+    const agent = want.agent.agent;
     const options = { worktreePath: chat.worktree_path!, model: chat.model || null, permissionMode: chat.permission_mode };
     const open = async (): Promise<AgentSession> => {
       const resume = await this.deps.records.resumeFrom(chatId, agent);
-      const spec: SessionSpec = { chatId, agent, installPath: turn.agent.installPath, ...options, resume };
+      const spec: SessionSpec = { chatId, agent, installPath: want.agent.installPath, ...options, resume };
       // A token reported while the session opens comes before its record: the record is written with it.
       let token = resume;
       let recorded = false;
@@ -334,7 +454,7 @@ export class Dispatcher {
           if (recorded) void this.deps.records.resumeToken(chatId, agent, reported);
         },
       };
-      const session = await driver.open(spec, reports);
+      const session = await this.deps.starts.run(() => driver.open(spec, reports), { signal: want.signal, urgent: want.urgent });
       const opened = token;
       await this.deps.records.opened({ chatId, agent, backend: driver.backend, worktreeId: chat.worktree_id, token: opened });
       recorded = true;
@@ -364,7 +484,7 @@ export class Dispatcher {
       kept.release();
       await this.deps.pool.remove(chatId, agent, 'its options changed');
     }
-    return this.deps.pool.lease(chatId, agent, driver.backend, open);
+    return this.deps.pool.lease(chatId, agent, driver.backend, open, want.room);
   }
 
   /**
@@ -391,6 +511,7 @@ export class Dispatcher {
   /** A turn's failure outside its session's result, in words fit for the client; what it hides goes to the log. */
   private failure(turn: Turn, err: unknown): Extract<TurnOutcome, { ok: false }> {
     if (err instanceof HearthError) return { ok: false, code: err.code, error: err.message };
+    if (err instanceof StartCancelled) return { ok: false, code: 'aborted', error: 'aborted before its agent started' };
     if (err instanceof AgentStartError) return { ok: false, code: 'start_failed', error: err.message };
     if (isDatabaseUnreachable(err)) {
       this.deps.log.warn({ err, turnId: turn.id }, 'turn failed: the database cannot be reached');
@@ -408,6 +529,8 @@ export class Dispatcher {
   /** Ends the sessions of drivers that are not warm with a turn in flight; the pool's sessions are the pool's. */
   async close(): Promise<void> {
     this.closing.abort(new Error('the dispatcher is closed'));
+    for (const prewarm of this.prewarms.values()) prewarm.controller.abort();
+    await Promise.all([...this.prewarms.values()].map((p) => p.done));
     await Promise.all([...this.unpooled].map((s) => this.closeUnpooled(s)));
   }
 
