@@ -25,7 +25,8 @@ async function turnEvents(client: HearthClient, chatId: string, text: string) {
 
 describe('when the claude SDK backend cannot run', () => {
   it('falls back to the PTY path: the turns run, health shows the SDK down, and the history stays whole', LIMIT, async () => {
-    const { client } = await serve({ sdkExecutable: path.join(suite.root, 'no-such-claude') });
+    // Nothing prewarmed: the turn itself meets the failed start.
+    const { client } = await serve({ sdkExecutable: path.join(suite.root, 'no-such-claude'), prewarm: false });
     const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
     suite.fake.enqueue({ kind: 'text', chunks: ['Fallback ', 'works.'] });
     const first = await turnEvents(client, chat.id, 'hello?');
@@ -58,6 +59,23 @@ describe('when the claude SDK backend cannot run', () => {
         ['assistant', 'Still here.'],
       ],
     );
+  });
+
+  it('stands the SDK path down when a new chat’s prewarm cannot start it, and the first turn goes straight to the PTY path', LIMIT, async () => {
+    const { client } = await serve({ sdkExecutable: path.join(suite.root, 'no-such-claude') });
+    const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
+    let health = (await client.request('GET', '/health')).body;
+    for (let i = 0; i < 100 && health.backends.claude_sdk !== 'down'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      health = (await client.request('GET', '/health')).body;
+    }
+    assert.equal(health.backends.claude_sdk, 'down', 'the prewarm found the SDK path unable to start');
+    assert.match(health.backendErrors.claude_sdk, /cannot execute .*no-such-claude/);
+    suite.fake.enqueue({ kind: 'text', chunks: ['Straight ', 'there.'] });
+    const first = await turnEvents(client, chat.id, 'hello?');
+    assert.equal(first.at(-1)!.data.ok, true, JSON.stringify(first.at(-1)!.data));
+    assert.equal(first.find((e) => e.event === 'turn_start')!.data.backend, 'claude_pty');
+    assert.ok(!first.some((e) => e.event === 'error'), 'the failed prewarm put no error in the chat');
   });
 
   it('fails the turn with both paths’ reasons when no claude can run at all', LIMIT, async () => {
