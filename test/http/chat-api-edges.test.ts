@@ -83,7 +83,8 @@ describe('when the claude SDK backend cannot run', () => {
     const impostor = path.join(suite.root, 'not-claude');
     await writeFile(impostor, '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "9.9.9 (impostor)"; exit 0; fi\necho "no session for you" >&2\nexit 3\n');
     await chmod(impostor, 0o755);
-    const { client } = await serve({ agentPaths: { claude: impostor } });
+    // Nothing prewarmed: the turn itself meets both failures.
+    const { client } = await serve({ agentPaths: { claude: impostor }, prewarm: false });
     const chat = (await client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
 
     const events = await turnEvents(client, chat.id, 'hello?');
