@@ -144,7 +144,11 @@ export async function benchHttpApi(): Promise<void> {
   const app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const client = new HearthClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, TOKEN);
-  const newChat = async () => (await client.request('POST', '/api/chats', { repoPath: repo })).body.id as string;
+  const newChat = async () => {
+    const made = await client.request('POST', '/api/chats', { repoPath: repo });
+    if (made.status !== 201) throw new Error(`POST /api/chats failed: ${made.status} ${JSON.stringify(made.body)}`);
+    return made.body.id as string;
+  };
   const raw = new ClaudeSdkDriver({ log, sessionStore: new PostgresSessionStore(db.sql), env: claudeEnv(fake, await makeConfigDir()) });
   const streams: OpenStream[] = [];
   const openStream = (chatId: string) => {

@@ -6,6 +6,10 @@ import { makePrivateDir } from '../util/private-dir.js';
 import { branchName } from './chat-names.js';
 import { HearthError } from './errors.js';
 import { git, GitError, repoFilterOverrides } from './git.js';
+import { OneAtATime } from '../util/one-at-a-time.js';
+
+/** Changes to a repository's list of worktrees, one at a time per repository. */
+const worktreeChanges = new OneAtATime();
 
 export interface WorktreeConfig {
   /** Repositories must lie under one of these (after resolving links). */
@@ -125,10 +129,15 @@ export async function createWorktree(config: WorktreeConfig, repo: string, chatI
   const dir = path.join(config.worktreesDir, chatId);
   const short = branchName(chatId, title, path.basename(repo));
   const locked = await repoFilterOverrides(repo);
-  const taken = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${short}`], locked).then(() => true, () => false);
-  const branch = taken ? `hearth/${chatId}` : short;
+  let branch = short;
   try {
-    await git(repo, ['worktree', 'add', '-b', branch, dir, baseRef], locked);
+    // Two `git worktree add` at once in one repository can read each other's half-made
+    // administrative files and fail: a repository's worktrees are made one at a time.
+    await worktreeChanges.run(repo, async () => {
+      const taken = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${short}`], locked).then(() => true, () => false);
+      if (taken) branch = `hearth/${chatId}`;
+      await git(repo, ['worktree', 'add', '-b', branch, dir, baseRef], locked);
+    });
   } catch (err) {
     const why = err instanceof GitError ? err.stderr.trim() || err.message : (err as Error).message;
     throw new HearthError(400, 'worktree_failed', `git could not make a worktree: ${why}`, {
@@ -159,13 +168,15 @@ async function handOver(worktreesDir: string, dir: string, owner: AgentUser): Pr
 
 /** Removes the worktree; the branch and its commits stay in the repository. */
 export async function removeWorktree(repo: string, dir: string): Promise<void> {
-  try {
-    await git(repo, ['worktree', 'remove', '--force', dir]);
-  } catch {
-    // A repository that moved or a worktree already gone: remove what is left by hand.
-    await rm(dir, { recursive: true, force: true });
-    await git(repo, ['worktree', 'prune']).catch(() => {});
-  }
+  await worktreeChanges.run(repo, async () => {
+    try {
+      await git(repo, ['worktree', 'remove', '--force', dir]);
+    } catch {
+      // A repository that moved or a worktree already gone: remove what is left by hand.
+      await rm(dir, { recursive: true, force: true });
+      await git(repo, ['worktree', 'prune']).catch(() => {});
+    }
+  });
   await stat(dir).then(
     () => rm(dir, { recursive: true, force: true }),
     () => {},

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { HearthClient, untilTurnEnd } from '../fixtures/hearth-client.js';
 import { apiSuite } from '../fixtures/api-suite.js';
 import { makeRepo } from '../fixtures/git-repo.js';
 import type { TestServer } from '../fixtures/test-server.js';
-import { createWorktree } from '../../src/runtime/worktrees.js';
+import { createWorktree, removeWorktree } from '../../src/runtime/worktrees.js';
 
 const TOKEN = 'setup-token-0123456789';
 const LIMIT = { timeout: 90_000 };
@@ -250,5 +251,22 @@ describe('branch names', () => {
     const made = await createWorktree(config, repo, id);
     assert.equal(made.branch, `hearth/${id}`);
     assert.equal(gitOut(made.path, 'branch', '--show-current'), `hearth/${id}`);
+  });
+
+  it('makes and removes twenty worktrees of one repository at once, every one of them, round after round', LIMIT, async () => {
+    const repo = path.join(suite.root, 'crowded');
+    makeRepo(repo);
+    const config = { repoRoots: [suite.root], worktreesDir: path.join(suite.root, 'crowded-worktrees') };
+    const worktrees = () => gitOut(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ')).length;
+    // Concurrent `git worktree add` in one repository fails now and then on its own: a few rounds make it show.
+    for (let round = 0; round < 5; round++) {
+      const ids = Array.from({ length: 20 }, () => randomUUID());
+      const made = await Promise.allSettled(ids.map((id) => createWorktree(config, repo, id)));
+      assert.deepEqual(made.map((m) => (m.status === 'fulfilled' ? 'made' : String(m.reason))), ids.map(() => 'made'), `round ${round}`);
+      assert.equal(worktrees(), 21, 'the repository itself and its twenty worktrees');
+      const removed = await Promise.allSettled(made.map((m) => removeWorktree(repo, (m as PromiseFulfilledResult<{ path: string }>).value.path)));
+      assert.ok(removed.every((r) => r.status === 'fulfilled'), JSON.stringify(removed));
+      assert.equal(worktrees(), 1);
+    }
   });
 });
