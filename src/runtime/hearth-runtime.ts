@@ -59,6 +59,8 @@ export interface Runtime {
   pool: SessionPool;
   registry: AgentRegistry;
   router: Router;
+  /** Agent sessions being started, and those waiting for a place to start. */
+  starts: StartGate;
   dispatcher: Dispatcher;
   chats: Chats;
   /** What a person should fix for turns to work, checked anew each time (a login after the start counts). */
@@ -97,6 +99,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     ['claude_pty', new ClaudePtyDriver(common)],
   ]);
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
+  const starts = new StartGate(config.maxStarts ?? availableParallelism());
   const dispatcher = new Dispatcher({
     sql,
     log,
@@ -109,7 +112,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     maxQueued: config.maxQueued,
     databaseWaitMs: config.databaseWaitMs,
     cgroups,
-    starts: new StartGate(config.maxStarts ?? availableParallelism()),
+    starts,
     prewarm: config.prewarm ?? true,
   });
   const worktrees = { ...config.worktrees, owner: config.agentUser ?? null };
@@ -133,6 +136,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     pool,
     registry,
     router,
+    starts,
     dispatcher,
     chats,
     warnings: () => credentialWarnings(claudeEnv),

@@ -204,6 +204,8 @@ describe('chat API', () => {
     assert.match(metrics, /^hearth_turns_total\{outcome="succeeded"\} \d+$/m);
     assert.match(metrics, /^hearth_backend_evictions_total [1-9]\d*$/m);
     assert.match(metrics, /^hearth_warm_backends [0-2]$/m);
+    assert.match(metrics, /^hearth_agent_starts\{state="running"\} 0$/m, 'no start under way once the turns are done');
+    assert.match(metrics, /^hearth_agent_starts\{state="waiting"\} 0$/m);
   });
 
   it('deletes a chat: its worktree goes, its branch stays, and it is gone from the API', LIMIT, async () => {
