@@ -64,12 +64,7 @@ export class EventLog {
 
   /** Resolves with the event as written, or null when it could not be (the chat is gone, or the database). */
   append(chatId: string, kind: string, data: Record<string, unknown>): Promise<ChatEvent | null> {
-    return new Promise((done) => {
-      let queue = this.waiting.get(chatId);
-      if (!queue) this.waiting.set(chatId, (queue = []));
-      queue.push({ kind, data, done });
-      if (!this.writing.has(chatId)) this.writing.set(chatId, this.drain(chatId));
-    });
+    return new Promise((done) => this.enqueue(chatId, { kind, data, done }));
   }
 
   /**
@@ -80,12 +75,17 @@ export class EventLog {
    */
   appendWith(chatId: string, kind: string, data: Record<string, unknown>, rows: (tx: TransactionSql) => PendingQuery<Row[]>): Promise<ChatEvent> {
     return new Promise((done, fail) => {
-      let queue = this.waiting.get(chatId);
-      if (!queue) this.waiting.set(chatId, (queue = []));
       const written = (event: ChatEvent | null) => (event ? done(event) : fail(new Error(`no chat ${chatId}`)));
-      queue.push({ kind, data, done: written, with: { rows, fail } });
-      if (!this.writing.has(chatId)) this.writing.set(chatId, this.drain(chatId));
+      this.enqueue(chatId, { kind, data, done: written, with: { rows, fail } });
     });
+  }
+
+  /** Puts an event in the chat's line, and starts writing the line if nothing is. */
+  private enqueue(chatId: string, waiting: Waiting): void {
+    let queue = this.waiting.get(chatId);
+    if (!queue) this.waiting.set(chatId, (queue = []));
+    queue.push(waiting);
+    if (!this.writing.has(chatId)) this.writing.set(chatId, this.drain(chatId));
   }
 
   /** Writes the chat's waiting events until none are left; it ends in the same tick it finds the queue empty, so no append is missed. */

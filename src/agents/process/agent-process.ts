@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { procFiles } from './proc-files.js';
 import type { AgentCgroup, AgentCgroups } from './agent-cgroups.js';
 import { runAs, type AgentUser } from './agent-user.js';
 import { signalIfAlive } from '../../util/processes.js';
@@ -126,24 +126,11 @@ export function killTagged(prefix: string): number {
  * group is all that is ended.
  */
 export function taggedProcesses(match: { tag: string } | { prefix: string }): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
   const wanted = (v: string) =>
     'tag' in match ? v === `${AGENT_TAG_VAR}=${match.tag}` : v.startsWith(`${AGENT_TAG_VAR}=${match.prefix}`);
   const found: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
-    } catch {
-      continue; // gone already, or not ours to read
-    }
-    if (environ.split('\0').some(wanted)) found.push(Number(entry));
+  for (const [pid, environ] of procFiles('environ')) {
+    if (pid !== process.pid && environ.split('\0').some(wanted)) found.push(pid);
   }
   return found;
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { procFiles } from './proc-files.js';
 
 interface ProcessRow {
   ppid: number;
@@ -25,23 +25,10 @@ export class ProcessTable {
 
   static scan(procDir = '/proc'): ProcessTable {
     const rows = new Map<number, ProcessRow>();
-    let entries: string[];
-    try {
-      entries = readdirSync(procDir);
-    } catch {
-      return new ProcessTable(rows);
-    }
-    for (const entry of entries) {
-      if (!/^\d+$/.test(entry)) continue;
-      let status: string;
-      try {
-        // status rather than stat: its figures are in kB, so no page size is needed.
-        status = readFileSync(`${procDir}/${entry}/status`, 'latin1');
-      } catch {
-        continue; // it ended since the directory was listed
-      }
+    // status rather than stat: its figures are in kB, so no page size is needed.
+    for (const [pid, status] of procFiles('status', procDir)) {
       const row = parseStatus(status);
-      if (row) rows.set(Number(entry), row);
+      if (row) rows.set(pid, row);
     }
     return new ProcessTable(rows);
   }

@@ -3,6 +3,7 @@ import type { AgentSession } from '../../agents/contract/driver.js';
 import { ProcessTable } from '../../agents/process/process-memory.js';
 import type { BackendKind } from '../../api/views.js';
 import { HearthError } from '../errors.js';
+import { sessionKey } from './session-key.js';
 
 export interface SessionPoolOptions {
   /** Warm sessions kept at most; a leased one is never evicted, so the count may pass this while all are in use. */
@@ -117,7 +118,7 @@ export class SessionPool {
 
   /** The backend of the session pooled for (chat, agent), if there is one. */
   backendOf(chatId: string, agent: string): BackendKind | null {
-    return this.entries.get(keyOf(chatId, agent))?.backend ?? null;
+    return this.entries.get(sessionKey(chatId, agent))?.backend ?? null;
   }
 
   /**
@@ -134,7 +135,7 @@ export class SessionPool {
     open: () => Promise<AgentSession>,
     room: RoomPolicy = 'evict',
   ): Promise<SessionLease> {
-    const key = keyOf(chatId, agent);
+    const key = sessionKey(chatId, agent);
     for (;;) {
       // A lease still under way when the pool closes opens nothing: it would outlive the pool.
       if (this.closed) throw new HearthError(503, 'shutting_down', 'the server is shutting down');
@@ -144,20 +145,26 @@ export class SessionPool {
         continue;
       }
       if (found) return this.take(key, found);
-      if (room === 'free' && this.entries.size >= this.options.maxWarm) throw new PoolFull(`the pool holds ${this.entries.size} sessions already`);
+      if (room === 'free' && !this.hasRoom()) throw new PoolFull(`the pool has no free room for another session (${this.entries.size} held)`);
       if (room === 'evict') await this.makeRoom();
       // Another lease of (chat, agent) may have made its entry while room was being made: that one is shared.
       if (this.closed || this.entries.has(key)) continue;
-      const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: Date.now(), lastUse: ++this.uses };
+      const made: Entry = { chatId, agent, backend, state: { kind: 'opening', opened: open() }, leases: 0, lastUsed: 0, lastUse: 0 };
       this.entries.set(key, made);
+      // Taking it marks it used.
       return this.take(key, made);
     }
   }
 
-  private async take(key: string, entry: Entry): Promise<SessionLease> {
-    entry.leases++;
+  /** Marks an entry used now: for the idle timeout, and for which was used last. */
+  private touch(entry: Entry): void {
     entry.lastUsed = Date.now();
     entry.lastUse = ++this.uses;
+  }
+
+  private async take(key: string, entry: Entry): Promise<SessionLease> {
+    entry.leases++;
+    this.touch(entry);
     // Re-inserting keeps the map in least-recently-used order.
     if (this.entries.get(key) === entry) {
       this.entries.delete(key);
@@ -179,8 +186,7 @@ export class SessionPool {
         if (!held) return;
         held = false;
         entry.leases--;
-        entry.lastUsed = Date.now();
-        entry.lastUse = ++this.uses;
+        this.touch(entry);
         // A turn may have grown the session; room is made now rather than when the next one
         // opens, once the turn's own end is on its way (a measure blocks for a few ms).
         if (this.options.maxMemory != null) setImmediate(() => void this.fitMemory('keep the last used'));
@@ -248,7 +254,7 @@ export class SessionPool {
 
   /** Closes the session of (chat, agent), held or not: its holder's next turn on it finds it closed. */
   async remove(chatId: string, agent: string, why = 'removed'): Promise<void> {
-    await this.evict(keyOf(chatId, agent), why, false);
+    await this.evict(sessionKey(chatId, agent), why, false);
   }
 
   /** Closes a chat's sessions (the chat was deleted). */
@@ -292,8 +298,4 @@ function processTreeMemory(sessions: readonly AgentSession[]): Array<number | nu
     const pid = s.pid();
     return pid === null ? null : table.treeRss(pid);
   });
-}
-
-function keyOf(chatId: string, agent: string): string {
-  return `${chatId}\u0000${agent}`;
 }

@@ -3,6 +3,8 @@ import type { Sql } from '../../db/sql.js';
 import { whileUnreachable } from '../../db/unreachable.js';
 import type { TurnUsage } from '../../api/events.js';
 import type { BackendKind } from '../../api/views.js';
+import { sessionKey } from './session-key.js';
+import { OneAtATime } from '../../util/one-at-a-time.js';
 
 export interface SessionRecordsDeps {
   sql: Sql;
@@ -21,7 +23,7 @@ export interface SessionRecordsDeps {
  * waits a while for an unreachable database, and one that still fails is logged.
  */
 export class SessionRecords {
-  private readonly writing = new Map<string, Promise<void>>();
+  private readonly writing = new OneAtATime();
 
   constructor(private readonly deps: SessionRecordsDeps) {}
 
@@ -87,13 +89,7 @@ export class SessionRecords {
    * so a resume token or a status reported later is never overwritten by an earlier one.
    */
   private write(what: string, context: { chatId: string; agent: string }, query: () => Promise<unknown>): Promise<void> {
-    const key = `${context.chatId}\u0000${context.agent}`;
-    const done = (this.writing.get(key) ?? Promise.resolve()).then(() => this.writeNow(what, context, query));
-    this.writing.set(key, done);
-    void done.then(() => {
-      if (this.writing.get(key) === done) this.writing.delete(key);
-    });
-    return done;
+    return this.writing.run(sessionKey(context.chatId, context.agent), () => this.writeNow(what, context, query));
   }
 
   private async writeNow(what: string, context: { chatId: string; agent: string }, query: () => Promise<unknown>): Promise<void> {

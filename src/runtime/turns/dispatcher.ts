@@ -13,6 +13,7 @@ import type { Router } from '../routing/router.js';
 import { PoolFull, type RoomPolicy, type SessionLease, type SessionPool } from '../sessions/session-pool.js';
 import { StartCancelled, type StartGate } from '../sessions/start-gate.js';
 import type { SessionRecords } from '../sessions/session-records.js';
+import { isChatKey, sessionKey } from '../sessions/session-key.js';
 import { titleFromMessage } from '../chat-names.js';
 import type { EventLog } from '../event-log.js';
 import { HearthError } from '../errors.js';
@@ -42,9 +43,6 @@ export interface DispatcherDeps {
 
 const FOREIGN_KEY_VIOLATION = '23503';
 
-function laneKeyOf(chatId: string, agent: string): string {
-  return `${chatId}\u0000${agent}`;
-}
 const STOPPED_DURING = 'the server stopped during this turn';
 const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
 
@@ -150,7 +148,7 @@ export class Dispatcher {
     // A message that asks for a backend that cannot take it is refused before it is stored.
     if (options.backend) this.deps.router.candidates(agent, chatId, options.backend);
     if (this.deleting.has(chatId)) throw new HearthError(409, 'chat_deleting', `chat ${chatId} is being deleted`);
-    const laneKey = laneKeyOf(chatId, agent.agent);
+    const laneKey = sessionKey(chatId, agent.agent);
     let lane = this.lanes.get(laneKey);
     if (!lane) this.lanes.set(laneKey, (lane = { running: null, finished: null, queue: [], reserved: 0 }));
     const held = (lane.running ? 1 : 0) + lane.queue.length + lane.reserved;
@@ -220,7 +218,7 @@ export class Dispatcher {
     await this.chat(chatId);
     let stopped = 0;
     for (const [key, lane] of this.lanes) {
-      if (!key.startsWith(`${chatId}\u0000`)) continue;
+      if (!isChatKey(key, chatId)) continue;
       for (const turn of lane.queue.splice(0)) {
         stopped++;
         await this.finish(turn, emptyFold, { ok: false, code: 'aborted', error: 'aborted before it started' }, null, Date.now());
@@ -245,7 +243,7 @@ export class Dispatcher {
 
   /** Whether any turn of the chat is running or waiting. */
   busy(chatId: string): boolean {
-    for (const [key, lane] of this.lanes) if (key.startsWith(`${chatId}\u0000`) && (lane.running || lane.queue.length)) return true;
+    for (const [key, lane] of this.lanes) if (isChatKey(key, chatId) && (lane.running || lane.queue.length)) return true;
     return false;
   }
 
@@ -274,7 +272,7 @@ export class Dispatcher {
       if (err instanceof HearthError) return skipped('no_backend', err.message);
       throw err;
     }
-    const key = laneKeyOf(chatId, agent.agent);
+    const key = sessionKey(chatId, agent.agent);
     // The warm candidates the turn would try first; a backend that is not warm keeps nothing to open ahead.
     const coldAt = candidates.findIndex((d) => !d.warm);
     const warm = coldAt < 0 ? candidates : candidates.slice(0, coldAt);
@@ -348,11 +346,11 @@ export class Dispatcher {
     await Promise.allSettled([...(this.accepting.get(chatId) ?? [])]);
     const stopped = await this.abort(chatId);
     const running = [...this.lanes].flatMap(([key, lane]) =>
-      key.startsWith(`${chatId}\u0000`) && lane.finished ? [lane.finished] : [],
+      isChatKey(key, chatId) && lane.finished ? [lane.finished] : [],
     );
     // A prewarm waiting at the start gate leaves it; one whose agent is starting is waited for, so the pool can close it.
     for (const [key, prewarm] of this.prewarms) {
-      if (!key.startsWith(`${chatId}\u0000`)) continue;
+      if (!isChatKey(key, chatId)) continue;
       prewarm.controller.abort();
       running.push(prewarm.done);
     }

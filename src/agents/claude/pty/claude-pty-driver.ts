@@ -21,7 +21,7 @@ import {
 } from '../../contract/driver.js';
 import { AgentStartError } from '../../contract/errors.js';
 import { claudeAgentEnv } from '../../process/agent-env.js';
-import type { AgentProcessOptions } from '../../process/agent-process-options.js';
+import type { DriverProcessOptions } from '../../process/driver-process-options.js';
 import { AGENT_TAG_VAR, agentCommand, killTagged } from '../../process/agent-process.js';
 import type { AgentCgroup } from '../../process/agent-cgroups.js';
 import { giveTo } from '../../process/agent-user.js';
@@ -33,7 +33,7 @@ import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './loc
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty, ptyUnavailable, type NodePty } from './pty.js';
 
-export interface ClaudePtyDriverDeps extends AgentProcessOptions {
+export interface ClaudePtyDriverDeps extends DriverProcessOptions {
   log: Logger;
   /** Where the sessions' transcripts live between turns. */
   sessionStore: PostgresSessionStore;

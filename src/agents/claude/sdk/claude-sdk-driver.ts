@@ -15,7 +15,7 @@ import {
 } from '../../contract/driver.js';
 import { AgentStartError, type StartFailureScope } from '../../contract/errors.js';
 import { claudeAgentEnv } from '../../process/agent-env.js';
-import type { AgentProcessOptions } from '../../process/agent-process-options.js';
+import type { DriverProcessOptions } from '../../process/driver-process-options.js';
 import { AgentProcess } from '../../process/agent-process.js';
 import { giveTreeToSync, isSdkResumeDir } from '../../process/agent-user.js';
 import { createPushable, type Pushable } from '../../../util/pushable.js';
@@ -24,7 +24,7 @@ import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js'
 import { explainLoginFailure } from '../claude-login.js';
 import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from '../claude-result.js';
 
-export interface ClaudeSdkDriverDeps extends AgentProcessOptions {
+export interface ClaudeSdkDriverDeps extends DriverProcessOptions {
   log: Logger;
   /** Where the agents' transcripts are mirrored, so any node can resume them. */
   sessionStore: PostgresSessionStore;

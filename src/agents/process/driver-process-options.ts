@@ -3,7 +3,7 @@ import type { EnvSource } from './agent-env.js';
 import type { AgentUser } from './agent-user.js';
 
 /** How this node runs agent processes, the same for every driver. */
-export interface AgentProcessOptions {
+export interface DriverProcessOptions {
   /** Where the agent's environment is drawn from, through the allowlist. Default: process.env. */
   env?: EnvSource;
   /** Variables never passed to the agent. Default: those named in HEARTH_SECRET_ENV. */
