@@ -8,6 +8,7 @@
  * web UI alike: they hold types and pure functions only, nothing of Node's.
  */
 import type { MessagePart } from './parts.js';
+import type { PermissionOutcome, PermissionRequestView } from './permissions.js';
 
 /** Where a tool call stands. */
 export type ToolStatus = 'pending' | 'running' | 'completed' | 'failed';
@@ -86,7 +87,10 @@ export type AgentEvent =
   | { kind: 'plan'; entries: PlanEntry[]; text?: string }
   /** The session's mode changed (Claude's permission modes, an ACP agent's modes). */
   | { kind: 'mode'; mode: string }
-  | { kind: 'permission_request'; id: string; tool: string; input: unknown; options: PermissionOption[] }
+  /** A request put to a person; the runtime reports it, drivers ask through `TurnContext.requestPermission`. */
+  | { kind: 'permission_request'; request: Omit<PermissionRequestData, 'turnId'> }
+  /** How a request ended. */
+  | ({ kind: 'permission_resolved' } & Omit<PermissionResolvedData, 'turnId'>)
   | ({ kind: 'usage' } & TurnUsage)
   | { kind: 'status'; message: string }
   | { kind: 'error'; message: string };
@@ -95,6 +99,36 @@ export type AgentEventKind = AgentEvent['kind'];
 
 /** An agent event as the log stores and the stream sends it: the kind is the event's name, the rest its data. */
 export type AgentEventData<K extends AgentEventKind> = Omit<Extract<AgentEvent, { kind: K }>, 'kind'> & { turnId: string };
+
+/** A permission request as the stream carries it: `kind` is the request's kind, as the API shows it. */
+export type PermissionRequestData = Pick<
+  PermissionRequestView,
+  'requestId' | 'turnId' | 'kind' | 'tool' | 'toolCallId' | 'input' | 'options' | 'details' | 'questions' | 'plan' | 'createdAt'
+>;
+
+export interface PermissionResolvedData {
+  turnId: string;
+  requestId: string;
+  outcome: PermissionOutcome;
+  optionId?: string;
+  message?: string;
+  answers?: Record<string, string>;
+  answeredAt: string;
+}
+
+/** The name and data under which an agent event is logged and streamed. */
+export function agentEventData(event: AgentEvent, turnId: string): { name: AgentEventKind; data: Record<string, unknown> } {
+  if (event.kind === 'permission_request') return { name: event.kind, data: { turnId, ...event.request } };
+  const { kind, ...data } = event;
+  return { name: kind, data: { turnId, ...data } };
+}
+
+/** The agent event a logged or streamed event stands for; its `turnId` is left out. */
+export function agentEventOf(name: AgentEventKind, data: object): AgentEvent {
+  const { turnId: _, ...rest } = data as { turnId?: string };
+  if (name === 'permission_request') return { kind: name, request: rest as Omit<PermissionRequestData, 'turnId'> };
+  return { ...rest, kind: name } as AgentEvent;
+}
 
 /** How a session's turn may fail, as its driver reports it. */
 export type AgentFailure =
@@ -134,7 +168,8 @@ export interface ChatEventMap {
   tool_result: AgentEventData<'tool_result'>;
   plan: AgentEventData<'plan'>;
   mode: AgentEventData<'mode'>;
-  permission_request: AgentEventData<'permission_request'>;
+  permission_request: PermissionRequestData;
+  permission_resolved: PermissionResolvedData;
   usage: AgentEventData<'usage'>;
   error: AgentEventData<'error'>;
 }
@@ -157,6 +192,7 @@ export const CHAT_EVENT_NAMES = [
   'status',
   'error',
   'permission_request',
+  'permission_resolved',
   'turn_end',
 ] as const satisfies readonly ChatEventName[];
 

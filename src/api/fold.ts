@@ -4,7 +4,7 @@
  * and the web UI shows a turn as it folds, live or replayed.
  */
 import type { AgentEvent } from './events.js';
-import type { MessagePart, StoredPart, StoredToolCall } from './parts.js';
+import type { MessagePart, StoredPart, StoredPermission, StoredToolCall } from './parts.js';
 
 export interface FoldItem {
   readonly part: StoredPart;
@@ -80,10 +80,20 @@ export function foldEvent(fold: TurnFold, event: AgentEvent): TurnFold {
       const part: StoredPart = { type: 'plan', entries: event.entries, ...(text === undefined ? {} : { text }) };
       return at >= 0 ? replaceAt(fold, at, { part }) : append(fold, { part });
     }
+    case 'permission_request': {
+      if (permissionAt(fold, event.request.requestId) >= 0) return fold;
+      return append(fold, { part: withoutUndefined({ type: 'permission', ...event.request }) });
+    }
+    case 'permission_resolved': {
+      const at = permissionAt(fold, event.requestId);
+      if (at < 0) return fold;
+      const { kind: _, requestId: __, ...resolved } = withoutUndefined(event);
+      return replaceAt(fold, at, { part: { ...(fold.items[at]!.part as StoredPermission), ...resolved } });
+    }
     case 'error':
       return append(fold, { part: { type: 'error', message: event.message } });
     default:
-      // Usage, status notices, mode changes and permission requests are not part of the reply.
+      // Usage, status notices and mode changes are not part of the reply.
       return fold;
   }
 }
@@ -123,6 +133,10 @@ function ended(status: StoredToolCall['status']): boolean {
 
 function toolAt(fold: TurnFold, id: string): number {
   return fold.items.findIndex((x) => x.part.type === 'tool_call' && x.part.id === id);
+}
+
+function permissionAt(fold: TurnFold, requestId: string): number {
+  return fold.items.findIndex((x) => x.part.type === 'permission' && x.part.requestId === requestId);
 }
 
 function upsertTool(fold: TurnFold, id: string, make: (found: StoredToolCall | undefined) => StoredToolCall, inputKnown: boolean): TurnFold {

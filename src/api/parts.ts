@@ -1,5 +1,6 @@
 /** The parts of stored messages: what a turn leaves in the history, the same for every agent. */
-import type { FileDiff, FileLocation, PlanEntry, ToolKind, ToolStatus } from './events.js';
+import type { FileDiff, FileLocation, PermissionRequestData, PlanEntry, ToolKind, ToolStatus } from './events.js';
+import type { PermissionOutcome } from './permissions.js';
 
 /** A part of an assistant message as the agent reports it whole. */
 export type MessagePart =
@@ -21,6 +22,15 @@ export interface StoredToolCall {
   diffs?: FileDiff[];
 }
 
+/** A request put to a person during the turn, and how it ended (no outcome while it waits). */
+export type StoredPermission = { type: 'permission' } & Omit<PermissionRequestData, 'turnId'> & {
+    outcome?: PermissionOutcome;
+    optionId?: string;
+    message?: string;
+    answers?: Record<string, string>;
+    answeredAt?: string;
+  };
+
 /** A part of a stored message. */
 export type StoredPart =
   | { type: 'text'; text: string }
@@ -28,4 +38,5 @@ export type StoredPart =
   | StoredToolCall
   | { type: 'tool_result'; id: string; output: string; isError: boolean }
   | { type: 'plan'; entries: PlanEntry[]; text?: string }
+  | StoredPermission
   | { type: 'error'; message: string };

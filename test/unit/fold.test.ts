@@ -203,7 +203,6 @@ describe('foldEvent', () => {
       { kind: 'usage', inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 },
       { kind: 'status', message: 'compacting the conversation' },
       { kind: 'mode', mode: 'plan' },
-      { kind: 'permission_request', id: 'p', tool: 'Bash', input: {}, options: [] },
     ];
     for (const event of others) assert.equal(foldEvent(fold, event), fold, event.kind);
   });

@@ -4,7 +4,7 @@
  * so the page shows what the server stores; the turn's lifecycle, cost and notices are
  * the transcript's own.
  */
-import type { AgentEvent, ChatEvent } from '../../src/api/events.js';
+import { agentEventOf, type AgentEvent, type AgentEventKind, type ChatEvent } from '../../src/api/events.js';
 import { emptyFold, foldEvent, type TurnFold } from '../../src/api/fold.js';
 
 /** A line beside the reply: a status notice, or the session's new mode; `at` is how many reply items came before it. */
@@ -102,8 +102,7 @@ export function applyEvents(t: Transcript, events: readonly ChatEvent[]): Transc
 
 /** An event of the reply as the fold takes it: its name is its kind, and the turn is the transcript's business. */
 function agentEvent(e: ChatEvent): AgentEvent {
-  const { turnId: _, ...rest } = e.data;
-  return { ...rest, kind: e.event } as AgentEvent;
+  return agentEventOf(e.event as AgentEventKind, e.data);
 }
 
 /** Whether any turn is still going or waiting. */

@@ -1,4 +1,5 @@
 import type { AgentEvent, AgentFailure, PermissionOption, PermissionOptionKind, StopReason, TurnUsage } from '../../api/events.js';
+import type { PermissionDetails, PermissionKind, PermissionQuestion } from '../../api/permissions.js';
 import type { BackendKind, PermissionMode } from '../../api/views.js';
 
 /**
@@ -84,19 +85,52 @@ export interface TurnContext {
   requestPermission(request: PermissionAsk): Promise<PermissionDecision>;
 }
 
-/** A question put to a person before the agent goes on. */
+/**
+ * What a driver asks a person before its agent goes on: leave to use a tool, answers to
+ * the agent's questions, or approval of its plan. The runtime keeps the request, shows it
+ * to every client, applies the chat's standing rules, and returns the answer.
+ */
 export interface PermissionAsk {
-  /** What is asked: leave to use a tool, an answer to the agent's question, approval of a plan. */
-  kind: 'permission' | 'question' | 'plan';
+  kind: PermissionKind;
   /** The tool call it is about, where there is one. */
   toolCallId: string | null;
   tool: string;
   input: unknown;
+  /** The answers on offer, each with an id of the driver's own choosing (never the agent's own option id) and an ACP kind. */
   options: PermissionOption[];
+  /** What a person needs to judge it: the diff of an edit, a command and where it runs. */
+  details?: PermissionDetails;
+  /** For a `question`: what the agent asks. */
+  questions?: PermissionQuestion[];
+  /** For a `plan`: the plan to approve. */
+  plan?: string;
+  /**
+   * What an `allow_always` answer lets through from then on, as a rule of the chat; absent
+   * when such an answer should not outlive the request. For a tool that runs a command,
+   * the command prefix the agent suggests.
+   */
+  rule?: { tool: string; prefix: string | null };
+  /** What a rule's prefix is matched against: the command, for a tool that runs one. */
+  subject?: string;
 }
 
+/**
+ * The answer. `selected`: an option was chosen, by a person, by a rule of the chat
+ * (`byRule`), or because nobody answered in time (a rejection, with a message for the
+ * agent). `cancelled`: the turn is stopping, or the request could not be put to anyone.
+ */
 export type PermissionDecision =
-  | { outcome: 'selected'; optionId: string; kind: PermissionOptionKind; message?: string; answers?: Record<string, string> }
+  | {
+      outcome: 'selected';
+      optionId: string;
+      kind: PermissionOptionKind;
+      /** The person's words for the agent, or why the request was rejected without one. */
+      message?: string;
+      /** For a `question`: the answers, by question text. */
+      answers?: Record<string, string>;
+      /** The rule that answered, when no person did. */
+      byRule?: string;
+    }
   | { outcome: 'cancelled'; message: string };
 
 export type TurnResult =

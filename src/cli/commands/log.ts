@@ -74,6 +74,8 @@ function renderPart(part: StoredPart, role: StoredMessage['role'], style: Style)
       return planLines(part.entries, part.text, style).join('\n');
     case 'tool_result':
       return toolResultLine(part.output, part.isError, style);
+    case 'permission':
+      return style.dim(printable(`? ${part.kind} ${part.tool}: ${part.outcome ?? 'pending'}${part.message ? ` (${part.message})` : ''}`));
     case 'error':
       return errorLine(part.message, style);
   }

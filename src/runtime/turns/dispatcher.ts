@@ -5,7 +5,7 @@ import { failedTurn, type AgentDriver, type AgentSession, type SessionReports, t
 import { AgentStartError } from '../../agents/contract/errors.js';
 import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
-import type { AgentEvent, AgentEventKind, StopReason, TurnErrorCode } from '../../api/events.js';
+import { agentEventData, agentEventOf, type AgentEvent, type AgentEventKind, type StopReason, type TurnErrorCode } from '../../api/events.js';
 import { emptyFold, foldEvent, foldEvents, foldedParts, type TurnFold } from '../../api/fold.js';
 import type { AcceptedMessage, BackendKind, PermissionMode, PrewarmReport, PrewarmSkip } from '../../api/views.js';
 import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
@@ -605,9 +605,9 @@ export class Dispatcher {
       WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId} AND kind = ANY(${REPLY_KINDS})
       ORDER BY seq`;
     const events = rows.flatMap((row): AgentEvent[] => {
-      const { turnId: _, ...data } = JSON.parse(row.data) as { turnId: string; role?: string };
+      const data = JSON.parse(row.data) as { turnId: string; role?: string };
       // The user's own message is logged under the turn too; it is not part of the reply.
-      return row.kind === 'message' && data.role === 'user' ? [] : [{ ...data, kind: row.kind } as AgentEvent];
+      return row.kind === 'message' && data.role === 'user' ? [] : [agentEventOf(row.kind, data)];
     });
     const fold = foldEvent(foldEvents(events), { kind: 'error', message: STOPPED_DURING });
     await this.deps.sql`
@@ -619,7 +619,19 @@ export class Dispatcher {
 }
 
 /** The events a turn's reply is folded from. */
-const REPLY_KINDS: AgentEventKind[] = ['text_delta', 'thinking_delta', 'message', 'tool_call_delta', 'tool_call', 'tool_update', 'tool_result', 'plan', 'error'];
+const REPLY_KINDS: AgentEventKind[] = [
+  'text_delta',
+  'thinking_delta',
+  'message',
+  'tool_call_delta',
+  'tool_call',
+  'tool_update',
+  'tool_result',
+  'plan',
+  'permission_request',
+  'permission_resolved',
+  'error',
+];
 
 /** How a turn ended, as its record and its turn_end say. */
 type TurnOutcome = { ok: true; stopReason: StopReason } | { ok: false; code: TurnErrorCode; error: string };
@@ -646,8 +658,8 @@ class TurnReply {
         this.errors.add(event.message);
       }
       this.fold = foldEvent(this.fold, event);
-      const { kind, ...data } = event;
-      void this.events.append(this.turn.chatId, kind, { turnId: this.turn.id, ...data });
+      const { name, data } = agentEventData(event, this.turn.id);
+      void this.events.append(this.turn.chatId, name, data);
     } catch (err) {
       this.log.warn({ err, turnId: this.turn.id, kind: event.kind }, 'a turn event was not kept');
     }
