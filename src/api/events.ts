@@ -106,7 +106,7 @@ export type PermissionRequestData = Pick<
   'requestId' | 'turnId' | 'kind' | 'tool' | 'toolCallId' | 'input' | 'options' | 'details' | 'questions' | 'plan' | 'createdAt'
 >;
 
-export interface PermissionResolvedData {
+export type PermissionResolvedData = {
   turnId: string;
   requestId: string;
   outcome: PermissionOutcome;
@@ -114,7 +114,7 @@ export interface PermissionResolvedData {
   message?: string;
   answers?: Record<string, string>;
   answeredAt: string;
-}
+};
 
 /** The name and data under which an agent event is logged and streamed. */
 export function agentEventData(event: AgentEvent, turnId: string): { name: AgentEventKind; data: Record<string, unknown> } {

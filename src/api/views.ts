@@ -46,6 +46,8 @@ export interface ChatView {
   worktreePath: string | null;
   branch: string | null;
   busy: boolean;
+  /** Requests of the chat's agents that wait for a person. */
+  pendingPermissions: number;
   /** The chat's latest event sequence number: follow `events?after=` this to see only what comes next. */
   lastEventId: number;
   createdAt: string;
@@ -107,5 +109,6 @@ export interface HealthReport {
 
 /** Every refusal and failure: a code to branch on, a message for people. */
 export interface ErrorBody {
-  error: { code: string; message: string; requestId?: string };
+  /** `outcome` and `request`: for `already_resolved`, how the request ended and the request as it stands. */
+  error: { code: string; message: string; requestId?: string; outcome?: string; request?: unknown };
 }

@@ -22,6 +22,8 @@ export interface ServeConfig {
   maxQueued: number;
   /** Open a chat's warm session before its first message. */
   prewarm: boolean;
+  /** How long a permission request waits for a person before it is denied; null: as long as its turn lives. */
+  permissionTimeoutMs: number | null;
   /** Agent sessions being started at once at most. */
   maxStarts: number;
   maxPromptBytes: number;
@@ -144,6 +146,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
     idleMs: int(env, 'HEARTH_POOL_IDLE_SECONDS', 900, 1, 7 * 24 * 3600) * 1000,
     maxQueued: int(env, 'HEARTH_QUEUE_MAX', 5, 0, 1000),
     prewarm: flag(env, 'HEARTH_PREWARM', true),
+    permissionTimeoutMs: env.HEARTH_PERMISSION_TIMEOUT_SECONDS ? int(env, 'HEARTH_PERMISSION_TIMEOUT_SECONDS', 0, 1, 7 * 24 * 3600) * 1000 : null,
     maxStarts: int(env, 'HEARTH_MAX_STARTS', availableParallelism(), 1, 1000),
     maxPromptBytes: int(env, 'HEARTH_MAX_PROMPT_BYTES', 256 * 1024, 1, 16 * 1024 * 1024),
     claudeSdk: flag(env, 'CLAUDE_SDK_BACKEND', true),

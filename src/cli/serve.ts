@@ -47,6 +47,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       idleMs: config.idleMs,
       maxQueued: config.maxQueued,
       prewarm: config.prewarm,
+      permissionTimeoutMs: config.permissionTimeoutMs,
       maxStarts: config.maxStarts,
       claudeSdk: config.claudeSdk,
       agentEnv: demo ? demo.agentEnv : env,

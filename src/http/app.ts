@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { agentRoutes } from './agent-routes.js';
 import { requireToken, withoutToken } from './auth.js';
 import { chatRoutes } from './chat-routes.js';
+import { permissionRoutes } from './permission-routes.js';
 import { handleErrors } from './error-handler.js';
 import { eventStreamRoute } from './event-stream-route.js';
 import { healthRoutes, type HealthDeps } from './health-routes.js';
@@ -82,6 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.runtime) {
     if (!deps.token) throw new Error('buildApp: a runtime needs a token');
     await app.register(chatRoutes, { runtime: deps.runtime, maxPromptBytes: deps.maxPromptBytes ?? 256 * 1024 });
+    await app.register(permissionRoutes, { runtime: deps.runtime });
     await app.register(agentRoutes, { runtime: deps.runtime });
     await app.register(eventStreamRoute, { runtime: deps.runtime, maxBufferedBytes: deps.sseMaxBufferedBytes, stallMs: deps.sseStallMs });
     await app.register(metricsRoute, { runtime: deps.runtime });

@@ -57,20 +57,24 @@ export async function chatRoutes(app: FastifyInstance, { runtime, maxPromptBytes
     return chat;
   });
 
-  app.patch<{ Params: { id: string }; Body: { title: string } }>(
+  app.patch<{ Params: { id: string }; Body: { title?: string; permissionMode?: PermissionMode | null } }>(
     '/api/chats/:id',
     {
       schema: {
         params: idParams,
         body: {
           type: 'object',
-          required: ['title'],
+          minProperties: 1,
           additionalProperties: false,
-          properties: { title: { type: 'string', maxLength: 500 } },
+          properties: {
+            title: { type: 'string', maxLength: 500 },
+            // null goes back to the agent's own default.
+            permissionMode: { anyOf: [{ type: 'string', enum: PERMISSION_MODES }, { type: 'null' }] },
+          },
         },
       },
     },
-    async (req) => runtime.chats.rename(chatId(req.params.id), req.body.title),
+    async (req) => runtime.chats.update(chatId(req.params.id), req.body),
   );
 
   app.delete<{ Params: { id: string } }>('/api/chats/:id', { schema: { params: idParams } }, async (req, reply) => {

@@ -6,7 +6,7 @@ import { HearthError } from '../runtime/errors.js';
 export function handleErrors(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HearthError | Error, req, reply) => {
     if (err instanceof HearthError) {
-      return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
+      return reply.code(err.status).send({ error: { ...err.details, code: err.code, message: err.message } });
     }
     const fe = err as FastifyError;
     if (fe.validation) {

@@ -36,6 +36,7 @@ interface ChatRow {
   worktree_path: string | null;
   branch: string | null;
   last_seq: string;
+  pending_permissions: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -102,11 +103,22 @@ export class Chats {
     return view;
   }
 
-  /** Gives the chat a new title; a blank one is refused, since an untitled chat would take the next message's. */
-  async rename(id: string, title: string): Promise<ChatView> {
-    const trimmed = title.trim();
-    if (trimmed === '') throw new HearthError(400, 'empty_title', 'the title is empty');
-    const [row] = isUuid(id) ? await this.deps.sql`UPDATE chats SET title = ${trimmed} WHERE id = ${id} RETURNING id` : [];
+  /**
+   * Changes what a chat may change: its title (a blank one is refused, since an untitled
+   * chat would take the next message's) and its permission mode, which the next turn takes
+   * (a turn that runs keeps the mode it started with).
+   */
+  async update(id: string, change: { title?: string; permissionMode?: PermissionMode | null }): Promise<ChatView> {
+    const title = change.title?.trim();
+    if (title === '') throw new HearthError(400, 'empty_title', 'the title is empty');
+    if (title === undefined && change.permissionMode === undefined) throw new HearthError(400, 'nothing_to_change', 'give a title or a permissionMode');
+    const sql = this.deps.sql;
+    const [row] = isUuid(id)
+      ? await sql`UPDATE chats SET
+          title = ${title !== undefined ? sql`${title}` : sql`title`},
+          permission_mode = ${change.permissionMode !== undefined ? sql`${change.permissionMode}` : sql`permission_mode`}
+        WHERE id = ${id} RETURNING id`
+      : [];
     if (!row) throw new HearthError(404, 'chat_not_found', `no chat ${id}`);
     return (await this.get(id))!;
   }
@@ -195,7 +207,8 @@ export class Chats {
   private select() {
     return this.deps.sql`
       SELECT c.id, c.title, c.repo_path, c.default_agent, c.model, c.permission_mode, c.last_seq, c.created_at, c.updated_at,
-             w.path AS worktree_path, w.branch
+             w.path AS worktree_path, w.branch,
+             (SELECT count(*)::int FROM permission_requests p WHERE p.chat_id = c.id AND p.status = 'pending') AS pending_permissions
       FROM chats c LEFT JOIN worktrees w ON w.id = c.worktree_id`;
   }
 
@@ -210,6 +223,7 @@ export class Chats {
       worktreePath: r.worktree_path,
       branch: r.branch,
       busy: this.deps.dispatcher.busy(r.id),
+      pendingPermissions: r.pending_permissions,
       lastEventId: Number(r.last_seq),
       createdAt: r.created_at.toISOString(),
       updatedAt: r.updated_at.toISOString(),

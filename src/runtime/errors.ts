@@ -5,8 +5,11 @@ export class HearthError extends Error {
     readonly status: 400 | 404 | 409 | 413 | 503,
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
     super(message, options);
+    this.details = options?.details;
   }
+  /** More for the client to branch on, sent beside the code and message. */
+  readonly details: Record<string, unknown> | undefined;
 }

@@ -25,7 +25,12 @@ interface Waiting {
   data: Record<string, unknown>;
   done: (event: ChatEvent | null) => void;
   /** Rows committed with the event, for an event written by `appendWith`; its failure goes to `fail`. */
-  with?: { rows: (tx: TransactionSql) => PendingQuery<Row[]>; fail: (err: unknown) => void };
+  with?: { rows: (tx: TransactionSql) => PendingQuery<Row[]>; fail: (err: unknown) => void; onlyIfRows: boolean };
+}
+
+/** What `appendWith` rejects with when told to log the event only if the caller's statement touched a row, and it touched none. */
+export class NothingChanged extends Error {
+  override readonly name = 'NothingChanged';
 }
 
 /** Events written in one statement at most. */
@@ -71,12 +76,20 @@ export class EventLog {
    * Appends an event in one transaction with rows of the caller's, so both are committed
    * or neither: what a client sees of a stored fact can never be missing from the log, nor
    * the reverse. It takes its place in the chat's order like any append. Rejects with the
-   * transaction's error, which is not retried: the caller decides.
+   * transaction's error, which is not retried: the caller decides. With `onlyIfRows`, a
+   * statement that returns no rows rolls back and logs nothing (`NothingChanged`): a
+   * conditional update and the event that reports it stand or fall together.
    */
-  appendWith(chatId: string, kind: string, data: Record<string, unknown>, rows: (tx: TransactionSql) => PendingQuery<Row[]>): Promise<ChatEvent> {
+  appendWith(
+    chatId: string,
+    kind: string,
+    data: Record<string, unknown>,
+    rows: (tx: TransactionSql) => PendingQuery<Row[]>,
+    options: { onlyIfRows?: boolean } = {},
+  ): Promise<ChatEvent> {
     return new Promise((done, fail) => {
       const written = (event: ChatEvent | null) => (event ? done(event) : fail(new Error(`no chat ${chatId}`)));
-      this.enqueue(chatId, { kind, data, done: written, with: { rows, fail } });
+      this.enqueue(chatId, { kind, data, done: written, with: { rows, fail, onlyIfRows: options.onlyIfRows ?? false } });
     });
   }
 
@@ -136,8 +149,9 @@ export class EventLog {
   private async writeWith(chatId: string, waiting: Waiting): Promise<ChatEvent[] | null> {
     try {
       const [row] = await this.sql.begin(async (tx) => {
-        const [, logged] = await Promise.all([waiting.with!.rows(tx), this.insert(tx, chatId, [waiting])]);
+        const [changed, logged] = await Promise.all([waiting.with!.rows(tx), this.insert(tx, chatId, [waiting])]);
         if (logged.length === 0) throw new Error(`no chat ${chatId}`); // rolls the rows back too
+        if (waiting.with!.onlyIfRows && changed.length === 0) throw new NothingChanged(`nothing to log for ${waiting.kind}`);
         return logged;
       });
       return sequenced([waiting], Number(row!.last));

@@ -20,6 +20,7 @@ import { StartGate } from './sessions/start-gate.js';
 import { Chats } from './chats.js';
 import { Dispatcher } from './turns/dispatcher.js';
 import { EventLog } from './event-log.js';
+import { PermissionRelay } from './permissions/permission-relay.js';
 import type { WorktreeConfig } from './worktrees.js';
 
 export type { RuntimeWarning } from '../agents/claude/claude-credentials.js';
@@ -50,6 +51,8 @@ export interface RuntimeConfig {
   databaseWaitMs?: number;
   /** The user agents run as, when not the server's own (the server then runs as root). */
   agentUser?: AgentUser | null;
+  /** How long a permission request waits for a person before it is denied; null or absent: as long as its turn lives. */
+  permissionTimeoutMs?: number | null;
 }
 
 /** Everything behind the HTTP API, built and torn down in one place. */
@@ -63,6 +66,7 @@ export interface Runtime {
   starts: StartGate;
   dispatcher: Dispatcher;
   chats: Chats;
+  permissions: PermissionRelay;
   /** What a person should fix for turns to work, checked anew each time (a login after the start counts). */
   warnings(): Promise<RuntimeWarning[]>;
   close(): Promise<void>;
@@ -100,6 +104,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   ]);
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const starts = new StartGate(config.maxStarts ?? availableParallelism());
+  const permissions = new PermissionRelay({ sql, log, events, nodeId: config.nodeId, timeoutMs: config.permissionTimeoutMs ?? null });
   const dispatcher = new Dispatcher({
     sql,
     log,
@@ -114,6 +119,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     cgroups,
     starts,
     prewarm: config.prewarm ?? true,
+    permissions,
   });
   const worktrees = { ...config.worktrees, owner: config.agentUser ?? null };
   const chats = new Chats({ sql, log, registry, pool, dispatcher, worktrees });
@@ -124,7 +130,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   };
   try {
     const recovered = await dispatcher.recover();
-    if (recovered.interrupted || recovered.orphans) log.warn(recovered, 'recovered from an unclean stop');
+    if (recovered.interrupted || recovered.orphans || recovered.expired) log.warn(recovered, 'recovered from an unclean stop');
   } catch (err) {
     await stopProcesses();
     throw err;
@@ -139,6 +145,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     starts,
     dispatcher,
     chats,
+    permissions,
     warnings: () => credentialWarnings(claudeEnv),
     async close() {
       await dispatcher.close();

@@ -4,18 +4,20 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { failedTurn, succeededTurn, type AgentDriver } from '../../src/agents/contract/driver.js';
+import { failedTurn, succeededTurn, type AgentDriver, type PermissionAsk } from '../../src/agents/contract/driver.js';
+import { HearthError } from '../../src/runtime/errors.js';
 import type { CatalogAgent } from '../../src/agents/catalog.js';
-import type { AgentEvent, TurnUsage } from '../../src/api/events.js';
+import type { AgentEvent, PermissionOption, TurnUsage } from '../../src/api/events.js';
 import { foldEvents, foldedParts } from '../../src/api/fold.js';
 import type { StoredPart } from '../../src/api/parts.js';
 import type { AcceptedMessage, BackendKind } from '../../src/api/views.js';
 import { connect, type Sql } from '../../src/db/sql.js';
+import { PermissionRelay } from '../../src/runtime/permissions/permission-relay.js';
 import { EventLog, type ChatEvent } from '../../src/runtime/event-log.js';
 import { AgentRegistry } from '../../src/runtime/routing/agent-registry.js';
 import { Router } from '../../src/runtime/routing/router.js';
@@ -68,6 +70,8 @@ interface WorldOptions {
   prewarm?: boolean;
   /** Sessions being started at once at most. */
   maxStarts?: number;
+  /** How long a permission request waits for a person. */
+  permissionTimeoutMs?: number;
 }
 
 /** Everything a dispatcher runs on, for one test, on the file's schema. */
@@ -90,6 +94,7 @@ async function world(options: WorldOptions = {}) {
   const router = new Router(new Map<BackendKind, AgentDriver>([['claude_sdk', sdk], ['claude_pty', pty]]), 60_000, () => registry.list());
   const nodeId = options.nodeId ?? `dispatch-${randomBytes(4).toString('hex')}`;
   const starts = new StartGate(options.maxStarts ?? 8);
+  const permissions = new PermissionRelay({ sql: db.sql, log, events, nodeId, timeoutMs: options.permissionTimeoutMs ?? null });
   const dispatcher = new Dispatcher({
     sql: db.sql,
     log,
@@ -102,6 +107,7 @@ async function world(options: WorldOptions = {}) {
     maxQueued: options.maxQueued ?? 8,
     starts,
     prewarm: options.prewarm ?? true,
+    permissions,
   });
   const chats: Chat[] = [];
 
@@ -114,6 +120,7 @@ async function world(options: WorldOptions = {}) {
     router,
     dispatcher,
     starts,
+    permissions,
     nodeId,
     logs,
     journal,
@@ -215,7 +222,19 @@ class Chat {
 }
 
 /** The events whose fold is a turn's reply. */
-const REPLY_KINDS = new Set(['text_delta', 'thinking_delta', 'message', 'tool_call_delta', 'tool_call', 'tool_update', 'tool_result', 'plan', 'error']);
+const REPLY_KINDS = new Set([
+  'text_delta',
+  'thinking_delta',
+  'message',
+  'tool_call_delta',
+  'tool_call',
+  'tool_update',
+  'tool_result',
+  'plan',
+  'permission_request',
+  'permission_resolved',
+  'error',
+]);
 
 /**
  * What a finished turn left, checked against what every turn must leave however it ended:
@@ -232,7 +251,8 @@ async function finalized(chat: Chat, turnId: string, status: 'succeeded' | 'fail
   assert.equal(events.at(-1)?.kind, 'turn_end', 'nothing of the turn follows its turn_end');
   const emitted = events.some((e) => REPLY_KINDS.has(e.kind) && e.data.role !== 'user');
   assert.equal(replies.length, emitted ? 1 : 0, emitted ? 'the reply is stored' : 'nothing emitted, nothing stored');
-  for (const e of events) assert.equal('kind' in e.data, false, `${e.kind} data has no kind`);
+  // A permission request's `kind` is the request's own (permission, question, plan).
+  for (const e of events) if (e.kind !== 'permission_request') assert.equal('kind' in e.data, false, `${e.kind} data has no kind`);
   return {
     turn: turn!,
     events,
@@ -624,24 +644,6 @@ describe('the dispatcher', () => {
     assert.equal((await rough.agentSession())?.status, 'crashed', 'a crashed one stays crashed');
   });
 
-  it('refuses a permission request with a status event, and the turn goes on', async () => {
-    const w = await world();
-    const chat = await w.chat();
-    w.sdk.onPrompt('ask', {
-      steps: [text('may I?')],
-      ask: { kind: 'permission', toolCallId: 'call-1', tool: 'Bash', input: { command: 'rm -rf build' }, options: [{ id: 'allow', kind: 'allow_once', label: 'Allow' }] },
-      result: succeededTurn(null, 'end_turn'),
-    });
-    const { turnId, end } = await chat.run('ask');
-    assert.deepEqual(end, { turnId, ok: true, stopReason: 'end_turn' });
-    const prompt = await w.sdk.promptOf('ask');
-    assert.equal(prompt.decision?.outcome, 'cancelled');
-    const done = await finalized(chat, turnId, 'succeeded');
-    assert.deepEqual(done.of('status').map((e) => e.data.message), [(prompt.decision as { message: string }).message]);
-    assert.match((prompt.decision as { message: string }).message, /Bash/);
-    await w.close();
-  });
-
   it("stores each event under its kind's name, its data without a kind field", async () => {
     const w = await world();
     const chat = await w.chat();
@@ -683,7 +685,7 @@ describe('the dispatcher', () => {
     // Another dispatcher of the same node, as after a restart, while the first one's turn is still in flight.
     const restarted = await world({ nodeId: before.nodeId });
     const again = new Chat(restarted, chat.id, chat.worktreePath);
-    assert.deepEqual(await restarted.dispatcher.recover(), { interrupted: 2, orphans: 0 });
+    assert.deepEqual(await restarted.dispatcher.recover(), { interrupted: 2, orphans: 0, expired: 0 });
     await restarted.events.flushed(chat.id);
     const turns = await db.sql<{ id: string; status: string; error: string }[]>`
       SELECT id, status, error FROM turns WHERE chat_id = ${chat.id} ORDER BY created_at`;
@@ -908,5 +910,241 @@ describe('the start gate in the dispatcher', () => {
     await first.ended(a.turnId);
     assert.deepEqual(w.sdk.opens.map((s) => s.chatId), [first.id], 'the aborted turn’s agent never started');
     await w.close();
+  });
+});
+
+const OPTIONS: PermissionOption[] = [
+  { id: 'yes', kind: 'allow_once', label: 'Allow once' },
+  { id: 'always', kind: 'allow_always', label: 'Always allow' },
+  { id: 'no', kind: 'reject_once', label: 'Deny' },
+];
+
+function bash(command: string, toolCallId = 'call-1'): PermissionAsk {
+  return {
+    kind: 'permission',
+    toolCallId,
+    tool: 'Bash',
+    input: { command },
+    options: OPTIONS,
+    details: { command, cwd: '/somewhere' },
+    rule: { tool: 'Bash', prefix: command.split(' ').slice(0, 2).join(' ') },
+    subject: command,
+  };
+}
+
+const QUESTION: PermissionAsk = {
+  kind: 'question',
+  toolCallId: 'q-1',
+  tool: 'AskUserQuestion',
+  input: {},
+  options: [
+    { id: 'answer', kind: 'allow_once', label: 'Answer' },
+    { id: 'decline', kind: 'reject_once', label: 'Decline' },
+  ],
+  questions: [{ question: 'Which colour?', choices: [{ label: 'red' }, { label: 'blue' }], multiSelect: false, freeText: true }],
+};
+
+/** The chat's request once its permission_request has been logged. */
+async function requested(chat: Chat, n = 1): Promise<string> {
+  await settled(() => chat.seen.filter((e) => e.kind === 'permission_request').length >= n);
+  return chat.seen.filter((e) => e.kind === 'permission_request')[n - 1]!.data.requestId as string;
+}
+
+async function rejection(p: Promise<unknown>): Promise<HearthError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof HearthError, String(err));
+    return err;
+  }
+  assert.fail('expected a refusal');
+}
+
+describe('permission requests', () => {
+  it('keeps a request as a row and an event, gives the person’s answer to the driver, and stores request and outcome in the reply', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    w.sdk.onPrompt('write', { steps: [text('may I?')], ask: bash('npm test -- --watch=false'), result: succeededTurn(null) });
+    const { turnId } = await chat.send('write');
+    const requestId = await requested(chat);
+    const [pending] = await w.permissions.list(chat.id, 'pending');
+    assert.equal(pending?.requestId, requestId);
+    assert.equal(pending?.kind, 'permission');
+    assert.deepEqual(pending?.details, { command: 'npm test -- --watch=false', cwd: '/somewhere' });
+    const event = chat.seen.find((e) => e.kind === 'permission_request')!.data;
+    assert.equal(event.kind, 'permission', "the event's kind is the request's");
+    assert.equal(event.turnId, turnId);
+    assert.deepEqual(event.options, OPTIONS);
+
+    const answered = await w.permissions.answer(chat.id, requestId, { decision: 'allow', message: 'go ahead' });
+    assert.equal(answered.status, 'allowed');
+    assert.equal(answered.optionId, 'yes');
+    await chat.ended(turnId);
+    const prompt = await w.sdk.promptOf('write');
+    assert.deepEqual(prompt.decision, { outcome: 'selected', optionId: 'yes', kind: 'allow_once', message: 'go ahead' });
+    const done = await finalized(chat, turnId, 'succeeded');
+    assert.deepEqual(done.of('permission_resolved').map((e) => [e.data.requestId, e.data.outcome, e.data.optionId]), [[requestId, 'allowed', 'yes']]);
+    const part = done.reply?.find((p) => p.type === 'permission');
+    assert.equal(part?.type === 'permission' && part.outcome, 'allowed');
+    assert.equal(part?.type === 'permission' && part.requestId, requestId);
+    assert.deepEqual(await w.permissions.list(chat.id, 'pending'), []);
+    await w.close();
+  });
+
+  it('takes exactly one of two answers given at once; the other gets 409 already_resolved with the outcome', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    w.sdk.onPrompt('race', { ask: bash('make'), result: succeededTurn(null) });
+    const { turnId } = await chat.send('race');
+    const requestId = await requested(chat);
+    const answers = await Promise.allSettled([
+      w.permissions.answer(chat.id, requestId, { decision: 'allow' }),
+      w.permissions.answer(chat.id, requestId, { decision: 'deny', message: 'no' }),
+    ]);
+    const won = answers.filter((a) => a.status === 'fulfilled');
+    const lost = answers.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+    assert.equal(won.length, 1);
+    assert.equal(lost.length, 1);
+    const err = lost[0]!.reason as HearthError;
+    assert.equal(err.status, 409);
+    assert.equal(err.code, 'already_resolved');
+    const outcome = (won[0] as PromiseFulfilledResult<{ status: string }>).value.status;
+    assert.equal(err.details?.outcome, outcome);
+    await chat.ended(turnId);
+    const done = await finalized(chat, turnId, 'succeeded');
+    assert.equal(done.of('permission_resolved').length, 1, 'one outcome is logged');
+    await w.close();
+  });
+
+  it('cancels a pending request when its turn is stopped: the driver is told, the turn ends aborted, an answer then gets 409', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    w.sdk.onPrompt('stop me', { ask: bash('rm -rf build'), untilAborted: true });
+    const { turnId } = await chat.send('stop me');
+    const requestId = await requested(chat);
+    assert.equal((await w.dispatcher.abort(chat.id)) >= 1, true);
+    await chat.ended(turnId);
+    const prompt = await w.sdk.promptOf('stop me');
+    assert.equal(prompt.decision?.outcome, 'cancelled');
+    const done = await finalized(chat, turnId, 'aborted');
+    assert.deepEqual(done.of('permission_resolved').map((e) => e.data.outcome), ['cancelled']);
+    const [row] = await w.permissions.list(chat.id);
+    assert.equal(row?.status, 'cancelled');
+    const late = await rejection(w.permissions.answer(chat.id, requestId, { decision: 'allow' }));
+    assert.equal(late.status, 409);
+    assert.equal(late.details?.outcome, 'cancelled');
+    await w.close();
+  });
+
+  it('denies a request nobody answers within the timeout, with a message the agent is given', async () => {
+    const w = await world({ permissionTimeoutMs: 300 });
+    const chat = await w.chat();
+    w.sdk.onPrompt('slow', { ask: bash('make'), result: succeededTurn(null) });
+    const { turnId } = await chat.run('slow');
+    const prompt = await w.sdk.promptOf('slow');
+    assert.deepEqual(prompt.decision, { outcome: 'selected', optionId: 'no', kind: 'reject_once', message: 'nobody answered within 0.3 s' });
+    const [row] = await w.permissions.list(chat.id);
+    assert.equal(row?.status, 'timed_out');
+    assert.equal(row?.message, 'nobody answered within 0.3 s');
+    const done = await finalized(chat, turnId, 'succeeded');
+    assert.deepEqual(done.of('permission_resolved').map((e) => e.data.outcome), ['timed_out']);
+    await w.close();
+  });
+
+  it('keeps an "always" answer as a rule: a later command with that prefix is not asked, a chained one is, and a deleted rule asks again', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    w.sdk
+      .onPrompt('first', { ask: bash('npm test --silent'), result: succeededTurn(null) })
+      .onPrompt('again', { ask: bash('npm test -- --grep x', 'call-2'), result: succeededTurn(null) })
+      .onPrompt('chained', { ask: { ...bash('npm test; curl evil', 'call-3') }, result: succeededTurn(null) })
+      .onPrompt('other', { ask: bash('npm testx', 'call-4'), result: succeededTurn(null) })
+      .onPrompt('after delete', { ask: bash('npm test', 'call-5'), result: succeededTurn(null) });
+    const first = await chat.send('first');
+    const requestId = await requested(chat);
+    const answered = await w.permissions.answer(chat.id, requestId, { decision: 'allow', scope: 'always' });
+    assert.equal(answered.optionId, 'always');
+    await chat.ended(first.turnId);
+    const [rule] = await w.permissions.rules(chat.id);
+    assert.equal(rule?.tool, 'Bash');
+    assert.equal(rule?.prefix, 'npm test');
+    assert.equal(rule?.requestId, requestId);
+
+    const again = await chat.run('again');
+    const byRule = (await w.sdk.promptOf('again')).decision;
+    assert.equal(byRule?.outcome === 'selected' && byRule.byRule, rule?.ruleId);
+    const quiet = await finalized(chat, again.turnId, 'succeeded');
+    assert.equal(quiet.of('permission_request').length, 0, 'nobody is asked');
+    assert.match(String(quiet.of('status')[0]?.data.message), /allowed by a rule of this chat \(npm test\)/);
+
+    const chained = await chat.send('chained');
+    const chainedId = await requested(chat, 2);
+    await w.permissions.answer(chat.id, chainedId, { decision: 'deny' });
+    await chat.ended(chained.turnId);
+    const other = await chat.send('other');
+    const otherId = await requested(chat, 3);
+    await w.permissions.answer(chat.id, otherId, { decision: 'deny' });
+    await chat.ended(other.turnId);
+
+    await w.permissions.deleteRule(chat.id, rule!.ruleId);
+    assert.equal((await rejection(w.permissions.deleteRule(chat.id, rule!.ruleId))).status, 404);
+    const afterDelete = await chat.send('after delete');
+    const askedAgain = await requested(chat, 4);
+    await w.permissions.answer(chat.id, askedAgain, { decision: 'allow' });
+    await chat.ended(afterDelete.turnId);
+    await w.close();
+  });
+
+  it('answers a question with the person’s answers, and refuses answers that do not fit the request with 400', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    w.sdk.onPrompt('ask me', { ask: QUESTION, result: succeededTurn(null) }).onPrompt('bash', { ask: bash('ls'), result: succeededTurn(null) });
+    const q = await chat.send('ask me');
+    const qid = await requested(chat);
+    assert.equal((await rejection(w.permissions.answer(chat.id, qid, { decision: 'allow' }))).code, 'invalid_answer');
+    assert.equal((await rejection(w.permissions.answer(chat.id, qid, { decision: 'allow', answers: { 'Which size?': 'L', 'Which colour?': 'red' } }))).code, 'invalid_answer');
+    assert.equal((await rejection(w.permissions.answer(chat.id, qid, { decision: 'allow', scope: 'always', answers: { 'Which colour?': 'red' } }))).code, 'invalid_answer');
+    const answered = await w.permissions.answer(chat.id, qid, { decision: 'allow', answers: { 'Which colour?': 'teal, please' } });
+    assert.equal(answered.status, 'answered');
+    await chat.ended(q.turnId);
+    assert.deepEqual((await w.sdk.promptOf('ask me')).decision, {
+      outcome: 'selected',
+      optionId: 'answer',
+      kind: 'allow_once',
+      answers: { 'Which colour?': 'teal, please' },
+    });
+
+    const b = await chat.send('bash');
+    const bid = await requested(chat, 2);
+    assert.equal((await rejection(w.permissions.answer(chat.id, bid, { decision: 'allow', answers: { x: 'y' } }))).code, 'invalid_answer');
+    assert.equal((await rejection(w.permissions.answer(chat.id, randomUUID(), { decision: 'allow' }))).status, 404);
+    assert.equal((await rejection(w.permissions.answer(randomUUID(), bid, { decision: 'allow' }))).status, 404, 'a request is found only in its own chat');
+    await w.permissions.answer(chat.id, bid, { decision: 'deny', message: 'not now' });
+    await chat.ended(b.turnId);
+    assert.deepEqual((await w.sdk.promptOf('bash')).decision, { outcome: 'selected', optionId: 'no', kind: 'reject_once', message: 'not now' });
+    await w.close();
+  });
+
+  it('expires what a dead node’s turns waited on when it restarts; the turn is interrupted with the request in its reply, and an answer gets 409', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    w.sdk.onPrompt('dies', { steps: [text('about to ask')], ask: bash('make'), untilAborted: true });
+    const { turnId } = await chat.send('dies');
+    const requestId = await requested(chat);
+    // The node dies: nothing of it runs on; a new dispatcher of the same node starts.
+    const again = await world({ nodeId: w.nodeId });
+    const recovered = await again.dispatcher.recover();
+    assert.equal(recovered.expired, 1);
+    const [row] = await again.permissions.list(chat.id);
+    assert.equal(row?.status, 'expired');
+    const late = await rejection(again.permissions.answer(chat.id, requestId, { decision: 'allow' }));
+    assert.equal(late.details?.outcome, 'expired');
+    const [turn] = await db.sql<{ status: string }[]>`SELECT status FROM turns WHERE id = ${turnId}`;
+    assert.equal(turn?.status, 'interrupted');
+    const [reply] = await db.sql<{ parts: string }[]>`SELECT parts FROM messages WHERE turn_id = ${turnId} AND role = 'assistant'`;
+    const part = (JSON.parse(reply!.parts) as StoredPart[]).find((p) => p.type === 'permission');
+    assert.equal(part?.type === 'permission' && part.outcome, 'expired');
+    await w.close();
+    await again.close();
   });
 });

@@ -16,6 +16,7 @@ import type { SessionRecords } from '../sessions/session-records.js';
 import { isChatKey, sessionKey } from '../sessions/session-key.js';
 import { titleFromMessage } from '../chat-names.js';
 import type { EventLog } from '../event-log.js';
+import type { PermissionRelay } from '../permissions/permission-relay.js';
 import { HearthError } from '../errors.js';
 import { within } from '../../util/within.js';
 import { isDatabaseUnreachable, whileUnreachable } from '../../db/unreachable.js';
@@ -39,6 +40,8 @@ export interface DispatcherDeps {
   starts: StartGate;
   /** Whether a chat's warm session is opened before its first message (see prewarm()). */
   prewarm: boolean;
+  /** Puts agents' requests to people. */
+  permissions: PermissionRelay;
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
@@ -362,7 +365,7 @@ export class Dispatcher {
 
   private async run(turn: Turn): Promise<void> {
     const started = Date.now();
-    const reply = new TurnReply(this.deps.events, this.deps.log, turn);
+    const reply = new TurnReply(this.deps.events, this.deps.log, this.deps.permissions, turn);
     let backend: BackendKind | null = null;
     let outcome: TurnOutcome;
     try {
@@ -396,6 +399,8 @@ export class Dispatcher {
             });
         outcome = await this.settle(turn, driver, lease.session, result, reply);
       } finally {
+        // Whatever the driver did, nothing of the turn is left waiting for a person.
+        await this.deps.permissions.endTurn(turn.id);
         lease.release();
         if (!driver.warm) await this.closeUnpooled(lease.session);
       }
@@ -580,7 +585,9 @@ export class Dispatcher {
    * left waiting through a crash should not run unattended; its message stays in the
    * history for the user to send again.
    */
-  async recover(): Promise<{ interrupted: number; orphans: number }> {
+  async recover(): Promise<{ interrupted: number; orphans: number; expired: number }> {
+    // Requests first, so an interrupted turn's rebuilt reply shows how they ended.
+    const expired = await this.deps.permissions.recover();
     const orphans = ((await this.deps.cgroups?.sweepOthers()) ?? 0) + killTagged(`${this.deps.nodeId}:`);
     const turns = await this.deps.sql<{ id: string; chat_id: string; error: string }[]>`
       UPDATE turns SET status = 'interrupted', ended_at = clock_timestamp(),
@@ -591,7 +598,7 @@ export class Dispatcher {
       if (t.error === STOPPED_DURING) await this.keepInterruptedReply(t.chat_id, t.id);
       await this.deps.events.append(t.chat_id, 'turn_end', { turnId: t.id, ok: false, error: t.error, code: 'interrupted' });
     }
-    return { interrupted: turns.length, orphans };
+    return { interrupted: turns.length, orphans, expired };
   }
 
   /**
@@ -648,6 +655,7 @@ class TurnReply {
   constructor(
     private readonly events: EventLog,
     private readonly log: Logger,
+    private readonly permissions: PermissionRelay,
     private readonly turn: Turn,
   ) {}
 
@@ -665,16 +673,27 @@ class TurnReply {
     }
   }
 
+  /** Takes into the reply an event logged by someone else (the permission relay logs its own, with its rows). */
+  private folded(event: AgentEvent): void {
+    this.fold = foldEvent(this.fold, event);
+  }
+
   context(signal: AbortSignal): TurnContext {
     return {
       signal,
       emit: (event) => this.emit(event),
-      requestPermission: async (request) => {
-        // Nothing relays a request to a person yet: it is refused, and the agent is told why.
-        const message = `this server cannot ask anyone yet, so the request to use ${request.tool} was refused`;
-        this.emit({ kind: 'status', message });
-        return { outcome: 'cancelled', message };
-      },
+      requestPermission: (ask) =>
+        this.permissions.ask(
+          {
+            chatId: this.turn.chatId,
+            turnId: this.turn.id,
+            agent: this.turn.agent.agent,
+            signal,
+            folded: (event) => this.folded(event),
+            notice: (message) => this.emit({ kind: 'status', message }),
+          },
+          ask,
+        ),
     };
   }
 }
