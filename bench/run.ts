@@ -7,6 +7,7 @@ import { benchClaudeSdkDriver } from './claude-sdk-driver.js';
 import { benchEventLog } from './event-log.js';
 import { benchHttpApi } from './http-api.js';
 import { benchFirstMessage } from './first-message.js';
+import { benchPermissions } from './permissions.js';
 import { sessionStoreBench } from './session-store.js';
 
 const benches: Record<string, () => Promise<void>> = {
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<void>> = {
   http: benchHttpApi,
   first: benchFirstMessage,
   events: benchEventLog,
+  permissions: benchPermissions,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(benches)) {
