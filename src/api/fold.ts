@@ -68,9 +68,10 @@ export function foldEvent(fold: TurnFold, event: AgentEvent): TurnFold {
       const result: FoldItem = { part: { type: 'tool_result', id: event.id, output: event.output, isError: event.isError } };
       if (at < 0) return append(fold, result);
       const call: FoldItem = { part: { ...(fold.items[at]!.part as StoredToolCall), status: event.isError ? 'failed' : 'completed' } };
-      // Right under its call, so parallel calls each read with their own result.
+      // Right under its call and what was asked about it, so parallel calls each read with their own result.
       const items = fold.items.slice();
-      items.splice(at, 1, call, result);
+      items[at] = call;
+      items.splice(afterAsks(fold, at), 0, result);
       return { items };
     }
     case 'plan': {
@@ -82,7 +83,13 @@ export function foldEvent(fold: TurnFold, event: AgentEvent): TurnFold {
     }
     case 'permission_request': {
       if (permissionAt(fold, event.request.requestId) >= 0) return fold;
-      return append(fold, { part: withoutUndefined({ type: 'permission', ...event.request }) });
+      const item: FoldItem = { part: withoutUndefined({ type: 'permission', ...event.request }) };
+      const call = event.request.toolCallId === null ? -1 : toolAt(fold, event.request.toolCallId);
+      if (call < 0) return append(fold, item);
+      // Under the call it asks about (and its earlier requests), so it reads where it arose.
+      const items = fold.items.slice();
+      items.splice(afterAsks(fold, call), 0, item);
+      return { items };
     }
     case 'permission_resolved': {
       const at = permissionAt(fold, event.requestId);
@@ -133,6 +140,18 @@ function ended(status: StoredToolCall['status']): boolean {
 
 function toolAt(fold: TurnFold, id: string): number {
   return fold.items.findIndex((x) => x.part.type === 'tool_call' && x.part.id === id);
+}
+
+/** The place after the tool call at `at` and the requests that ask about it. */
+function afterAsks(fold: TurnFold, at: number): number {
+  const id = (fold.items[at]!.part as StoredToolCall).id;
+  let next = at + 1;
+  while (next < fold.items.length) {
+    const part = fold.items[next]!.part;
+    if (part.type !== 'permission' || part.toolCallId !== id) break;
+    next++;
+  }
+  return next;
 }
 
 function permissionAt(fold: TurnFold, requestId: string): number {

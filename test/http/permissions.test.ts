@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
 import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import { apiSuite } from '../fixtures/api-suite.js';
-import type { RecordedRequest } from '../fixtures/fake-anthropic.js';
+import type { RecordedRequest, ScriptedReply } from '../fixtures/fake-anthropic.js';
 import type { TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'permissions-token-0123456789';
@@ -260,8 +260,19 @@ describe('permission requests over the API', () => {
   it('puts a plan to the person: approved goes on, rejected carries the note to the model', LIMIT, async () => {
     const { client } = server ?? (await serve());
     const chat = await newChat(client, { permissionMode: 'plan' });
-    const plan = (text: string) => ({ kind: 'tool_use' as const, name: 'ExitPlanMode', input: { plan: text } });
-    suite.fake.enqueue(plan('1. Write the tests\n2. Make them pass'), { kind: 'text', chunks: ['Replanning.'] });
+    // Claude Code names the plan file in plan mode's instructions; the model writes its plan there, then asks to leave.
+    const plan = (text: string): ScriptedReply[] => [
+      {
+        kind: 'from_request',
+        reply: (req) => {
+          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
+          assert.ok(file, 'plan mode names a plan file');
+          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: text } };
+        },
+      },
+      { kind: 'tool_use', name: 'ExitPlanMode', input: {} },
+    ];
+    suite.fake.enqueue(...plan('1. Write the tests\n2. Make them pass'), { kind: 'text', chunks: ['Replanning.'] });
     const rejectedTurn = await send(client, chat.id, 'plan it');
     const rejected = await requestOf(client, chat.id, rejectedTurn);
     assert.equal(rejected.data.kind, 'plan');
@@ -271,7 +282,7 @@ describe('permission requests over the API', () => {
     assert.equal((await turnEnd(client, chat.id, rejectedTurn)).end.ok, true);
     assert.match(toolResultsSeen(suite.fake.mainRequests()[before]), /tests last, please/);
 
-    suite.fake.enqueue(plan('1. Make it pass\n2. Then the tests'), { kind: 'text', chunks: ['Going.'] });
+    suite.fake.enqueue(...plan('1. Make it pass\n2. Then the tests'), { kind: 'text', chunks: ['Going.'] });
     const approvedTurn = await send(client, chat.id, 'plan again');
     const approved = await requestOf(client, chat.id, approvedTurn, 0);
     assert.equal((await answer(client, chat.id, approved.data.requestId, { decision: 'allow' })).body.status, 'allowed');

@@ -231,4 +231,28 @@ describe('foldEvent', () => {
     }
     assert.deepEqual(emptyFold, { items: [] });
   });
+
+  it('puts a permission request under the call it asks about, its result after it, and takes its outcome when it is resolved', () => {
+    const ask = (requestId: string, toolCallId: string | null): AgentEvent => ({
+      kind: 'permission_request',
+      request: { requestId, kind: 'permission', tool: 'Write', toolCallId, input: { file_path: 'a' }, options: [], createdAt: 't0' },
+    });
+    const folded = parts([
+      { kind: 'tool_call', id: 'w', name: 'Write', input: { file_path: 'a' }, status: 'pending' },
+      { kind: 'text_delta', messageId: 'm', text: 'meanwhile' },
+      ask('r1', 'w'),
+      ask('r1', 'w'),
+      ask('r2', null),
+      { kind: 'permission_resolved', requestId: 'r1', outcome: 'allowed', optionId: 'allow_once', answeredAt: 't1' },
+      { kind: 'permission_resolved', requestId: 'unknown', outcome: 'denied', answeredAt: 't1' },
+      { kind: 'tool_result', id: 'w', output: 'written', isError: false },
+    ]);
+    assert.deepEqual(
+      folded.map((p) => (p.type === 'permission' ? `permission ${p.requestId} ${p.outcome ?? 'pending'}` : p.type)),
+      ['tool_call', 'permission r1 allowed', 'tool_result', 'text', 'permission r2 pending'],
+    );
+    const r1 = folded[1]!;
+    assert.equal(r1.type === 'permission' && r1.answeredAt, 't1');
+    assert.equal(r1.type === 'permission' && r1.optionId, 'allow_once');
+  });
 });
