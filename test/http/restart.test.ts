@@ -5,7 +5,7 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -132,6 +132,41 @@ it('survives SIGKILL mid-turn: interrupted turn, no orphan agent, whole history 
   assert.match(sent, /The code is KESTREL\./);
   assert.match(sent, /Noted: the code is KESTREL\./);
   assert.match(sent, /What was the code\?/);
+  second.server.kill('SIGTERM');
+  await new Promise((r) => second.server.once('exit', r));
+});
+
+it('expires a permission request the killed server waited on: after restart it is expired, its turn interrupted, and an answer gets 409', { timeout: 120_000 }, async () => {
+  const first = await start();
+  const created = await first.client.request('POST', '/api/chats', { repoPath: repo, permissionMode: 'default' });
+  const chatId = created.body.id as string;
+  const worktree = created.body.worktreePath as string;
+  fake.enqueue({ kind: 'tool_use', name: 'Write', input: { file_path: 'never.txt', content: 'no\n' } });
+  const sent = await first.client.request('POST', `/api/chats/${chatId}/messages`, { text: 'write never.txt' });
+  const asked = await first.client.follow(chatId, (e) => e.event === 'permission_request' && e.data.turnId === sent.body.turnId);
+  const requestId = asked.at(-1)!.data.requestId as string;
+  first.server.kill('SIGKILL');
+  await new Promise((r) => first.server.once('exit', r));
+
+  const second = await start();
+  const listed = (await second.client.request('GET', `/api/chats/${chatId}/permissions`)).body.permissions;
+  assert.deepEqual(
+    listed.map((p: any) => [p.requestId, p.status]),
+    [[requestId, 'expired']],
+  );
+  assert.match(listed[0].message, /server stopped/);
+  assert.equal((await second.client.request('GET', `/api/chats/${chatId}`)).body.pendingPermissions, 0);
+  const late = await second.client.request('POST', `/api/chats/${chatId}/permissions/${requestId}`, { decision: 'allow' });
+  assert.equal(late.status, 409);
+  assert.equal(late.body.error.outcome, 'expired');
+  const history = (await second.client.request('GET', `/api/chats/${chatId}/messages`)).body.messages;
+  const reply = history.find((m: any) => m.role === 'assistant' && m.turnId === sent.body.turnId);
+  assert.equal(reply.turnStatus, 'interrupted');
+  assert.equal(reply.parts.find((p: any) => p.type === 'permission')?.outcome, 'expired');
+  const replay = await second.client.follow(chatId, untilTurnEnd(sent.body.turnId), { after: 0 });
+  assert.equal(replay.find((e) => e.event === 'permission_resolved')?.data.outcome, 'expired');
+  assert.equal(replay.at(-1)!.data.code, 'interrupted');
+  assert.equal(existsSync(path.join(worktree, 'never.txt')), false);
   second.server.kill('SIGTERM');
   await new Promise((r) => second.server.once('exit', r));
 });
