@@ -286,7 +286,11 @@ describe('permission requests over the API', () => {
     const approvedTurn = await send(client, chat.id, 'plan again');
     const approved = await requestOf(client, chat.id, approvedTurn, 0);
     assert.equal((await answer(client, chat.id, approved.data.requestId, { decision: 'allow' })).body.status, 'allowed');
-    assert.equal((await turnEnd(client, chat.id, approvedTurn)).end.ok, true);
+    const { end, events } = await turnEnd(client, chat.id, approvedTurn);
+    assert.equal(end.ok, true);
+    // An approved plan leaves plan mode, and the chat follows the agent.
+    assert.ok(events.some((e) => e.event === 'mode' && e.data.mode === 'default'), events.map((e) => e.event).join(' '));
+    assert.equal((await client.request('GET', `/api/chats/${chat.id}`)).body.permissionMode, 'default');
   });
 
   it('denies a request nobody answers within HEARTH_PERMISSION_TIMEOUT_SECONDS, and the model sees why', LIMIT, async () => {

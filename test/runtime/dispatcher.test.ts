@@ -1125,6 +1125,19 @@ describe('permission requests', () => {
     await w.close();
   });
 
+  it('follows the agent when it changes its own permission mode: the chat takes the mode for its next turn', async () => {
+    const w = await world();
+    const chat = await w.chat();
+    await db.sql`UPDATE chats SET permission_mode = 'plan' WHERE id = ${chat.id}`;
+    w.sdk.onPrompt('approve', { steps: [{ kind: 'mode', mode: 'default' }, { kind: 'mode', mode: 'agent-specific' }] });
+    await chat.run('approve');
+    const read = async () => (await db.sql<{ permission_mode: string | null }[]>`SELECT permission_mode FROM chats WHERE id = ${chat.id}`)[0]?.permission_mode;
+    for (let i = 0; i < 100 && (await read()) !== 'default'; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await read(), 'default', 'a mode that is not a permission mode is not taken');
+    await w.close();
+  });
+
   it('expires what a dead node’s turns waited on when it restarts; the turn is interrupted with the request in its reply, and an answer gets 409', async () => {
     const w = await world();
     const chat = await w.chat();

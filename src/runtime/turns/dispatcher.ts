@@ -7,7 +7,7 @@ import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
 import { agentEventData, agentEventOf, type AgentEvent, type AgentEventKind, type StopReason, type TurnErrorCode } from '../../api/events.js';
 import { emptyFold, foldEvent, foldEvents, foldedParts, type TurnFold } from '../../api/fold.js';
-import type { AcceptedMessage, BackendKind, PermissionMode, PrewarmReport, PrewarmSkip } from '../../api/views.js';
+import { PERMISSION_MODES, type AcceptedMessage, type BackendKind, type PermissionMode, type PrewarmReport, type PrewarmSkip } from '../../api/views.js';
 import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
 import type { Router } from '../routing/router.js';
 import { PoolFull, type RoomPolicy, type SessionLease, type SessionPool } from '../sessions/session-pool.js';
@@ -365,7 +365,7 @@ export class Dispatcher {
 
   private async run(turn: Turn): Promise<void> {
     const started = Date.now();
-    const reply = new TurnReply(this.deps.events, this.deps.log, this.deps.permissions, turn);
+    const reply = new TurnReply(this.deps.events, this.deps.log, this.deps.permissions, turn, (mode) => this.followMode(turn, mode));
     let backend: BackendKind | null = null;
     let outcome: TurnOutcome;
     try {
@@ -569,6 +569,16 @@ export class Dispatcher {
     if (this.metrics.durations.length > 10_000) this.metrics.durations.splice(0, 5_000);
   }
 
+  /**
+   * The agent changed its own permission mode (an approved plan leaves plan mode): the chat
+   * follows it, so the next turn goes on in the mode the agent is in, and clients see it.
+   */
+  private followMode(turn: Turn, mode: PermissionMode): void {
+    this.deps.sql`UPDATE chats SET permission_mode = ${mode} WHERE id = ${turn.chatId} AND permission_mode IS DISTINCT FROM ${mode}`.catch((err) =>
+      this.deps.log.warn({ err, chatId: turn.chatId, mode }, "the chat's permission mode was not updated to the agent's"),
+    );
+  }
+
   private async chat(chatId: string): Promise<ChatRow> {
     const [chat] = await this.deps.sql<ChatRow[]>`
       SELECT c.id, c.default_agent, c.model, c.permission_mode, c.worktree_id, w.path AS worktree_path
@@ -625,6 +635,10 @@ export class Dispatcher {
   }
 }
 
+function isPermissionMode(mode: string): mode is PermissionMode {
+  return (PERMISSION_MODES as readonly string[]).includes(mode);
+}
+
 /** The events a turn's reply is folded from. */
 const REPLY_KINDS: AgentEventKind[] = [
   'text_delta',
@@ -657,6 +671,7 @@ class TurnReply {
     private readonly log: Logger,
     private readonly permissions: PermissionRelay,
     private readonly turn: Turn,
+    private readonly modeChanged: (mode: PermissionMode) => void,
   ) {}
 
   emit(event: AgentEvent): void {
@@ -668,6 +683,7 @@ class TurnReply {
       this.fold = foldEvent(this.fold, event);
       const { name, data } = agentEventData(event, this.turn.id);
       void this.events.append(this.turn.chatId, name, data);
+      if (event.kind === 'mode' && isPermissionMode(event.mode)) this.modeChanged(event.mode);
     } catch (err) {
       this.log.warn({ err, turnId: this.turn.id, kind: event.kind }, 'a turn event was not kept');
     }
