@@ -116,6 +116,7 @@ describe('permission requests over the API', () => {
     assert.equal(existsSync(path.join(chat.worktreePath, 'allowed.txt')), false, 'nothing written before the answer');
 
     assert.equal((await client.request('GET', `/api/chats/${chat.id}`)).body.pendingPermissions, 1);
+    assert.match((await client.request('GET', '/metrics')).body, /^hearth_permission_requests_waiting 1$/m);
     const everywhere = (await client.request('GET', '/api/permissions?status=pending')).body.permissions as Array<{ requestId: string }>;
     assert.ok(everywhere.some((p) => p.requestId === request.data.requestId));
     const listed = (await client.request('GET', `/api/chats/${chat.id}/permissions?status=pending`)).body.permissions;

@@ -253,6 +253,11 @@ export class PermissionRelay {
     return rows.length;
   }
 
+  /** Requests this node's turns wait on now. */
+  waitingCount(): number {
+    return this.waiting.size;
+  }
+
   /** A chat's requests, oldest first; only those in one state when `status` is given. */
   async list(chatId: string, status?: PermissionStatus): Promise<PermissionRequestView[]> {
     const rows = await this.deps.sql<RequestRow[]>`
