@@ -64,7 +64,8 @@ export function PermissionCard({ part, answer }: { part: StoredPermission; answe
             <span className="tool-name" data-testid="permission-tool">
               {part.tool}
             </span>
-            {part.details?.title && <span className="tool-brief"> {part.details.title}</span>}
+            {/* A command is shown whole below. */}
+            {part.details?.title && part.details.title !== part.details.command && <span className="tool-brief"> {part.details.title}</span>}
           </>
         )}
       </header>

@@ -79,10 +79,18 @@ function Reply({ turn, answer }: { turn: Turn; answer: Answer }) {
   const noticesAt = (at: number) => turn.notices.filter((n) => Math.min(n.at, items.length) === at).map((n, i) => <NoticeView key={`n${at}-${i}`} notice={n} />);
   return (
     <>
-      {items.map((item, i) => [
+      {/* One flat list, so a part keeps its element when parts before it change (a result put under its call). */}
+      {items.flatMap((item, i) => [
         ...noticesAt(i),
         // A request keeps its card, and what is being written in it, wherever the reply puts it.
-        <PartView key={item.part.type === 'permission' ? `permission-${item.part.requestId}` : i} item={item} result={item.part.type === 'tool_call' ? results.get(item.part.id) : undefined} shownInCall={item.part.type === 'tool_result' && calls.has(item.part.id)} live={live} answer={answer} />,
+        <PartView
+          key={item.part.type === 'permission' ? `permission-${item.part.requestId}` : `part-${i}`}
+          item={item}
+          result={item.part.type === 'tool_call' ? results.get(item.part.id) : undefined}
+          shownInCall={item.part.type === 'tool_result' && calls.has(item.part.id)}
+          live={live}
+          answer={answer}
+        />,
       ])}
       {noticesAt(items.length)}
     </>
