@@ -49,7 +49,9 @@ function lastToolResults(): string {
 }
 
 const title = (page: Page) => page.evaluate('document.title') as Promise<string>;
-const waitForTitle = (page: Page, wanted: string) => page.waitForFunction(`document.title === ${JSON.stringify(wanted)}`, undefined, { timeout: 15_000 });
+// A function, not a string: the page's policy refuses to evaluate strings as code. It runs in the page, whose globals this file is not typed with.
+const waitForTitle = (page: Page, wanted: string) =>
+  page.waitForFunction((t) => (globalThis as unknown as { document: { title: string } }).document.title === t, wanted, { timeout: 15_000 });
 
 describe('the web UI on requests for permission', () => {
   it('shows a write asked for in the default mode with its diff, marks the chat and counts it in the title; Allow on one page writes the file and a second page sees it resolve', LIMIT, async () => {
@@ -102,6 +104,11 @@ describe('the web UI on requests for permission', () => {
     assert.equal(asked?.tool, 'Write');
     assert.equal(await card.getByRole('button', { name: 'Always allow' }).count(), asked.options.some((o) => o.kind === 'allow_always') ? 1 : 0);
 
+    // A page with no chat open learns of it from the list as it refreshes.
+    const lobby = await web.signedIn();
+    await lobby.locator(`[data-testid="chat-item"][data-waiting="1"]`).getByTestId('waiting-mark').waitFor({ timeout: 15_000 });
+    await waitForTitle(lobby, '(1) Hearth');
+
     await card.getByRole('button', { name: 'Allow once' }).click();
     await outcomeOf(page, card, 'allowed');
     await waitForStatus(page, 0, 'done');
@@ -119,6 +126,9 @@ describe('the web UI on requests for permission', () => {
     await page.locator('[data-testid="chat-item"][data-waiting="0"]').waitFor({ timeout: 15_000 });
     assert.equal(await page.getByTestId('waiting-mark').count(), 0);
     await waitForTitle(other, 'Hearth');
+    await waitForTitle(lobby, 'Hearth');
+    assert.equal(await lobby.getByTestId('waiting-mark').count(), 0);
+    await lobby.close();
     await web.screenshot(page, 'write-allowed');
 
     // The card is the stored part too: a reload shows it as it ended.
@@ -186,6 +196,19 @@ describe('the web UI on requests for permission', () => {
     // The rest of the turn (the call's result above the card, the reply after it) leaves the card as it was.
     assert.equal(await second.getByTestId('permission-lost').count(), 1);
     await web.screenshot(page, 'answer-lost');
+
+    // A turn stopped while its request waits: the card says it was cancelled, and why.
+    web.fake.enqueue({ kind: 'tool_use', name: 'Bash', input: { command: `touch ${made}-3` } });
+    await send(page, 'and a third');
+    const third = toolCard(page, 2, 'Bash');
+    await third.waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await outcomeOf(page, third, 'cancelled');
+    await waitForStatus(page, 2, 'aborted');
+    assert.match(await third.getByTestId('permission-outcome').innerText(), /^Cancelled/);
+    assert.match(await third.getByTestId('permission-message').innerText(), /stopped before anyone answered/);
+    assert.equal(await third.getByRole('button').count(), 0);
+    assert.equal(existsSync(`${made}-3`), false);
     assert.deepEqual(problems, []);
     await page.close();
   });
@@ -321,7 +344,7 @@ describe('the web UI on requests for permission', () => {
     await send(page, 'write notified.txt');
     const card = toolCard(page, 0, 'Write');
     await card.waitFor({ timeout: 60_000 });
-    await page.waitForFunction('window.__notes.length === 1', undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => (globalThis as unknown as { __notes: unknown[] }).__notes.length === 1, undefined, { timeout: 15_000 });
     // Several refreshes later, still the one.
     await page.waitForTimeout(5_000);
     const notes = (await page.evaluate('window.__notes.map((n) => ({ title: n.title, body: n.options.body, tag: n.options.tag, closed: n.closed }))')) as {
@@ -337,11 +360,16 @@ describe('the web UI on requests for permission', () => {
     assert.equal(await title(page), '(1) Hearth');
 
     await page.evaluate('window.__hidden = false');
+    // A page with no chat open learns of it from the list as it refreshes.
+    const lobby = await web.signedIn();
+    await lobby.locator(`[data-testid="chat-item"][data-waiting="1"]`).getByTestId('waiting-mark').waitFor({ timeout: 15_000 });
+    await waitForTitle(lobby, '(1) Hearth');
+
     await card.getByRole('button', { name: 'Allow once' }).click();
     await outcomeOf(page, card, 'allowed');
     await waitForStatus(page, 0, 'done');
     // Answered: its notification goes too.
-    await page.waitForFunction('window.__notes[0].closed === true', undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => (globalThis as unknown as { __notes: { closed: boolean }[] }).__notes[0]?.closed === true, undefined, { timeout: 15_000 });
 
     // Between turns the mode can change; from the next turn on a write goes without asking.
     const mode = page.getByTestId('permission-mode');
