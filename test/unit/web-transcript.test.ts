@@ -110,6 +110,51 @@ describe('the web UI transcript', () => {
     assert.equal(turn!.status, 'done');
   });
 
+  it('shows a permission request where it arose and how it ended, once, also when its events come again', () => {
+    const request = {
+      turnId: 'r',
+      requestId: 'q1',
+      kind: 'permission',
+      tool: 'Write',
+      toolCallId: 't',
+      input: { file_path: '/w/a.txt', content: 'a' },
+      options: [
+        { id: 'allow_once', kind: 'allow_once', label: 'Allow once' },
+        { id: 'reject_once', kind: 'reject_once', label: 'Deny' },
+      ],
+      details: { title: 'a.txt', diffs: [{ path: '/w/a.txt', oldText: null, newText: 'a' }] },
+      createdAt: '2025-01-01T00:00:00.000Z',
+    };
+    const asked = play([
+      ev('message', { turnId: 'r', role: 'user', parts: [{ type: 'text', text: 'write' }] }),
+      ev('turn_start', { turnId: 'r', backend: 'claude_sdk' }),
+      ev('tool_call', { turnId: 'r', id: 't', name: 'Write', input: request.input, status: 'pending' }),
+      ev('permission_request', request),
+    ]);
+    const { turnId: _, ...shown } = request;
+    assert.deepEqual(foldedParts(asked.turns[0]!.reply).at(-1), { type: 'permission', ...shown });
+
+    // Another page answered: the resolution reaches this one as an event of the chat.
+    const resolved = play(
+      [
+        ev('permission_resolved', { turnId: 'r', requestId: 'q1', outcome: 'denied', optionId: 'reject_once', message: 'not there', answeredAt: '2025-01-01T00:00:05.000Z' }),
+        ev('permission_request', request),
+        ev('tool_result', { turnId: 'r', id: 't', output: 'denied', isError: true }),
+      ],
+      asked,
+    );
+    const parts = foldedParts(resolved.turns[0]!.reply);
+    assert.equal(parts.filter((p) => p.type === 'permission').length, 1, 'the request shows once');
+    assert.deepEqual(parts.find((p) => p.type === 'permission'), {
+      type: 'permission',
+      ...shown,
+      outcome: 'denied',
+      optionId: 'reject_once',
+      message: 'not there',
+      answeredAt: '2025-01-01T00:00:05.000Z',
+    });
+  });
+
   it('leaves the transcript it is given as it was', () => {
     const start = play([
       ev('message', { turnId: 'x', role: 'user', parts: [{ type: 'text', text: 'x' }] }),

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 // The chat component takes the view's name; the chats it lists are Chats here.
 import { BACKEND_KINDS, BACKEND_SHORT_NAMES } from '../../src/api/views.js';
-import { Api, ApiError, type ChatView as Chat, type HealthReport } from './api';
+import { Api, ApiError, type ChatView as Chat, type HealthReport, type PermissionRequestView } from './api';
+import { NotifyButton, useAttention } from './Attention';
 import { ChatList } from './ChatList';
 import { ChatView } from './ChatView';
 import { NewChatForm } from './NewChatForm';
@@ -55,6 +56,8 @@ type Connection =
 function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
   const api = useMemo(() => new Api(token), [token]);
   const [chats, setChats] = useState<Chat[]>([]);
+  // What waits for a person in every chat; null until the server has said.
+  const [pending, setPending] = useState<PermissionRequestView[] | null>(null);
   const [connection, setConnection] = useState<Connection>({ state: 'connecting' });
   const [selected, setSelected] = useState<string | null>(chatFromHash);
   const [error, setError] = useState<string | null>(null);
@@ -72,26 +75,31 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
     try {
       const health = await api.health();
       setConnection({ state: 'up', health });
-      setChats(await api.chats());
+      const [list, waiting] = await Promise.all([api.chats(), api.pendingPermissions()]);
+      setChats(list);
+      setPending(waiting);
       setError(null);
     } catch (err) {
       fail(err);
     }
   }, [api, fail]);
 
+  // While a turn runs or a request waits, the list looks more often: a request in another chat shows soon.
+  const lively = chats.some((c) => c.busy || c.pendingPermissions > 0);
+  useEffect(() => {
+    const timer = setInterval(() => void refresh(), lively ? 2_000 : 5_000);
+    return () => clearInterval(timer);
+  }, [refresh, lively]);
+
   useEffect(() => {
     void refresh();
-    const timer = setInterval(() => void refresh(), 5_000);
     // A chat picked or left through the address closes the menu, as picking it there does.
     const onHash = () => {
       setSelected(chatFromHash());
       setMenuOpen(false);
     };
     window.addEventListener('hashchange', onHash);
-    return () => {
-      clearInterval(timer);
-      window.removeEventListener('hashchange', onHash);
-    };
+    return () => window.removeEventListener('hashchange', onHash);
   }, [refresh]);
 
   const open = (id: string | null) => {
@@ -99,6 +107,7 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
     setSelected(id);
     setMenuOpen(false);
   };
+  useAttention(chats, pending, open);
   const health = connection.state === 'up' ? connection.health : null;
 
   return (
@@ -119,6 +128,7 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
           ☰
         </button>
         <h1>Hearth</h1>
+        <NotifyButton />
         <BackendBadges health={health} />
       </header>
       {connection.state === 'unreachable' && (
@@ -167,6 +177,7 @@ function Main({ token, onRefused }: { token: string; onRefused: () => void }) {
               onTurnEnd={refresh}
               onRenamed={refresh}
               onStreamChange={refresh}
+              onPermissionsChange={refresh}
             />
           ) : (
             <div className="empty">Pick a chat, or start one on a repository.</div>

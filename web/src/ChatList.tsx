@@ -19,11 +19,18 @@ export function ChatList({
       {chats.map((c) => {
         const cost = (c.sessions ?? []).reduce((sum, s) => sum + s.cost, 0);
         return (
-          <li key={c.id} className={c.id === selected ? 'selected' : undefined} data-testid="chat-item">
+          <li key={c.id} className={[c.id === selected && 'selected', c.pendingPermissions > 0 && 'waiting'].filter(Boolean).join(' ') || undefined} data-testid="chat-item" data-waiting={c.pendingPermissions}>
             <button className="chat-open" onClick={() => onOpen(c.id)}>
-              <span className="chat-title">{c.title || c.repoPath.split('/').pop() || c.repoPath}</span>
+              <span className="chat-title">
+                {c.pendingPermissions > 0 && (
+                  <span className="waiting-mark" data-testid="waiting-mark" title={`${c.pendingPermissions} ${c.pendingPermissions === 1 ? 'request waits' : 'requests wait'} for you`}>
+                    {c.pendingPermissions}
+                  </span>
+                )}
+                {c.title || c.repoPath.split('/').pop() || c.repoPath}
+              </span>
               <span className="chat-meta">
-                {c.agent} · <span className={c.busy ? 'status busy' : 'status'}>{c.busy ? 'working' : 'idle'}</span>
+                {c.agent} · <ChatState chat={c} />
                 {cost > 0 && <> · {money(cost)}</>} · <time dateTime={c.updatedAt} title={`last active ${new Date(c.updatedAt).toLocaleString()}`}>{ago(c.updatedAt)}</time>
               </span>
             </button>
@@ -41,4 +48,10 @@ export function ChatList({
       })}
     </ul>
   );
+}
+
+/** What the chat is doing: waiting for a person comes before working, since only a person can move it on. */
+function ChatState({ chat }: { chat: ChatView }) {
+  if (chat.pendingPermissions > 0) return <span className="status waiting">waits for you</span>;
+  return <span className={chat.busy ? 'status busy' : 'status'}>{chat.busy ? 'working' : 'idle'}</span>;
 }

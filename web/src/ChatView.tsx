@@ -1,9 +1,11 @@
-import { useEffect, useReducer, useRef, useState } from 'react';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 // The component takes the view's name; the chat it shows is a Chat here.
 import type { AgentInfo, Api, ChatView as Chat } from './api';
 import { ChatTitle } from './ChatTitle';
 import { Composer } from './Composer';
 import { count, money, shortName } from './format';
+import type { PermissionAnswer } from './api';
+import { PermissionModeSelect } from './PermissionModeSelect';
 import type { ChatEvent } from './api';
 import { applyEvents, busy, emptyTranscript } from './transcript';
 import { TurnView } from './TurnView';
@@ -17,6 +19,7 @@ export function ChatView({
   onTurnEnd,
   onRenamed,
   onStreamChange,
+  onPermissionsChange,
 }: {
   api: Api;
   chatId: string;
@@ -28,6 +31,8 @@ export function ChatView({
   onRenamed: () => void;
   /** The event stream opened or broke: a moment to ask the server how it is. */
   onStreamChange: () => void;
+  /** A request of this chat arose or ended: the list's marks and the tab's count change. */
+  onPermissionsChange: () => void;
 }) {
   const [transcript, dispatch] = useReducer(applyEvents, emptyTranscript);
   const [chat, setChat] = useState<Chat | null>(null);
@@ -39,6 +44,7 @@ export function ChatView({
 
   useEffect(() => {
     let ended: ReturnType<typeof setTimeout> | undefined;
+    let asked: ReturnType<typeof setTimeout> | undefined;
     // Events go to the transcript once a frame: a replay or a fast stream renders at the
     // screen's pace, not once an event.
     const arrived: ChatEvent[] = [];
@@ -64,6 +70,10 @@ export function ChatView({
             onTurnEnd();
           }, 100);
         }
+        if (e.event === 'permission_request' || e.event === 'permission_resolved') {
+          clearTimeout(asked);
+          asked = setTimeout(onPermissionsChange, 50);
+        }
       },
       (up) => {
         setConnected(up);
@@ -72,10 +82,13 @@ export function ChatView({
     );
     return () => {
       clearTimeout(ended);
+      clearTimeout(asked);
       cancelAnimationFrame(frame);
       stop();
     };
-  }, [api, chatId, onError, onTurnEnd, onStreamChange]);
+  }, [api, chatId, onError, onTurnEnd, onStreamChange, onPermissionsChange]);
+
+  const answer = useCallback((requestId: string, body: PermissionAnswer) => api.answerPermission(chatId, requestId, body), [api, chatId]);
 
   useEffect(() => {
     if (follow.current) bottom.current?.scrollIntoView({ block: 'end' });
@@ -120,6 +133,7 @@ export function ChatView({
           />
           {chat?.branch && <span className="branch">{chat.branch}</span>}
         </div>
+        {chat && <PermissionModeSelect api={api} chat={chat} running={running} onChanged={setChat} />}
         <div className="chat-stats" data-testid="chat-stats">
           <span>{chat?.agent}</span>
           {lastBackend && <span className="backend" data-testid="backend">{shortName(lastBackend)}</span>}
@@ -143,7 +157,7 @@ export function ChatView({
       >
         {transcript.turns.length === 0 && <p className="hint">No messages yet.</p>}
         {transcript.turns.map((t) => (
-          <TurnView key={t.id} turn={t} />
+          <TurnView key={t.id} turn={t} answer={answer} />
         ))}
         <div ref={bottom} />
       </div>

@@ -1,10 +1,11 @@
 import { useState } from 'react';
 import { count, money, shortName } from './format';
+import { DiffView } from './DiffView';
 import { Markdown } from './Markdown';
-import type { FileDiff, PlanEntry, ToolStatus } from '../../src/api/events.js';
+import { PermissionCard, type Answer } from './PermissionCard';
+import type { PlanEntry, ToolStatus } from '../../src/api/events.js';
 import type { FoldItem } from '../../src/api/fold.js';
 import type { StoredPart, StoredToolCall } from '../../src/api/parts.js';
-import { diffLines, diffStat } from '../../src/api/diff-lines.js';
 import type { Notice, Turn } from './transcript';
 
 const STATUS_LABEL: Record<Turn['status'], string> = {
@@ -18,14 +19,14 @@ const STATUS_LABEL: Record<Turn['status'], string> = {
 };
 
 /** A user message and everything the agent did in reply, the turn's outcome and cost at its end. */
-export function TurnView({ turn }: { turn: Turn }) {
+export function TurnView({ turn, answer }: { turn: Turn; answer: Answer }) {
   return (
     <article className={`turn ${turn.status}`} data-testid="turn" data-status={turn.status}>
       <div className="user-message" data-testid="user-message">
         <div className="bubble">{turn.userText}</div>
       </div>
       <div className="assistant" data-testid="assistant">
-        <Reply turn={turn} />
+        <Reply turn={turn} answer={answer} />
         {turn.status === 'running' && turn.reply.items.length === 0 && <div className="thinking-dots">…</div>}
         <TurnEnd turn={turn} />
         <div className="turn-status" data-testid="turn-status">
@@ -70,7 +71,7 @@ function TurnEnd({ turn }: { turn: Turn }) {
 type ToolResult = Extract<StoredPart, { type: 'tool_result' }>;
 
 /** The reply's parts in order, each tool result inside its call, the notices where they arrived. */
-function Reply({ turn }: { turn: Turn }) {
+function Reply({ turn, answer }: { turn: Turn; answer: Answer }) {
   const items = turn.reply.items;
   const calls = new Set(items.flatMap((x) => (x.part.type === 'tool_call' ? [x.part.id] : [])));
   const results = new Map(items.flatMap((x) => (x.part.type === 'tool_result' ? [[x.part.id, x.part] as const] : [])));
@@ -78,16 +79,37 @@ function Reply({ turn }: { turn: Turn }) {
   const noticesAt = (at: number) => turn.notices.filter((n) => Math.min(n.at, items.length) === at).map((n, i) => <NoticeView key={`n${at}-${i}`} notice={n} />);
   return (
     <>
-      {items.map((item, i) => [
+      {/* One flat list, so a part keeps its element when parts before it change (a result put under its call). */}
+      {items.flatMap((item, i) => [
         ...noticesAt(i),
-        <PartView key={i} item={item} result={item.part.type === 'tool_call' ? results.get(item.part.id) : undefined} shownInCall={item.part.type === 'tool_result' && calls.has(item.part.id)} live={live} />,
+        // A request keeps its card, and what is being written in it, wherever the reply puts it.
+        <PartView
+          key={item.part.type === 'permission' ? `permission-${item.part.requestId}` : `part-${i}`}
+          item={item}
+          result={item.part.type === 'tool_call' ? results.get(item.part.id) : undefined}
+          shownInCall={item.part.type === 'tool_result' && calls.has(item.part.id)}
+          live={live}
+          answer={answer}
+        />,
       ])}
       {noticesAt(items.length)}
     </>
   );
 }
 
-function PartView({ item, result, shownInCall, live }: { item: FoldItem; result: ToolResult | undefined; shownInCall: boolean; live: boolean }) {
+function PartView({
+  item,
+  result,
+  shownInCall,
+  live,
+  answer,
+}: {
+  item: FoldItem;
+  result: ToolResult | undefined;
+  shownInCall: boolean;
+  live: boolean;
+  answer: Answer;
+}) {
   const part = item.part;
   switch (part.type) {
     case 'text':
@@ -110,6 +132,8 @@ function PartView({ item, result, shownInCall, live }: { item: FoldItem; result:
       return shownInCall ? null : <ToolOutput result={part} />;
     case 'plan':
       return <PlanView entries={part.entries} text={part.text} />;
+    case 'permission':
+      return <PermissionCard part={part} answer={answer} />;
     case 'error':
       return (
         <div className="error" role="alert" data-testid="error">
@@ -191,44 +215,6 @@ function ToolOutput({ result }: { result: ToolResult }) {
         </button>
       )}
     </div>
-  );
-}
-
-/** Lines of a diff shown before the rest is folded away. */
-const DIFF_LINES = 12;
-
-/** A change to a file as a compact unified diff: removed lines red, added green. */
-function DiffView({ diff }: { diff: FileDiff }) {
-  const [all, setAll] = useState(false);
-  const lines = diffLines(diff);
-  const stat = diffStat(diff);
-  const folded = !all && lines.length > DIFF_LINES + 2;
-  const shown = folded ? lines.slice(0, DIFF_LINES) : lines;
-  return (
-    <figure className="diff" data-testid="diff">
-      <figcaption>
-        <span className="diff-path">{diff.path}</span>
-        {diff.oldText === null && <span className="diff-new"> new file</span>}{' '}
-        <span className="diff-stat">
-          <span className="diff-added">+{stat.added}</span> <span className="diff-removed">−{stat.removed}</span>
-        </span>
-      </figcaption>
-      <pre className="diff-lines">
-        {shown.map((l, i) => (
-          <span key={i} className={`diff-line ${l.op}`} data-op={l.op}>
-            <span className="diff-sign" aria-hidden="true">
-              {l.op === 'added' ? '+' : l.op === 'removed' ? '−' : ' '}
-            </span>
-            {l.text || '\u00a0'}
-          </span>
-        ))}
-      </pre>
-      {folded && (
-        <button className="link" onClick={() => setAll(true)}>
-          Show all {lines.length} lines
-        </button>
-      )}
-    </figure>
   );
 }
 

@@ -1,8 +1,12 @@
 /** The server's HTTP API as the browser uses it; its shapes are the wire module's. */
 import { CHAT_EVENT_NAMES, type AgentEvent, type ChatEvent, type ChatEventMap } from '../../src/api/events.js';
-import type { AcceptedMessage, AgentInfo, ChatView, HealthReport, PermissionMode, PrewarmReport } from '../../src/api/views.js';
+import type { PermissionAnswer, PermissionRequestView } from '../../src/api/permissions.js';
+import type { AcceptedMessage, AgentInfo, ChatView, ErrorBody, HealthReport, PermissionMode, PrewarmReport } from '../../src/api/views.js';
 
-export type { AgentEvent, AgentInfo, ChatEvent, ChatView, HealthReport };
+export type { AgentEvent, AgentInfo, ChatEvent, ChatView, HealthReport, PermissionAnswer, PermissionMode, PermissionRequestView };
+
+/** How an answer to a request went: it was taken, or the request had already ended otherwise (`lost`). */
+export type AnswerResult = { state: 'taken'; request: PermissionRequestView } | { state: 'lost'; request: PermissionRequestView };
 
 export class ApiError extends Error {
   constructor(
@@ -60,6 +64,30 @@ export class Api {
 
   renameChat(id: string, title: string): Promise<ChatView> {
     return this.request('PATCH', `/api/chats/${id}`, { title });
+  }
+
+  /** The chat's permission mode from its next turn on; null leaves the agent's own default. */
+  setPermissionMode(id: string, permissionMode: PermissionMode | null): Promise<ChatView> {
+    return this.request('PATCH', `/api/chats/${id}`, { permissionMode });
+  }
+
+  /** What waits for a person across every chat, oldest first. */
+  async pendingPermissions(): Promise<PermissionRequestView[]> {
+    return (await this.request<{ permissions: PermissionRequestView[] }>('GET', '/api/permissions?status=pending')).permissions;
+  }
+
+  /**
+   * Answers a request. One that ended before the answer arrived (answered elsewhere,
+   * stopped, timed out) is no error: the answer says how it ended instead.
+   */
+  async answerPermission(chatId: string, requestId: string, answer: PermissionAnswer): Promise<AnswerResult> {
+    const body = await this.request<PermissionRequestView | ErrorBody>('POST', `/api/chats/${chatId}/permissions/${requestId}`, answer, [409]);
+    if ('error' in body) {
+      const request = body.error.request as PermissionRequestView | undefined;
+      if (body.error.code !== 'already_resolved' || !request) throw new ApiError(409, body.error.code, body.error.message);
+      return { state: 'lost', request };
+    }
+    return { state: 'taken', request: body };
   }
 
   async agents(): Promise<AgentInfo[]> {

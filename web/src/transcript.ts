@@ -65,6 +65,8 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
     case 'tool_update':
     case 'tool_result':
     case 'plan':
+    case 'permission_request':
+    case 'permission_resolved':
     case 'error':
       update((turn) => ({ ...turn, reply: foldEvent(turn.reply, agentEvent(e)) }));
       break;
