@@ -302,7 +302,8 @@ describe('the web UI on requests for permission', () => {
     await waitForStatus(page, 0, 'done');
     assert.match(await card.getByTestId('permission-outcome').innerText(), /^Approved/);
     assert.equal(await card.getByRole('button').count(), 0);
-    assert.ok((await chatOf(planned)).permissionMode === 'plan');
+    // An approved plan leaves plan mode, and the chat follows its agent.
+    assert.equal((await chatOf(planned)).permissionMode, 'default');
     assert.deepEqual(problems, []);
     await page.close();
   });
