@@ -141,6 +141,8 @@ interface Running {
 interface Turn {
   kind: 'turn';
   running: Running | null;
+  /** Why the agent was told to stop, if it was: the turn was stopped, or a request could be put to nobody. */
+  stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
 }
 
 type State = { kind: 'idle' } | Turn | { kind: 'closed' };
@@ -191,7 +193,7 @@ class ClaudePtySession implements AgentSession {
     if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
-    const turn: Turn = { kind: 'turn', running: null };
+    const turn: Turn = { kind: 'turn', running: null, stop: { kind: 'running' } };
     this.current = turn;
     let workDir: string | null = null;
     let admission: PromptAdmission | null = null;
@@ -205,7 +207,7 @@ class ClaudePtySession implements AgentSession {
       const messageFile = path.join(workDir, 'message.jsonl');
       await writeFile(messageFile, JSON.stringify(userMessage(input)) + '\n', { mode: 0o600 });
       const cwd = this.options.worktreePath;
-      admission = await this.deps.prompts.admit((call) => this.ask(call, ctx, cwd), ctx.signal);
+      admission = await this.deps.prompts.admit((call) => this.ask(call, ctx, turn, cwd), ctx.signal);
       // The secret goes in a file only the agent can read, never on its command line.
       const mcpConfig = path.join(workDir, 'mcp.json');
       await writeFile(mcpConfig, JSON.stringify({ mcpServers: { [PROMPT_SERVER_NAME]: admission.config } }), { mode: 0o600 });
@@ -337,9 +339,8 @@ class ClaudePtySession implements AgentSession {
     };
     take(running.early.splice(0));
     running.read = take;
-    let aborted = false;
     const onAbort = () => {
-      aborted = true;
+      turn.stop = { kind: 'aborted' };
       // A CLI that has said nothing yet has nothing to save, and may not be listening for Ctrl-C.
       if (!sawOutput) kill(running);
       else this.interrupt(running);
@@ -359,7 +360,12 @@ class ClaudePtySession implements AgentSession {
       if (this.current !== turn) return failedTurn('closed', 'the session was closed during the turn');
       const ended = result as SDKResultMessage | null;
       // A resumed CLI carries on the session's running totals from its transcript.
-      if (ended) return finishTurn(ended, { seen: prepared.totalsSoFar, aborted, explain }).outcome;
+      const { stop } = turn;
+      const aborted = stop.kind === 'aborted';
+      if (ended) {
+        const { outcome } = finishTurn(ended, { seen: prepared.totalsSoFar, aborted, explain });
+        return stop.kind === 'unasked' && !outcome.ok ? failedTurn('agent_error', `claude stopped: ${stop.message}`, outcome.usage) : outcome;
+      }
       if (aborted) return failedTurn('aborted', 'aborted');
       // The conversation may be broken: the session serves no more, and the runtime decides what comes next.
       const message = `claude exited without finishing the turn${exitNote(exit, lines.noiseTail())}`;
@@ -372,11 +378,26 @@ class ClaudePtySession implements AgentSession {
     }
   }
 
-  /** Puts the CLI's request to a person through the turn's context, and gives the CLI the answer. */
-  private async ask(call: PromptToolCall, ctx: TurnContext, cwd: string): Promise<ClaudePermissionResult> {
+  /**
+   * Puts the CLI's request to a person through the turn's context, and gives the CLI the
+   * answer. A request nobody could be asked though the turn goes on stops the agent, and
+   * the turn says why.
+   */
+  private async ask(call: PromptToolCall, ctx: TurnContext, turn: Turn, cwd: string): Promise<ClaudePermissionResult> {
     // The tool is told of no suggested rules: an "always" for a command covers that very command.
     const ask = claudeAsk(call.toolName, call.input, { toolUseId: call.toolUseId, cwd });
-    return claudeResult(ask, call.input, await ctx.requestPermission(ask));
+    const unasked = (message: string) => {
+      if (!ctx.signal.aborted && turn.stop.kind === 'running') turn.stop = { kind: 'unasked', message };
+    };
+    try {
+      const decision = await ctx.requestPermission(ask);
+      if (decision.outcome === 'cancelled') unasked(decision.message);
+      return claudeResult(ask, call.input, decision);
+    } catch (err) {
+      this.deps.log.warn({ err, chatId: this.chatId, tool: call.toolName }, 'claude-pty: a permission request failed; the tool is refused');
+      unasked(`the request to use ${call.toolName} could not be put to anyone`);
+      return { behavior: 'deny', message: 'The request could not be put to the user.', interrupt: true };
+    }
   }
 
   /** Ctrl-C, as a person at the terminal would; then the whole process group if that is not enough. */
