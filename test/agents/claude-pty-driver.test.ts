@@ -1,12 +1,13 @@
 // ClaudePtyDriver driving the real Claude Code CLI under a pseudo-terminal against the
 // fake model server, on a real PostgreSQL and real git repositories: the driver
 // contract, then what is the PTY driver's own (a process per turn, Ctrl-C, the local
-// transcript kept level with the store, a message too large for a terminal line).
+// transcript kept level with the store, a message too large for a terminal line, the
+// permission prompt tool it serves the CLI).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { ClaudePtyDriver, type ClaudePtyDriverDeps } from '../../src/agents/claude/pty/claude-pty-driver.js';
@@ -21,6 +22,7 @@ import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { BackendChats, CLAUDE, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { atListPrice, ChatSession, RecordedReports, runTurn } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
+import { pick, ScriptedPerson, type Answer } from '../fixtures/scripted-person.js';
 import { driverContract } from './driver-contract.js';
 
 let db: TestSchema;
@@ -49,6 +51,8 @@ driverContract({
   driver: (chat, configDir) => ptyDriver(chat, configDir),
   spec: sessionSpec,
   script: (chat, ...replies) => chat.fake.enqueue(...replies),
+  // The CLI's permission prompt tool is told the tool and its input, not the rules Claude Code would suggest.
+  suggestsPrefixes: false,
 });
 
 const textOf = (events: AgentEvent[]) => events.flatMap((e) => (e.kind === 'text_delta' ? [e.text] : [])).join('');
@@ -296,6 +300,179 @@ describe('ClaudePtyDriver with the real Claude Code CLI', () => {
     assert.equal(t.result.ok, true);
     assert.equal(chat.fake.mainRequests().at(-1)!.body.model, 'claude-haiku-4-5');
     assert.match(sent(chat.fake.mainRequests().at(-1)), /on the default model/);
+  });
+
+  describe('its permission prompt tool', () => {
+    /**
+     * A claude that notes what it was started with: its arguments, and its MCP
+     * configuration file's path, mode and content as they were while it ran.
+     */
+    async function notingClaude(chat: BackendChat): Promise<{ installPath: string; seen: () => Promise<{ args: string[]; configPath: string; mode: string; config: any }> }> {
+      const dir = path.join(chat.configDir, 'seen');
+      await mkdir(dir);
+      const installPath = path.join(chat.configDir, 'noting-claude');
+      await writeFile(
+        installPath,
+        [
+          '#!/bin/sh',
+          `printf '%s\\n' "$@" > "${dir}/args"`,
+          'prev=',
+          'for a in "$@"; do',
+          `  if [ "$prev" = --mcp-config ]; then printf '%s' "$a" > "${dir}/path"; stat -c %a "$a" > "${dir}/mode"; cp "$a" "${dir}/config.json"; fi`,
+          '  prev=$a',
+          'done',
+          `exec "${CLAUDE}" "$@"`,
+          '',
+        ].join('\n'),
+      );
+      await chmod(installPath, 0o755);
+      const read = (name: string) => readFile(path.join(dir, name), 'utf8');
+      return {
+        installPath,
+        seen: async () => ({
+          args: (await read('args')).trimEnd().split('\n'),
+          configPath: await read('path'),
+          mode: (await read('mode')).trim(),
+          config: JSON.parse(await read('config.json')),
+        }),
+      };
+    }
+
+    const initialize = (url: string, headers: Record<string, string>) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'probe', version: '1' } } }),
+      });
+
+    it('is named to the CLI in a private file that carries the turn’s secret, gone with the turn, and the secret with it', LIMIT, async () => {
+      const chat = await chats.create();
+      const claude = await notingClaude(chat);
+      const driver = keep(ptyDriver(chat));
+      const session = await driver.open(sessionSpec(chat, { installPath: claude.installPath }), new RecordedReports());
+      const file = path.join(chat.worktree, 'asked.txt');
+      chat.fake.enqueue({ kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'asked\n' } }, { kind: 'text', chunks: ['wrote'] });
+      const person = new ScriptedPerson(pick('allow_once'));
+      const t = await runTurn(session, 'write it', { answer: person.answer });
+      assert.equal(t.result.ok, true, JSON.stringify(t.result));
+      assert.equal(person.only().tool, 'Write', 'the CLI asked through the tool');
+      assert.equal(await readFile(file, 'utf8'), 'asked\n');
+
+      const { args, configPath, mode, config } = await claude.seen();
+      assert.equal(args[args.indexOf('--permission-prompt-tool') + 1], 'mcp__hearth__permission_prompt');
+      assert.ok(!args.includes('--strict-mcp-config'), 'the chat’s own MCP servers stay');
+      assert.equal(mode, '600');
+      const server = config.mcpServers.hearth;
+      assert.equal(server.type, 'http');
+      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+      const secret = /^Bearer (.+)$/.exec(server.headers.Authorization)?.[1];
+      assert.ok(secret && secret.length >= 40);
+      assert.ok(!args.some((a) => a.includes(secret)), 'the secret is not on the command line');
+      assert.equal(existsSync(configPath), false, 'the file is gone after the turn');
+      assert.equal(existsSync(path.dirname(configPath)), false, 'and the turn’s directory with it');
+
+      // The server is still up for the driver's next turns, but the finished turn's secret opens nothing.
+      const res = await initialize(server.url, server.headers);
+      assert.equal(res.status, 401);
+      await res.body?.cancel();
+      assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
+    });
+
+    it('gives each turn a secret of its own, refuses a wrong or missing one, and stops listening on dispose', LIMIT, async () => {
+      const chat = await chats.create();
+      const claude = await notingClaude(chat);
+      const driver = keep(ptyDriver(chat));
+      const session = await driver.open(sessionSpec(chat, { installPath: claude.installPath }), new RecordedReports());
+      const secrets: string[] = [];
+      let url = '';
+      // While a turn's request waits on the person, only that turn's secret opens the server.
+      const probing: Answer = async (ask, signal) => {
+        const server = (await claude.seen()).config.mcpServers.hearth;
+        url = server.url;
+        const secret: string = server.headers.Authorization;
+        const wrong: Record<string, string>[] = [{}, { Authorization: 'Bearer not-the-secret' }, { Authorization: secret.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a')) }, ...secrets.map((s) => ({ Authorization: s }))];
+        for (const headers of wrong) {
+          const res = await initialize(url, headers);
+          assert.equal(res.status, 401, `refused with ${JSON.stringify(headers)}`);
+          await res.body?.cancel();
+        }
+        const res = await initialize(url, { Authorization: secret });
+        assert.equal(res.status, 200, 'the turn’s own secret gets in');
+        await res.body?.cancel();
+        secrets.push(secret);
+        return pick('allow_once')(ask, signal);
+      };
+      for (const name of ['a.txt', 'b.txt']) {
+        chat.fake.enqueue({ kind: 'tool_use', name: 'Write', input: { file_path: path.join(chat.worktree, name), content: name } }, { kind: 'text', chunks: ['ok'] });
+        const person = new ScriptedPerson(probing);
+        const t = await runTurn(session, `write ${name}`, { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        assert.equal(person.answers.length, 1);
+        assert.equal(await readFile(path.join(chat.worktree, name), 'utf8'), name);
+      }
+      assert.equal(new Set(secrets).size, 2, 'each turn had a secret of its own, and the earlier one was refused in the later turn');
+
+      await driver.dispose();
+      await assert.rejects(initialize(url, { Authorization: secrets[1]! }), 'nothing listens once the driver is disposed');
+    });
+
+    it('ends a waiting request and the turn on a stop, even when the answer never comes, and leaves nothing running', LIMIT, async () => {
+      const { chat, session } = await chatSession();
+      const file = path.join(chat.worktree, 'never.txt');
+      chat.fake.enqueue({ kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } });
+      const controller = new AbortController();
+      let stoppedAt = 0;
+      // A request the runtime never answers, not even once the turn stops.
+      const person = new ScriptedPerson(() => {
+        stoppedAt = performance.now();
+        controller.abort();
+        return new Promise(() => {});
+      });
+      const t = await session.turn('write and wait', { signal: controller.signal, answer: person.answer });
+      const took = performance.now() - stoppedAt;
+      assert.ok(!t.result.ok && t.result.code === 'aborted', JSON.stringify(t.result));
+      assert.ok(took < 3_000, `the stop took ${took.toFixed(0)} ms`);
+      assert.equal(existsSync(file), false);
+      assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
+      // The CLI saved the interrupted exchange, so the next turn carries on from it.
+      const next = await session.turn('echo: after the stop');
+      assert.equal(next.result.ok, true, JSON.stringify(next.result));
+      assert.match(sent(chat.fake.mainRequests().at(-1)), /write and wait/);
+    });
+
+    it('is not displaced by an MCP server of the same name in the chat’s own project', LIMIT, async () => {
+      const { chat, session } = await chatSession();
+      // A repository that names a server "hearth" and enables its project servers: the command line's server still answers.
+      const impostor = { mcpServers: { hearth: { type: 'http', url: 'http://127.0.0.1:9/mcp' } } };
+      await writeFile(path.join(chat.worktree, '.mcp.json'), JSON.stringify(impostor));
+      await mkdir(path.join(chat.worktree, '.claude'));
+      await writeFile(path.join(chat.worktree, '.claude', 'settings.json'), JSON.stringify({ enableAllProjectMcpServers: true }));
+      const file = path.join(chat.worktree, 'asked.txt');
+      chat.fake.enqueue({ kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } }, { kind: 'text', chunks: ['ok'] });
+      const person = new ScriptedPerson(pick('reject_once', { message: 'not today' }));
+      const t = await session.turn('write it', { answer: person.answer });
+      assert.equal(t.result.ok, true, JSON.stringify(t.result));
+      assert.equal(person.only().tool, 'Write');
+      assert.equal(existsSync(file), false);
+    });
+
+    it('puts the agent’s questions to a person even when the chat bypasses permissions', LIMIT, async () => {
+      const { chat, session } = await chatSession();
+      const questions = [{ question: 'Which file?', header: 'File', options: [{ label: 'a', description: 'one' }, { label: 'b', description: 'two' }], multiSelect: false }];
+      const file = path.join(chat.worktree, 'bypassed.txt');
+      chat.fake.enqueue(
+        { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } },
+        { kind: 'tool_use', name: 'AskUserQuestion', input: { questions } },
+        { kind: 'text', chunks: ['b then'] },
+      );
+      const person = new ScriptedPerson(pick('allow_once', { answers: { 'Which file?': 'b' } }));
+      const t = await session.turn('ask me', { with: { permissionMode: 'bypassPermissions' }, answer: person.answer });
+      assert.equal(t.result.ok, true, JSON.stringify(t.result));
+      // The write went ahead unasked; only the question came to the person.
+      assert.equal(existsSync(file), true);
+      assert.equal(person.only().kind, 'question');
+      assert.match(sent(chat.fake.mainRequests().at(-1)), /Which file\?.*=.*b/);
+    });
   });
 });
 

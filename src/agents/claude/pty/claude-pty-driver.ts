@@ -27,11 +27,13 @@ import type { AgentCgroup } from '../../process/agent-cgroups.js';
 import { giveTo } from '../../process/agent-user.js';
 import { signalIfAlive } from '../../../util/processes.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
+import { claudeAsk, claudeResult, type ClaudePermissionResult } from '../claude-permissions.js';
 import { finishTurn, onceEachError } from '../claude-result.js';
 import { explainLoginFailure } from '../claude-login.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
 import { loadPty, ptyUnavailable, type NodePty } from './pty.js';
+import { PermissionPromptServer, PROMPT_SERVER_NAME, PROMPT_TOOL, type PromptAdmission, type PromptToolCall } from './permission-prompt-server.js';
 
 export interface ClaudePtyDriverDeps extends DriverProcessOptions {
   log: Logger;
@@ -53,6 +55,10 @@ export interface ClaudePtyDriverDeps extends DriverProcessOptions {
  * between turns: before a turn the local transcript is brought level with the store
  * (another node, or the SDK road, may have moved the conversation on), and after it
  * what the CLI wrote is mirrored back.
+ *
+ * The CLI asks before it uses a tool, and puts its questions and plans, through an MCP
+ * tool the driver serves on loopback (its `--permission-prompt-tool`); each turn's CLI is
+ * admitted to it with a secret of its own, and its requests go to the turn's context.
  */
 export class ClaudePtyDriver implements AgentDriver {
   readonly backend = 'claude_pty' as const;
@@ -60,6 +66,7 @@ export class ClaudePtyDriver implements AgentDriver {
   private readonly sessions = new Set<ClaudePtySession>();
   private readonly env: Record<string, string>;
   private readonly transcript: LocalTranscript;
+  private readonly prompts = new PermissionPromptServer();
   private disposed = false;
 
   constructor(private readonly deps: ClaudePtyDriverDeps) {
@@ -93,6 +100,7 @@ export class ClaudePtyDriver implements AgentDriver {
       ...this.deps,
       env: this.env,
       transcript: this.transcript,
+      prompts: this.prompts,
       spawn: pty.spawn,
       onClosed: () => this.sessions.delete(session),
     });
@@ -103,6 +111,7 @@ export class ClaudePtyDriver implements AgentDriver {
   async dispose(): Promise<void> {
     this.disposed = true;
     await Promise.all([...this.sessions].map((s) => s.close()));
+    await this.prompts.close();
   }
 }
 
@@ -110,6 +119,7 @@ export class ClaudePtyDriver implements AgentDriver {
 type SessionDeps = Omit<ClaudePtyDriverDeps, 'env'> & {
   env: Record<string, string>;
   transcript: LocalTranscript;
+  prompts: PermissionPromptServer;
   spawn: NodePty['spawn'];
   onClosed: () => void;
 };
@@ -131,6 +141,8 @@ interface Running {
 interface Turn {
   kind: 'turn';
   running: Running | null;
+  /** Why the agent was told to stop, if it was: the turn was stopped, or a request could be put to nobody. */
+  stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
 }
 
 type State = { kind: 'idle' } | Turn | { kind: 'closed' };
@@ -181,9 +193,10 @@ class ClaudePtySession implements AgentSession {
     if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
-    const turn: Turn = { kind: 'turn', running: null };
+    const turn: Turn = { kind: 'turn', running: null, stop: { kind: 'running' } };
     this.current = turn;
     let workDir: string | null = null;
+    let admission: PromptAdmission | null = null;
     let spawned = false;
     try {
       const { sessionId, resume, prepared } = await this.conversation(ctx);
@@ -193,11 +206,16 @@ class ClaudePtySession implements AgentSession {
       workDir = await mkdtemp(path.join(tmpdir(), 'hearth-pty-'));
       const messageFile = path.join(workDir, 'message.jsonl');
       await writeFile(messageFile, JSON.stringify(userMessage(input)) + '\n', { mode: 0o600 });
-      if (this.deps.user) await giveTo(this.deps.user, workDir, messageFile);
+      const cwd = this.options.worktreePath;
+      admission = await this.deps.prompts.admit((call) => this.ask(call, ctx, turn, cwd), ctx.signal);
+      // The secret goes in a file only the agent can read, never on its command line.
+      const mcpConfig = path.join(workDir, 'mcp.json');
+      await writeFile(mcpConfig, JSON.stringify({ mcpServers: { [PROMPT_SERVER_NAME]: admission.config } }), { mode: 0o600 });
+      if (this.deps.user) await giveTo(this.deps.user, workDir, messageFile, mcpConfig);
       if (this.current !== turn) return failedTurn('closed', 'the session was closed during the turn');
       let running: Running;
       try {
-        running = await this.spawn(messageFile, sessionId, resume);
+        running = await this.spawn(messageFile, mcpConfig, sessionId, resume);
       } catch (err) {
         return failedTurn('start_failed', (err as Error).message);
       }
@@ -218,6 +236,7 @@ class ClaudePtySession implements AgentSession {
       return spawned ? failedTurn('crashed', `the turn failed: ${message}`) : failedTurn('start_failed', `the turn could not start: ${message}`);
     } finally {
       if (this.current === turn) this.current = { kind: 'idle' };
+      admission?.release();
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }
   }
@@ -238,7 +257,7 @@ class ClaudePtySession implements AgentSession {
     return { sessionId, resume: false, prepared: await this.deps.transcript.prepare(sessionId) };
   }
 
-  private async spawn(messageFile: string, sessionId: string, resume: boolean): Promise<Running> {
+  private async spawn(messageFile: string, mcpConfig: string, sessionId: string, resume: boolean): Promise<Running> {
     const { model, permissionMode, worktreePath } = this.options;
     const args = [
       '-p',
@@ -248,6 +267,12 @@ class ClaudePtySession implements AgentSession {
       '--input-format',
       'stream-json',
       '--include-partial-messages',
+      // Not --strict-mcp-config: the chat's own MCP servers stay, and a server of theirs
+      // with the same name does not displace this one (the command line's servers win).
+      '--mcp-config',
+      mcpConfig,
+      '--permission-prompt-tool',
+      PROMPT_TOOL,
       ...(model ? [`--model=${model}`] : []),
       ...permissionArgs(permissionMode),
       ...(resume ? ['--resume', sessionId] : ['--session-id', sessionId]),
@@ -314,9 +339,8 @@ class ClaudePtySession implements AgentSession {
     };
     take(running.early.splice(0));
     running.read = take;
-    let aborted = false;
     const onAbort = () => {
-      aborted = true;
+      turn.stop = { kind: 'aborted' };
       // A CLI that has said nothing yet has nothing to save, and may not be listening for Ctrl-C.
       if (!sawOutput) kill(running);
       else this.interrupt(running);
@@ -336,7 +360,12 @@ class ClaudePtySession implements AgentSession {
       if (this.current !== turn) return failedTurn('closed', 'the session was closed during the turn');
       const ended = result as SDKResultMessage | null;
       // A resumed CLI carries on the session's running totals from its transcript.
-      if (ended) return finishTurn(ended, { seen: prepared.totalsSoFar, aborted, explain }).outcome;
+      const { stop } = turn;
+      const aborted = stop.kind === 'aborted';
+      if (ended) {
+        const { outcome } = finishTurn(ended, { seen: prepared.totalsSoFar, aborted, explain });
+        return stop.kind === 'unasked' && !outcome.ok ? failedTurn('agent_error', `claude stopped: ${stop.message}`, outcome.usage) : outcome;
+      }
       if (aborted) return failedTurn('aborted', 'aborted');
       // The conversation may be broken: the session serves no more, and the runtime decides what comes next.
       const message = `claude exited without finishing the turn${exitNote(exit, lines.noiseTail())}`;
@@ -346,6 +375,28 @@ class ClaudePtySession implements AgentSession {
     } finally {
       clearTimeout(exitTimer);
       ctx.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Puts the CLI's request to a person through the turn's context, and gives the CLI the
+   * answer. A request nobody could be asked though the turn goes on stops the agent, and
+   * the turn says why.
+   */
+  private async ask(call: PromptToolCall, ctx: TurnContext, turn: Turn, cwd: string): Promise<ClaudePermissionResult> {
+    // The tool is told of no suggested rules: an "always" for a command covers that very command.
+    const ask = claudeAsk(call.toolName, call.input, { toolUseId: call.toolUseId, cwd });
+    const unasked = (message: string) => {
+      if (!ctx.signal.aborted && turn.stop.kind === 'running') turn.stop = { kind: 'unasked', message };
+    };
+    try {
+      const decision = await ctx.requestPermission(ask);
+      if (decision.outcome === 'cancelled') unasked(decision.message);
+      return claudeResult(ask, call.input, decision);
+    } catch (err) {
+      this.deps.log.warn({ err, chatId: this.chatId, tool: call.toolName }, 'claude-pty: a permission request failed; the tool is refused');
+      unasked(`the request to use ${call.toolName} could not be put to anyone`);
+      return { behavior: 'deny', message: 'The request could not be put to the user.', interrupt: true };
     }
   }
 
