@@ -215,9 +215,43 @@ describe('permission requests over the API', () => {
     assert.equal(events.filter((e) => e.event === 'permission_request').length, 0, 'not asked again');
     assert.ok(events.some((e) => e.event === 'status' && /allowed by a rule of this chat/.test(String(e.data.message))));
 
+    // The other road: Claude Code under a terminal asks through Hearth's prompt tool, and the rule answers there too.
+    suite.fake.enqueue(bash, { kind: 'text', chunks: ['Made on the PTY road.'] });
+    const third = await send(other.client, chat.id, 'and once more', { backend: 'claude_pty' });
+    const pty = await turnEnd(other.client, chat.id, third);
+    assert.equal(pty.end.ok, true, JSON.stringify(pty.end));
+    assert.equal(pty.events.find((e) => e.event === 'turn_start')?.data.backend, 'claude_pty');
+    assert.equal(pty.events.filter((e) => e.event === 'permission_request').length, 0, 'not asked on the PTY road either');
+
     const removed = await other.client.request('DELETE', `/api/chats/${chat.id}/permission-rules/${rules[0]!.ruleId}`);
     assert.equal(removed.status, 204);
     assert.equal((await other.client.request('DELETE', `/api/chats/${chat.id}/permission-rules/${rules[0]!.ruleId}`)).status, 404);
+  });
+
+  it('asks on the PTY road through the same relay: allow there writes the file, and a chat moves between roads with nothing left pending', LIMIT, async () => {
+    const { client } = server ?? (await serve());
+    const chat = await newChat(client);
+    suite.fake.enqueue(writeFile('pty.txt'), { kind: 'text', chunks: ['Written on the PTY road.'] });
+    const turnId = await send(client, chat.id, 'write pty.txt', { backend: 'claude_pty' });
+    const request = await requestOf(client, chat.id, turnId);
+    assert.equal(request.data.tool, 'Write');
+    assert.equal((await answer(client, chat.id, request.data.requestId, { decision: 'allow' })).body.status, 'allowed');
+    const { end, events } = await turnEnd(client, chat.id, turnId);
+    assert.equal(end.ok, true, JSON.stringify(end));
+    assert.equal(events.find((e) => e.event === 'turn_start')?.data.backend, 'claude_pty');
+    assert.equal(existsSync(path.join(chat.worktreePath, 'pty.txt')), true);
+
+    // Stopped on the PTY road while it asks: cancelled there, and the SDK road's next turn finds nothing pending.
+    suite.fake.enqueue(writeFile('never.txt'));
+    const stopped = await send(client, chat.id, 'write never.txt', { backend: 'claude_pty' });
+    await requestOf(client, chat.id, stopped);
+    await client.request('POST', `/api/chats/${chat.id}/abort`);
+    assert.equal((await turnEnd(client, chat.id, stopped)).end.code, 'aborted');
+    assert.deepEqual((await client.request('GET', `/api/chats/${chat.id}/permissions?status=pending`)).body.permissions, []);
+    suite.fake.enqueue({ kind: 'text', chunks: ['Back on the SDK road.'] });
+    const next = await send(client, chat.id, 'carry on', { backend: 'claude_sdk' });
+    assert.equal((await turnEnd(client, chat.id, next)).end.ok, true);
+    assert.equal(existsSync(path.join(chat.worktreePath, 'never.txt')), false);
   });
 
   it('passes a question’s answers to the model', LIMIT, async () => {
