@@ -92,13 +92,19 @@ export class LiveTurnPrinter {
         break;
       }
       // The user's own message, partial tool input, tool updates, the assembled assistant
-      // message and usage repeat what is shown already.
+      // message and usage repeat what is shown already; permission requests and their
+      // outcomes are shown by whoever asks the person (TurnPermissions), through `block`.
     }
   }
 
   /** Writes a line of its own, apart from anything else on the terminal. */
   note(text: string): void {
     this.line('err', this.errStyle.dim(printable(text)));
+  }
+
+  /** Lines on stderr of their own, apart from anything else on the terminal; made printable by the caller. */
+  block(lines: string[]): void {
+    for (const line of lines) this.line('err', line);
   }
 
   /** Ends whatever line is left open, so the shell prompt starts on its own line. */
