@@ -53,7 +53,13 @@ export interface Usage {
   cache_creation_input_tokens?: number;
 }
 
-export type ScriptedReply =
+/**
+ * A reply to a main request. `from_request` makes it from the request it answers, for
+ * what only the request says (the plan file Claude Code names in plan mode).
+ */
+export type ScriptedReply = ServedReply | { kind: 'from_request'; reply: (req: RecordedRequest) => ServedReply };
+
+type ServedReply =
   | { kind: 'text'; chunks: string[]; usage?: Usage }
   | { kind: 'thinking'; thinking: string[]; text: string[]; usage?: Usage }
   | { kind: 'tool_use'; name: string; input: Record<string, unknown>; text?: string; usage?: Usage }
@@ -205,7 +211,8 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
       return;
     }
     if (r.method === 'POST' && r.path === '/v1/messages') {
-      const reply = r.main ? (opts.reply?.(r) ?? queue.shift() ?? defaultReply) : auxReply(r.body);
+      const next = r.main ? (opts.reply?.(r) ?? queue.shift() ?? defaultReply) : auxReply(r.body);
+      const reply = next.kind === 'from_request' ? next.reply(r) : next;
       await respond(r, reply, res, r.main ? DEFAULT_USAGE : ZERO_USAGE);
       return;
     }
@@ -214,7 +221,7 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
 
   async function respond(
     r: RecordedRequest,
-    reply: ScriptedReply,
+    reply: ServedReply,
     res: http.ServerResponse,
     fallbackUsage: Usage,
   ): Promise<void> {
@@ -344,7 +351,7 @@ interface Block {
   final: Record<string, unknown>;
 }
 
-function contentBlocks(reply: ScriptedReply, n: string): Block[] {
+function contentBlocks(reply: ServedReply, n: string): Block[] {
   const text = (parts: string[]): Block => ({
     start: { type: 'text', text: '' },
     deltas: parts.map((t) => ({ type: 'text_delta', text: t })),
@@ -396,7 +403,7 @@ function fullUsage(u: Usage): Required<Usage> {
 
 // Helper calls ask either for free text or for JSON matching a schema (the
 // session title does); answer each in the shape it asks for.
-function auxReply(body: any): ScriptedReply {
+function auxReply(body: any): ServedReply {
   const format = body?.output_config?.format;
   if (format?.type === 'json_schema' && format.schema) {
     return { kind: 'text', chunks: [JSON.stringify(sampleFor(format.schema))], usage: ZERO_USAGE };

@@ -18,6 +18,7 @@ import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { ChatSession, texts, type Turn } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
+import { pick, ScriptedPerson } from '../fixtures/scripted-person.js';
 import { driverContract } from './driver-contract.js';
 
 let db: TestSchema;
@@ -111,10 +112,12 @@ describe('ClaudeSdkDriver with the real Claude Code binary', () => {
         { kind: 'text', chunks: ['tried'] },
       );
 
-    // The SDK's default mode asks before running a command, and nobody answers here.
+    // The SDK's default mode asks before running a command; here the person refuses.
     touch();
-    const refused = await session.turn('touch it');
+    const person = new ScriptedPerson(pick('reject_once'));
+    const refused = await session.turn('touch it', { answer: person.answer });
     assert.equal(refused.result.ok, true);
+    assert.equal(person.only().subject, `touch ${marker}`);
     assert.equal(resultOf(refused).isError, true);
     assert.equal(existsSync(marker), false);
     const defaultPid = session.pid();
@@ -123,6 +126,7 @@ describe('ClaudeSdkDriver with the real Claude Code binary', () => {
     const live = await session.session();
     assert.equal(await live.reconfigure({ worktreePath: chat.worktree, model: null, permissionMode: 'bypassPermissions' }), false);
     touch();
+    // Nobody is asked in bypassPermissions: the default context would stop the turn.
     const allowed = await session.turn('touch it now', { with: { permissionMode: 'bypassPermissions' } });
     assert.equal(resultOf(allowed).isError, false);
     assert.equal(existsSync(marker), true);
@@ -136,7 +140,9 @@ describe('ClaudeSdkDriver with the real Claude Code binary', () => {
     // Leaving it happens on the warm process.
     await rm(marker);
     touch();
-    const refusedAgain = await session.turn('once more', { with: { permissionMode: 'default' } });
+    const again = new ScriptedPerson(pick('reject_once'));
+    const refusedAgain = await session.turn('once more', { with: { permissionMode: 'default' }, answer: again.answer });
+    again.only();
     assert.equal(resultOf(refusedAgain).isError, true);
     assert.equal(existsSync(marker), false);
     assert.equal(session.pid(), bypassPid);

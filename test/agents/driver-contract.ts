@@ -8,14 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AgentEvent } from '../../src/api/events.js';
+import type { AgentEvent, PermissionOptionKind } from '../../src/api/events.js';
 import type { AgentDriver, AgentSession, SessionSpec } from '../../src/agents/contract/driver.js';
 import { AgentStartError } from '../../src/agents/contract/errors.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
-import { DEFAULT_USAGE, type ScriptedReply } from '../fixtures/fake-anthropic.js';
+import { DEFAULT_USAGE, type RecordedRequest, type ScriptedReply } from '../fixtures/fake-anthropic.js';
 import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
-import { atListPrice, RecordedReports, runTurn, texts, type Usage } from '../fixtures/driver-turns.js';
+import { atListPrice, ChatSession, RecordedReports, runTurn, texts, type Usage } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
+import { pick, ScriptedPerson, untilStopped } from '../fixtures/scripted-person.js';
 
 export interface DriverFactory {
   /** The driver's name in test titles. */
@@ -336,5 +337,208 @@ export function driverContract(factory: DriverFactory): void {
       nothingLeft(chat);
       await assert.rejects(driver.open(factory.spec(chat), new RecordedReports()), AgentStartError);
     });
+
+    describe('asks a person before its agent goes on', () => {
+      const asking = { permissionMode: 'default' as const };
+      const planning = { permissionMode: 'plan' as const };
+      const ACP_KINDS: PermissionOptionKind[] = ['allow_once', 'allow_always', 'reject_once', 'reject_always'];
+      const toolEvents = (events: AgentEvent[]) => ({
+        call: events.find((e): e is Extract<AgentEvent, { kind: 'tool_call' }> => e.kind === 'tool_call'),
+        result: events.find((e): e is Extract<AgentEvent, { kind: 'tool_result' }> => e.kind === 'tool_result'),
+      });
+      // Claude Code names the plan file in plan mode's instructions; the model writes its plan there before asking to leave.
+      const writePlan = (plan: string): ScriptedReply => ({
+        kind: 'from_request',
+        reply: (req) => {
+          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
+          assert.ok(file, 'plan mode names a plan file');
+          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: plan } };
+        },
+      });
+
+      it('asks before writing a file, with the diff and options of ACP kinds, and writes it when allowed', LIMIT, async () => {
+        const { chat, session } = await opened(asking);
+        const file = path.join(chat.worktree, 'allowed.txt');
+        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'yes\n' } }, { kind: 'text', chunks: ['wrote it'] });
+        const person = new ScriptedPerson(pick('allow_once'));
+        const t = await runTurn(session, 'write it', { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        const ask = person.only();
+        const { call, result } = toolEvents(t.events);
+        assert.equal(ask.kind, 'permission');
+        assert.equal(ask.tool, 'Write');
+        assert.equal(ask.toolCallId, call?.id, 'the request names its tool call');
+        assert.deepEqual(ask.details?.diffs, [{ path: file, oldText: null, newText: 'yes\n' }]);
+        assert.ok(ask.options.length >= 2 && ask.options.every((o) => ACP_KINDS.includes(o.kind) && o.label), JSON.stringify(ask.options));
+        assert.equal(new Set(ask.options.map((o) => o.id)).size, ask.options.length, 'option ids are distinct');
+        assert.ok(ask.options.some((o) => o.kind === 'reject_once'));
+        assert.equal(await readFile(file, 'utf8'), 'yes\n');
+        assert.ok(result && result.id === call?.id && !result.isError, JSON.stringify(result));
+        assert.equal(texts(t.events, 'text_delta').join(''), 'wrote it');
+      });
+
+      it('writes nothing when denied, and the agent hears the person’s words', LIMIT, async () => {
+        const { chat, session } = await opened(asking);
+        const file = path.join(chat.worktree, 'denied.txt');
+        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'no\n' } }, { kind: 'text', chunks: ['as you wish'] });
+        const person = new ScriptedPerson(pick('reject_once', { message: 'put it in NOTES-ELSEWHERE.md instead' }));
+        const t = await runTurn(session, 'write it', { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        person.only();
+        assert.equal(existsSync(file), false);
+        const { call, result } = toolEvents(t.events);
+        assert.equal(result?.isError, true);
+        assert.match(toolResultSent(chat.fake.mainRequests().at(-1), call!.id), /put it in NOTES-ELSEWHERE\.md instead/);
+      });
+
+      it('asks before running a command, with the command, where it runs, and the prefix the agent suggests for a standing answer', LIMIT, async () => {
+        const { chat, session } = await opened(asking);
+        const command = 'npm test -- --grep parser';
+        factory.script(chat, { kind: 'tool_use', name: 'Bash', input: { command, description: 'run the tests' } }, { kind: 'text', chunks: ['not then'] });
+        const person = new ScriptedPerson(pick('reject_once'));
+        const t = await runTurn(session, 'test it', { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        const ask = person.only();
+        assert.equal(ask.kind, 'permission');
+        assert.equal(ask.subject, command);
+        assert.deepEqual(ask.rule, { tool: 'Bash', prefix: 'npm test' });
+        assert.equal(ask.details?.command, command);
+        assert.equal(ask.details?.cwd, chat.worktree);
+        assert.ok(ask.options.some((o) => o.kind === 'allow_always'), 'a standing answer is offered');
+      });
+
+      it("puts the agent's questions with their choices, and the agent gets the answers", LIMIT, async () => {
+        const { chat, session } = await opened(asking);
+        const questions = [
+          { question: 'Which colour?', header: 'Colour', options: [{ label: 'red', description: 'warm' }, { label: 'teal', description: 'cool' }], multiSelect: false },
+        ];
+        factory.script(chat, { kind: 'tool_use', name: 'AskUserQuestion', input: { questions } }, { kind: 'text', chunks: ['teal it is'] });
+        const person = new ScriptedPerson(pick('allow_once', { answers: { 'Which colour?': 'teal' } }));
+        const t = await runTurn(session, 'ask me', { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        const ask = person.only();
+        assert.equal(ask.kind, 'question');
+        assert.deepEqual(ask.questions, [
+          { question: 'Which colour?', header: 'Colour', choices: [{ label: 'red', description: 'warm' }, { label: 'teal', description: 'cool' }], multiSelect: false, freeText: true },
+        ]);
+        const { call, result } = toolEvents(t.events);
+        assert.equal(result?.isError, false);
+        const answered = toolResultSent(chat.fake.mainRequests().at(-1), call!.id);
+        assert.match(answered, /Which colour\?/);
+        assert.match(answered, /teal/);
+        assert.doesNotMatch(answered, /\bred\b/, 'only the answer, not the choices');
+      });
+
+      it('asks approval of a plan with its text, and once approved the agent leaves plan mode, for this turn only', LIMIT, async () => {
+        const chat = await chats.create();
+        const session = new ChatSession(driverFor(chat), factory.spec(chat, planning));
+        const plan = '# Plan\n1. write PLANNED.txt\n';
+        factory.script(chat, writePlan(plan), { kind: 'tool_use', name: 'ExitPlanMode', input: {} }, { kind: 'text', chunks: ['on it'] });
+        const person = new ScriptedPerson(pick('allow_once'));
+        const t = await session.turn('plan it', { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        // Writing the plan file is plan mode's own business: only leaving it is asked.
+        const ask = person.only();
+        assert.equal(ask.kind, 'plan');
+        assert.equal(ask.tool, 'ExitPlanMode');
+        assert.equal(ask.plan, plan);
+        assert.deepEqual(ask.options.map((o) => o.kind).sort(), ['allow_once', 'reject_once']);
+        const call = t.events.find((e): e is Extract<AgentEvent, { kind: 'tool_call' }> => e.kind === 'tool_call' && e.name === 'ExitPlanMode');
+        const result = t.events.find((e): e is Extract<AgentEvent, { kind: 'tool_result' }> => e.kind === 'tool_result' && e.id === call?.id);
+        assert.equal(result?.isError, false);
+        assert.match(toolResultSent(chat.fake.mainRequests().at(-1), call!.id), /approved/);
+        assert.ok(t.events.some((e) => e.kind === 'mode' && e.mode === 'default'), 'the agent left plan mode');
+
+        // The chat is still in plan mode: so is its next turn.
+        factory.script(chat, { kind: 'text', chunks: ['planning again'] });
+        const next = await session.turn('and now?', { with: planning });
+        assert.equal(next.result.ok, true, JSON.stringify(next.result));
+        assert.match(sentSince(chat.fake.mainRequests().at(-1), 'and now?'), /Plan mode is active/);
+        await session.close();
+      });
+
+      it('keeps the agent planning when its plan is not approved, with the person’s note', LIMIT, async () => {
+        const { chat, session } = await opened(planning);
+        factory.script(chat, writePlan('# Plan\n1. everything at once\n'), { kind: 'tool_use', name: 'ExitPlanMode', input: {} }, { kind: 'text', chunks: ['replanning'] });
+        const person = new ScriptedPerson(pick('reject_once', { message: 'split it into TWO-STEPS' }));
+        const t = await runTurn(session, 'plan it', { answer: person.answer });
+        assert.equal(t.result.ok, true, JSON.stringify(t.result));
+        assert.equal(person.only().kind, 'plan');
+        const call = t.events.find((e): e is Extract<AgentEvent, { kind: 'tool_call' }> => e.kind === 'tool_call' && e.name === 'ExitPlanMode');
+        const told = toolResultSent(chat.fake.mainRequests().at(-1), call!.id);
+        assert.match(told, /keep planning/i);
+        assert.match(told, /split it into TWO-STEPS/);
+        assert.ok(!t.events.some((e) => e.kind === 'mode'), 'still in plan mode');
+      });
+
+      it('stops a turn waiting for an answer promptly: the request sees the stop, and nothing is written', LIMIT, async () => {
+        const { chat, driver, session } = await opened(asking);
+        factory.script(chat, { kind: 'text', chunks: ['warm'] });
+        await runTurn(session, 'first');
+        const pid = session.pid();
+        const file = path.join(chat.worktree, 'never.txt');
+        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } });
+        const controller = new AbortController();
+        let abortedAt = 0;
+        const person = new ScriptedPerson(
+          untilStopped(() => {
+            abortedAt = performance.now();
+            controller.abort();
+          }),
+        );
+        const t = await runTurn(session, 'write and wait', { signal: controller.signal, answer: person.answer });
+        const took = performance.now() - abortedAt;
+        person.only();
+        assert.deepEqual(person.answers, [{ outcome: 'cancelled', message: 'the turn was stopped' }], 'the request saw the turn stop');
+        assert.ok(!t.result.ok && t.result.code === 'aborted', JSON.stringify(t.result));
+        assert.ok(took < 3_000, `the stop took ${took.toFixed(0)} ms`);
+        assert.equal(existsSync(file), false);
+        assert.equal(session.state(), 'idle', 'a stop is not a crash');
+        if (driver.warm) assert.equal(session.pid(), pid, 'still the same warm process');
+
+        factory.script(chat, { kind: 'text', chunks: ['back'] });
+        const next = await runTurn(session, 'after the stop');
+        assert.equal(next.result.ok, true, JSON.stringify(next.result));
+        await session.close();
+        await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+      });
+
+      it('stops the turn, saying why, when a request cannot be put to anyone, and the session goes on', LIMIT, async () => {
+        const { chat, session } = await opened(asking);
+        const file = path.join(chat.worktree, 'unasked.txt');
+        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } });
+        // The default context: nobody is there to answer.
+        const t = await runTurn(session, 'write it');
+        assert.ok(!t.result.ok && t.result.code === 'agent_error', JSON.stringify(t.result));
+        assert.match(t.result.error, /nobody is there to answer/);
+        assert.equal(existsSync(file), false);
+        assert.equal(session.state(), 'idle');
+        factory.script(chat, { kind: 'text', chunks: ['still here'] });
+        const next = await runTurn(session, 'are you there?');
+        assert.equal(next.result.ok, true, JSON.stringify(next.result));
+      });
+    });
   });
+}
+
+/** The messages a model request carried from the last one that says `text` on, as JSON text to search: what came with the newest prompt. */
+function sentSince(req: RecordedRequest | undefined, text: string): string {
+  assert.ok(req, 'the model was called');
+  const messages = (req.body?.messages ?? []) as unknown[];
+  const from = messages.map((m) => JSON.stringify(m).includes(text)).lastIndexOf(true);
+  assert.ok(from >= 0, `no message says ${text}`);
+  return JSON.stringify(messages.slice(from));
+}
+
+/** What a model request sent back as the result of tool call `id`, as text. */
+function toolResultSent(req: RecordedRequest | undefined, id: string): string {
+  assert.ok(req, 'the model was called');
+  const messages = (req.body?.messages ?? []) as Array<{ content: unknown }>;
+  for (const m of messages) {
+    if (!Array.isArray(m.content)) continue;
+    for (const block of m.content as Array<{ type?: string; tool_use_id?: string; content?: unknown }>) {
+      if (block.type === 'tool_result' && block.tool_use_id === id) return typeof block.content === 'string' ? block.content : JSON.stringify(block.content);
+    }
+  }
+  assert.fail(`no result of ${id} was sent`);
 }

@@ -1,5 +1,14 @@
 import { accessSync, constants, existsSync } from 'node:fs';
-import { query, type Options, type Query, type SDKMessage, type SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
+import {
+  query,
+  type CanUseTool,
+  type Options,
+  type PermissionMode,
+  type PermissionResult,
+  type Query,
+  type SDKMessage,
+  type SDKUserMessage,
+} from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from 'pino';
 import type { PostgresSessionStore } from '../../../store/postgres-session-store.js';
 import {
@@ -23,6 +32,7 @@ import { within } from '../../../util/within.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
 import { explainLoginFailure } from '../claude-login.js';
 import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from '../claude-result.js';
+import { claudeAsk, claudeResult } from '../claude-permissions.js';
 
 export interface ClaudeSdkDriverDeps extends DriverProcessOptions {
   log: Logger;
@@ -63,8 +73,10 @@ export class ClaudeSdkDriver implements AgentDriver {
   async open(spec: SessionSpec, reports: SessionReports): Promise<AgentSession> {
     const reason = this.unavailable();
     if (reason) throw new AgentStartError(spec.agent, reason, '');
-    const live = await this.start(spec);
-    const session = new ClaudeSdkSession(live, spec, reports, this.deps, this.env, () => this.sessions.delete(session));
+    // The agent asks only during a turn, so never before its session exists; should it, nobody is there to answer.
+    let session: ClaudeSdkSession | null = null;
+    const live = await this.start(spec, (tool, input, options) => (session ? session.canUseTool(tool, input, options) : Promise.resolve(NO_TURN)));
+    session = new ClaudeSdkSession(live, spec, reports, this.deps, this.env, () => this.sessions.delete(session!));
     if (this.disposed) {
       // Disposed while the agent was coming up: it serves nobody.
       await session.close();
@@ -80,7 +92,7 @@ export class ClaudeSdkDriver implements AgentDriver {
   }
 
   /** Spawns the agent and waits until it has answered the SDK's initialize request. */
-  private async start(spec: SessionSpec): Promise<Live> {
+  private async start(spec: SessionSpec, canUseTool: CanUseTool): Promise<Live> {
     const installPath = this.deps.executable || spec.installPath;
     const fail = (err: AgentStartError) => {
       this.deps.log.error({ chatId: spec.chatId, err }, 'claude-sdk: agent failed to start');
@@ -100,6 +112,8 @@ export class ClaudeSdkDriver implements AgentDriver {
       sessionStore: this.deps.sessionStore,
       // Partial messages carry text, thinking and tool input as they are written.
       includePartialMessages: true,
+      // Where Claude Code would ask its user (the default and plan modes, acceptEdits for what is no edit), it asks here.
+      canUseTool,
       env: this.env,
       pathToClaudeCodeExecutable: installPath,
       ...(model ? { model } : {}),
@@ -178,7 +192,19 @@ interface Live {
   seen: RunningTotals;
 }
 
-type State = { kind: 'idle'; live: Live } | { kind: 'turn'; live: Live } | { kind: 'closed' };
+type State = { kind: 'idle'; live: Live } | { kind: 'turn'; live: Live; turn: Turn } | { kind: 'closed' };
+
+/** A running turn: its context, which the agent's requests to a person go through, and why the agent was told to stop, if it was. */
+interface Turn {
+  ctx: TurnContext;
+  stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
+}
+
+/** The answer to a request that comes while no turn runs: nobody can be asked. */
+const NO_TURN: PermissionResult = { behavior: 'deny', message: 'No turn is running, so nobody can be asked.', interrupt: true };
+
+/** The answer Claude Code gets, should it look, for a request it withdrew. */
+const WITHDRAWN: PermissionResult = { behavior: 'deny', message: 'The request was withdrawn.', interrupt: true };
 
 /** One (chat, agent) session: a warm query whose process lives until the session closes or the agent dies. */
 class ClaudeSdkSession implements AgentSession {
@@ -236,22 +262,61 @@ class ClaudeSdkSession implements AgentSession {
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
     const { live } = this.current;
-    this.current = { kind: 'turn', live };
+    const turn: Turn = { ctx, stop: { kind: 'running' } };
+    this.current = { kind: 'turn', live, turn };
     try {
-      return await this.runTurn(live, input, ctx);
+      return await this.runTurn(live, input, turn);
     } finally {
       if (this.current.kind === 'turn' && this.current.live === live) this.current = { kind: 'idle', live };
     }
   }
 
-  private async runTurn(live: Live, input: string, ctx: TurnContext): Promise<TurnResult> {
+  /**
+   * Claude Code's request to use a tool, put to a person through the running turn. The
+   * turn's signal reaches the request through its context; the SDK's own signal says
+   * Claude Code no longer waits for the answer.
+   */
+  async canUseTool(tool: string, input: Record<string, unknown>, options: Parameters<CanUseTool>[2]): Promise<PermissionResult> {
+    const current = this.current;
+    if (current.kind !== 'turn') return NO_TURN;
+    const { turn } = current;
+    const ask = claudeAsk(tool, input, {
+      toolUseId: options.toolUseID,
+      suggestions: options.suggestions,
+      cwd: this.options.worktreePath,
+      suppressAlwaysAllowRule: options.suppressAlwaysAllowRule,
+    });
+    // Nobody could be asked though the turn goes on: the agent stops, and the turn says why.
+    const unasked = (message: string) => {
+      if (!turn.ctx.signal.aborted && turn.stop.kind === 'running') turn.stop = { kind: 'unasked', message };
+    };
+    const answered = turn.ctx.requestPermission(ask).then(
+      (decision) => {
+        if (decision.outcome === 'cancelled') unasked(decision.message);
+        return claudeResult(ask, input, decision);
+      },
+      (err: unknown): PermissionResult => {
+        this.deps.log.warn({ err, chatId: this.chatId, tool }, 'claude-sdk: a permission request failed; the tool is refused');
+        unasked(`the request to use ${tool} could not be put to anyone`);
+        return { behavior: 'deny', message: 'The request could not be put to the user.', interrupt: true };
+      },
+    );
+    const withdrawn = whenAborted(options.signal, WITHDRAWN);
+    try {
+      return await Promise.race([answered, withdrawn.promise]);
+    } finally {
+      withdrawn.cancel();
+    }
+  }
+
+  private async runTurn(live: Live, input: string, turn: Turn): Promise<TurnResult> {
+    const { ctx } = turn;
     const map = createClaudeSdkMapState();
     const explain = (message: string) => explainLoginFailure(message, this.env);
     const emit = onceEachError((ev) => ctx.emit(ev), explain);
-    let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      aborted = true;
+      turn.stop = { kind: 'aborted' };
       // Interrupt the turn on the same process and keep it warm; a process that does
       // not stop in time is ended, and the session with it.
       live.query.interrupt().catch((err) => {
@@ -260,30 +325,41 @@ class ClaudeSdkSession implements AgentSession {
       killTimer = setTimeout(() => live.process.killGroup('SIGKILL'), this.deps.interruptGraceMs ?? 5_000);
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const aborted = () => turn.stop.kind === 'aborted';
     try {
       live.input.push({ type: 'user', message: { role: 'user', content: input }, parent_tool_use_id: null });
       for (;;) {
         // next(), never for-await: leaving a for-await loop would end the query.
         const step = await this.next(live);
-        if (step.done) return await this.ended(live, aborted, `claude exited mid-turn${exitNote(live)}`);
+        if (step.done) return await this.ended(live, aborted(), `claude exited mid-turn${exitNote(live)}`);
         const msg = step.value;
         if (msg.type === 'system' && msg.subtype === 'init' && msg.session_id !== this.token) {
           this.token = msg.session_id;
           this.reports.resumeToken(msg.session_id);
         }
+        if (msg.type === 'system' && (msg.subtype === 'init' || msg.subtype === 'status')) this.modeReported(msg.permissionMode);
         for (const ev of mapSdkMessage(msg, map)) emit(ev);
         if (msg.type === 'result') {
-          const { outcome, total } = finishTurn(msg, { seen: live.seen, aborted, explain });
+          const { outcome, total } = finishTurn(msg, { seen: live.seen, aborted: aborted(), explain });
           live.seen = total;
-          return outcome;
+          const { stop } = turn;
+          return stop.kind === 'unasked' && !outcome.ok ? failedTurn('agent_error', `claude stopped: ${stop.message}`, outcome.usage) : outcome;
         }
       }
     } catch (err) {
-      return await this.ended(live, aborted, `claude failed mid-turn: ${(err as Error).message}${exitNote(live)}`);
+      return await this.ended(live, aborted(), `claude failed mid-turn: ${(err as Error).message}${exitNote(live)}`);
     } finally {
       clearTimeout(killTimer);
       ctx.signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * The permission mode the process reports. It changes itself (an approved plan leaves
+   * plan mode), and the next turn's options are compared with what it is in now.
+   */
+  private modeReported(mode: PermissionMode | undefined): void {
+    if (mode && mode !== (this.options.permissionMode ?? 'default')) this.options = { ...this.options, permissionMode: mode };
   }
 
   /** A turn whose query ended before its result: closed under it, stopped, or crashed. The session serves no more. */
@@ -334,4 +410,16 @@ function exitNote(live: Live): string {
   const how = signalCode ? ` (killed by ${signalCode})` : exitCode !== null ? ` (exit code ${exitCode})` : '';
   const tail = live.process.stderrTail();
   return how + (tail ? `\n${tail}` : '');
+}
+
+/** A promise of `value` once `signal` aborts, and a way to stop listening. */
+function whenAborted<T>(signal: AbortSignal, value: T): { promise: Promise<T>; cancel: () => void } {
+  let cancel = () => {};
+  const promise = new Promise<T>((resolve) => {
+    if (signal.aborted) return resolve(value);
+    const onAbort = () => resolve(value);
+    signal.addEventListener('abort', onAbort, { once: true });
+    cancel = () => signal.removeEventListener('abort', onAbort);
+  });
+  return { promise, cancel };
 }
