@@ -31,13 +31,16 @@ export function requestHeadline(request: RequestShown): string {
   }
 }
 
-/** The request in full, for a person to judge: the change or command, each question with its choices, the plan. */
-export function requestLines(request: RequestShown, style: Style): string[] {
+/**
+ * The request in full, for a person to judge: the change or command, each question with
+ * its choices, the plan. `changesShown`: the change is on the screen already, just above.
+ */
+export function requestLines(request: RequestShown, style: Style, changesShown = false): string[] {
   const lines = [style.bold(requestHeadline(request))];
   switch (request.kind) {
     case 'permission': {
       const details = request.details ?? {};
-      for (const diff of details.diffs ?? []) lines.push(...diffBlock(diff, style, REQUEST_DIFF_LINES));
+      if (!changesShown) for (const diff of details.diffs ?? []) lines.push(...diffBlock(diff, style, REQUEST_DIFF_LINES));
       if (details.cwd) lines.push(style.dim(`  in ${oneLine(details.cwd)}`));
       break;
     }

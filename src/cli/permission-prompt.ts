@@ -11,16 +11,18 @@ export interface Terminal {
 }
 
 /**
- * How asking ended: with an answer, left unanswered by the person (Ctrl-D), or stopped
- * because the request no longer waits (resolved elsewhere, the turn over).
+ * How asking ended: with an answer; left unanswered by the person (Ctrl-D); interrupted
+ * by Ctrl-C, which stops the turn; or stopped because the request no longer waits
+ * (resolved elsewhere, the turn over).
  */
-export type PromptResult = { state: 'answered'; answer: PermissionAnswer } | { state: 'left' } | { state: 'stopped' };
+export type PromptResult = { state: 'answered'; answer: PermissionAnswer } | { state: 'left' } | { state: 'interrupted' } | { state: 'stopped' };
 
 /**
  * Asks on the terminal for an answer to a request already shown: leave once or always,
  * or a denial with a message; each question's answer; the plan's approval or a note.
- * `signal` stops asking; Ctrl-C calls `onInterrupt` (the terminal's keys are the
- * prompt's while it asks, so the process sees no SIGINT of its own).
+ * `signal` stops asking; Ctrl-C stops asking and calls `onInterrupt` (the terminal's
+ * keys are the prompt's while it asks, so the process sees no SIGINT of its own). The
+ * question's line is ended however asking ends.
  */
 export async function promptAnswer(
   request: RequestShown,
@@ -32,17 +34,31 @@ export async function promptAnswer(
   if (signal.aborted) return { state: 'stopped' };
   const rl = createInterface({ input: terminal.input, output: terminal.output, terminal: true });
   const closed = new Promise<null>((resolve) => rl.once('close', () => resolve(null)));
-  rl.on('SIGINT', onInterrupt);
+  // A question that is cancelled ends its line itself; one closed by Ctrl-D does not.
+  const asking = new AbortController();
+  const stop = () => asking.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  let interrupted = false;
+  rl.on('SIGINT', () => {
+    interrupted = true;
+    asking.abort();
+    onInterrupt();
+  });
   const say = (line: string) => terminal.output.write(line + '\n');
   /** The line typed, or null once asking has ended either way. */
   const ask = async (question: string): Promise<string | null> => {
     try {
-      return await Promise.race([rl.question(question, { signal }), closed]);
+      return await Promise.race([rl.question(question, { signal: asking.signal }), closed]);
     } catch {
       return null;
     }
   };
-  const ended = (): PromptResult => (signal.aborted ? { state: 'stopped' } : { state: 'left' });
+  const ended = (): PromptResult => {
+    if (interrupted) return { state: 'interrupted' };
+    if (signal.aborted) return { state: 'stopped' };
+    terminal.output.write('\n');
+    return { state: 'left' };
+  };
   try {
     switch (request.kind) {
       case 'permission': {
@@ -96,6 +112,7 @@ export async function promptAnswer(
       }
     }
   } finally {
+    signal.removeEventListener('abort', stop);
     rl.close();
   }
 }

@@ -114,6 +114,11 @@ export function diffBlock(diff: FileDiff, style: Style, max = DIFF_LINES): strin
   return more > 0 ? [...shown, style.dim(`  … +${more} line${more === 1 ? '' : 's'}`)] : shown;
 }
 
+/** Whether `diffBlock` shows the whole change, nothing of it counted away. */
+export function diffFits(diff: FileDiff, max = DIFF_LINES): boolean {
+  return diffLines(diff).filter((l) => l.op !== 'kept').length <= max;
+}
+
 const PLAN_MARK: Record<PlanEntry['status'], string> = { pending: '☐', in_progress: '◐', completed: '☑' };
 
 /** The plan as a checklist, a written plan's text above it. */

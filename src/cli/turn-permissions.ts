@@ -1,27 +1,29 @@
 import type { PermissionRequestData, PermissionResolvedData } from '../api/events.js';
 import type { PermissionRequestView } from '../api/permissions.js';
 import type { HearthApi } from './api-client.js';
-import { answerCommands, outcomeLine, requestLines, type OutcomeShown } from './permission-lines.js';
+import { answerCommands, outcomeLine, requestHeadline, requestLines, type OutcomeShown } from './permission-lines.js';
 import { promptAnswer, type Terminal } from './permission-prompt.js';
 import { printable, type Style } from './render.js';
 
 /** Where the person is: at this terminal, asked here; or elsewhere, told how to answer from any client. */
 export type AskWhere = { kind: 'terminal'; terminal: Terminal; onInterrupt: () => void } | { kind: 'elsewhere' };
 
-/** Lines written apart from anything else the turn prints. */
+/** Where the turn is printed: lines apart from anything else, and whether a tool call's changes are on the screen already. */
 export interface Notices {
   block(lines: string[]): void;
+  showedChanges(toolCallId: string | null): boolean;
 }
 
 /**
  * Each request of a turn on its way: waiting its turn to be asked, being asked, its answer
- * on its way to the server, left to be answered from another client, or over.
+ * on its way to the server, waiting for an answer from any client (or for the stop
+ * Ctrl-C asked for), or over.
  */
 type Entry =
   | { state: 'queued'; request: PermissionRequestData }
   | { state: 'asking'; request: PermissionRequestData; stop: AbortController; elsewhere: PermissionResolvedData | null }
   | { state: 'posting'; request: PermissionRequestData; elsewhere: PermissionResolvedData | null }
-  | { state: 'told'; request: PermissionRequestData }
+  | { state: 'waiting'; request: PermissionRequestData }
   | { state: 'done'; request: PermissionRequestData };
 
 /**
@@ -47,8 +49,8 @@ export class TurnPermissions {
   requested(request: PermissionRequestData): void {
     if (this.entries.has(request.requestId)) return;
     if (this.where.kind === 'elsewhere') {
-      this.entries.set(request.requestId, { state: 'told', request });
-      this.notices.block([...requestLines(request, this.style), ...this.howToAnswer(request)]);
+      this.entries.set(request.requestId, { state: 'waiting', request });
+      this.notices.block([...this.lines(request), ...this.howToAnswer(request)]);
       return;
     }
     this.entries.set(request.requestId, { state: 'queued', request });
@@ -61,9 +63,13 @@ export class TurnPermissions {
     if (!entry) return;
     switch (entry.state) {
       case 'queued':
-      case 'told':
+        // Never asked here, so never shown: its headline goes with its outcome.
         this.entries.set(resolved.requestId, { state: 'done', request: entry.request });
-        this.notices.block([this.outcome(entry.request, resolved, entry.state === 'queued')]);
+        this.notices.block([this.style.bold(requestHeadline(entry.request)), this.outcome(entry.request, resolved, true)]);
+        break;
+      case 'waiting':
+        this.entries.set(resolved.requestId, { state: 'done', request: entry.request });
+        this.notices.block([this.outcome(entry.request, resolved, false)]);
         break;
       case 'asking':
       case 'posting':
@@ -102,17 +108,17 @@ export class TurnPermissions {
       const { request } = queued;
       const entry: Entry & { state: 'asking' } = { state: 'asking', request, stop: new AbortController(), elsewhere: null };
       this.entries.set(id, entry);
-      this.notices.block(requestLines(request, this.style));
+      this.notices.block(this.lines(request));
       const result = await promptAnswer(request, terminal, this.style, entry.stop.signal, onInterrupt);
-      if (result.state !== 'answered') terminal.output.write('\n');
       if (entry.elsewhere) {
         this.entries.set(id, { state: 'done', request });
         this.notices.block([this.outcome(request, entry.elsewhere, true)]);
       } else if (result.state === 'answered') {
         await this.post(request, result.answer);
-      } else if (result.state === 'left') {
-        this.entries.set(id, { state: 'told', request });
-        this.notices.block(this.howToAnswer(request));
+      } else if (result.state === 'left' || result.state === 'interrupted') {
+        this.entries.set(id, { state: 'waiting', request });
+        // Interrupted, the turn is stopping: its end says how the request ended.
+        if (result.state === 'left') this.notices.block(this.howToAnswer(request));
       }
     }
   }
@@ -134,9 +140,13 @@ export class TurnPermissions {
         this.notices.block([this.outcome(request, entry.elsewhere, true)]);
         return;
       }
-      this.entries.set(request.requestId, { state: 'told', request });
+      this.entries.set(request.requestId, { state: 'waiting', request });
       this.notices.block([this.style.red(`✗ the answer could not be given: ${printable(why)}`), ...this.howToAnswer(request)]);
     }
+  }
+
+  private lines(request: PermissionRequestData): string[] {
+    return requestLines(request, this.style, this.notices.showedChanges(request.toolCallId));
   }
 
   private outcome(request: PermissionRequestData, resolved: PermissionResolvedData, elsewhere: boolean): string {
