@@ -39,7 +39,7 @@ export class TurnPermissions {
   private asking: Promise<void> | null = null;
 
   constructor(
-    private readonly api: HearthApi,
+    private readonly api: Pick<HearthApi, 'answerPermission'>,
     private readonly chatId: string,
     private readonly where: AskWhere,
     private readonly notices: Notices,

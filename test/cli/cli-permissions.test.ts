@@ -295,6 +295,35 @@ describe('hearth CLI: permission requests', () => {
     assert.match(lastToolResult(), /a hexagon/);
   });
 
+  it('shows a plan on a terminal and sends it back with a note; the agent keeps planning', LIMIT, async () => {
+    const r0 = await hearth(['new', suite.repo, '--json', '--permission-mode', 'plan']);
+    const chat = JSON.parse(r0.stdout) as ChatView;
+    const plan = '# Plan\n1. write everything at once\n';
+    suite.fake.enqueue(
+      // Claude Code names the plan file in plan mode's instructions; the model writes its plan there before asking to leave.
+      {
+        kind: 'from_request',
+        reply: (req) => {
+          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
+          assert.ok(file, 'plan mode names a plan file');
+          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: plan } };
+        },
+      },
+      { kind: 'tool_use', name: 'ExitPlanMode', input: {} },
+      { kind: 'text', chunks: ['replanning'] },
+    );
+    const t = await terminal(['send', chat.id, 'plan it']);
+    await waitFor(t, '[y] approve, [n] keep planning: ');
+    assert.match(t.output(), /^\? Approve the plan and start\?\r?\n {2}Plan:\r?\n {4}# Plan\r?\n {4}1\. write everything at once\r?$/m);
+    t.write('n\r');
+    await waitFor(t, 'What should change (optional): ');
+    t.write('split it into TWO-STEPS\r');
+    const r = await t.done;
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /^✗ plan not approved, the agent keeps planning: split it into TWO-STEPS\r?$/m);
+    assert.match(lastToolResult(), /split it into TWO-STEPS/);
+  });
+
   it('hearth mode shows and sets the permission mode: in acceptEdits a Write asks nobody', LIMIT, async () => {
     const chat = await newChat();
     const shownMode = await hearth(['mode', chat.id]);
