@@ -1,5 +1,5 @@
 import type { PermissionRequestData, PermissionResolvedData } from '../api/events.js';
-import type { PermissionRequestView } from '../api/permissions.js';
+import type { PermissionAnswer, PermissionRequestView } from '../api/permissions.js';
 import type { HearthApi } from './api-client.js';
 import { answerCommands, outcomeLine, requestHeadline, requestLines, type OutcomeShown } from './permission-lines.js';
 import { promptAnswer, type Terminal } from './permission-prompt.js';
@@ -82,7 +82,7 @@ export class TurnPermissions {
     }
   }
 
-  /** Stops asking: the turn is over, or the person left. */
+  /** Stops asking: the turn is over, or `hearth send` leaves before its end. */
   async close(): Promise<void> {
     this.queue.length = 0;
     for (const entry of this.entries.values()) if (entry.state === 'asking') entry.stop.abort();
@@ -123,7 +123,7 @@ export class TurnPermissions {
     }
   }
 
-  private async post(request: PermissionRequestData, answer: Parameters<HearthApi['answerPermission']>[2]): Promise<void> {
+  private async post(request: PermissionRequestData, answer: PermissionAnswer): Promise<void> {
     const entry: Entry & { state: 'posting' } = { state: 'posting', request, elsewhere: null };
     this.entries.set(request.requestId, entry);
     try {
