@@ -1,4 +1,5 @@
 import type { ChatEvent } from '../api/events.js';
+import type { PermissionAnswer, PermissionRequestView, PermissionRuleView, PermissionStatus } from '../api/permissions.js';
 import type { AcceptedMessage, ChatView, PermissionMode, StoredMessage } from '../api/views.js';
 import { ApiError, CliError, UnauthorizedError, UnreachableError } from './errors.js';
 
@@ -8,6 +9,11 @@ import { ApiError, CliError, UnauthorizedError, UnreachableError } from './error
  * passes through for `--json` and is otherwise ignored.
  */
 export type StreamEvent = ChatEvent;
+
+/** How an answer to a permission request fared: it was the one taken, or another outcome came first. */
+export type AnswerResult =
+  | { state: 'taken'; request: PermissionRequestView }
+  | { state: 'already_resolved'; request: PermissionRequestView };
 
 /** Reconnects in a row, with no event in between, before the stream counts as lost. */
 const MAX_RECONNECTS = 5;
@@ -41,6 +47,45 @@ export class HearthApi {
     return this.request('GET', `/api/chats/${id}/messages`);
   }
 
+  updateChat(id: string, body: { title?: string; permissionMode?: PermissionMode | null }): Promise<ChatView> {
+    return this.request('PATCH', `/api/chats/${id}`, body);
+  }
+
+  /** A chat's permission requests, oldest first; only those in `status` when it is given. */
+  permissions(chatId: string, status?: PermissionStatus): Promise<{ permissions: PermissionRequestView[] }> {
+    return this.request('GET', `/api/chats/${chatId}/permissions${status ? `?status=${status}` : ''}`);
+  }
+
+  /** What waits for a person in every chat, oldest first. */
+  pendingPermissions(): Promise<{ permissions: PermissionRequestView[] }> {
+    return this.request('GET', '/api/permissions?status=pending');
+  }
+
+  /** Answers a request; a 409 is no failure here but says which outcome came first. */
+  async answerPermission(chatId: string, requestId: string, answer: PermissionAnswer): Promise<AnswerResult> {
+    const path = `/api/chats/${chatId}/permissions/${requestId}`;
+    const res = await this.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer) });
+    const text = await res.text();
+    if (res.status === 409) {
+      const request = (parseJson(text) as { error?: { code?: unknown; request?: PermissionRequestView } } | null)?.error;
+      if (request?.code === 'already_resolved' && request.request) return { state: 'already_resolved', request: request.request };
+    }
+    if (!res.ok) throw this.failure(res.status, text);
+    const request = parseJson(text) as PermissionRequestView | null;
+    if (!request) throw new CliError(`the server at ${this.url} answered POST ${path} with something that is not JSON`);
+    return { state: 'taken', request };
+  }
+
+  permissionRules(chatId: string): Promise<{ rules: PermissionRuleView[] }> {
+    return this.request('GET', `/api/chats/${chatId}/permission-rules`);
+  }
+
+  /** Answers 204 with no body. */
+  async deletePermissionRule(chatId: string, ruleId: string): Promise<void> {
+    const res = await this.fetch(`/api/chats/${chatId}/permission-rules/${ruleId}`, { method: 'DELETE' });
+    if (!res.ok) throw this.failure(res.status, await res.text());
+  }
+
   /** Whether the server runs in demo mode, talking to a scripted model; false when it cannot tell. */
   async demo(): Promise<boolean> {
     const health = await this.request<{ demo?: boolean }>('GET', '/health').catch(() => null);
@@ -65,11 +110,9 @@ export class HearthApi {
     });
     const text = await res.text();
     if (!res.ok) throw this.failure(res.status, text);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new CliError(`the server at ${this.url} answered ${method} ${path} with something that is not JSON`);
-    }
+    const parsed = parseJson(text);
+    if (parsed === null) throw new CliError(`the server at ${this.url} answered ${method} ${path} with something that is not JSON`);
+    return parsed as T;
   }
 
   /**
@@ -139,6 +182,15 @@ export class HearthApi {
     const code = typeof error?.code === 'string' ? error.code : 'http_error';
     const message = typeof error?.message === 'string' ? error.message : text.trim().slice(0, 200) || `HTTP ${status}`;
     return new ApiError(status, code, message);
+  }
+}
+
+/** The JSON value of `text`, or null when it is none (or JSON's own null, which no route answers). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
   }
 }
 

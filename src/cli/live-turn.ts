@@ -1,5 +1,5 @@
 import type { StreamEvent } from './api-client.js';
-import { diffBlock, errorLine, modeLine, planLines, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
+import { diffBlock, diffFits, errorLine, modeLine, planLines, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
 
 type Out = { write(chunk: string): unknown; isTTY?: boolean };
 
@@ -18,6 +18,8 @@ export class LiveTurnPrinter {
   /** When both go to one terminal, a line on one stream must first end the other's. */
   private readonly sharedTerminal: boolean;
   private readonly errorsShown = new Set<string>();
+  /** Tool calls whose changes were shown whole on the terminal stderr shares. */
+  private readonly changesShown = new Set<string>();
   private thinking = false;
   /** The reply's and the thinking's text, which arrive in pieces. */
   private readonly reply = new PrintableStream();
@@ -59,6 +61,7 @@ export class LiveTurnPrinter {
         const call = event.data;
         this.line('out', toolCallLine(String(call.name), call.input, call.title));
         for (const diff of call.diffs ?? []) for (const line of diffBlock(diff, this.style)) this.line('out', line);
+        if (this.sharedTerminal && call.diffs?.length && call.diffs.every((d) => diffFits(d))) this.changesShown.add(call.id);
         break;
       }
       case 'tool_result':
@@ -92,13 +95,24 @@ export class LiveTurnPrinter {
         break;
       }
       // The user's own message, partial tool input, tool updates, the assembled assistant
-      // message and usage repeat what is shown already.
+      // message and usage repeat what is shown already; permission requests and their
+      // outcomes are shown by whoever asks the person (TurnPermissions), through `block`.
     }
   }
 
   /** Writes a line of its own, apart from anything else on the terminal. */
   note(text: string): void {
     this.line('err', this.errStyle.dim(printable(text)));
+  }
+
+  /** Whether the tool call's changes are on the screen whole already, where stderr's lines go too. */
+  showedChanges(toolCallId: string | null): boolean {
+    return toolCallId !== null && this.changesShown.has(toolCallId);
+  }
+
+  /** Lines on stderr of their own, apart from anything else on the terminal; made printable by the caller. */
+  block(lines: string[]): void {
+    for (const line of lines) this.line('err', line);
   }
 
   /** Ends whatever line is left open, so the shell prompt starts on its own line. */

@@ -1,17 +1,21 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { HearthApi } from './api-client.js';
 import { configFromEnv } from './config.js';
 import { resolveConnection } from './connection.js';
 import { CliError, NoServerError, UnreachableError, UsageError } from './errors.js';
 import { printable } from './render.js';
+import { answerRequest } from './commands/answer.js';
 import { listChats } from './commands/chats.js';
 import { deleteChat } from './commands/delete.js';
 import { showLog } from './commands/log.js';
+import { chatMode } from './commands/mode.js';
 import { newChat } from './commands/new-chat.js';
+import { listPending } from './commands/pending.js';
+import { listRules, removeRule } from './commands/rules.js';
 import { sendMessage } from './commands/send.js';
 import { stopChat } from './commands/stop.js';
 import { serve } from './serve.js';
-import { BACKEND_KINDS } from '../api/views.js';
+import { BACKEND_KINDS, PERMISSION_MODES } from '../api/views.js';
 
 const SERVE_ENVIRONMENT = `
 Environment:
@@ -44,8 +48,6 @@ $XDG_STATE_HOME/hearth/server.json (default ~/.local/state/hearth/server.json), 
 "hearth serve" writes wherever it runs; else http://127.0.0.1:HEARTH_PORT (default 8420).
 The token: --token, else HEARTH_TOKEN, else the token file of the server found.
 A chat is named by its id or a unique prefix of at least 4 characters.`;
-
-const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto'];
 
 interface GlobalOptions {
   url?: string;
@@ -124,7 +126,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--agent <name>', 'agent to run (default: claude)')
     .option('--model <model>', 'model for the agent')
     .option('--title <title>', 'a title for the chat')
-    .addOption(new Option('--permission-mode <mode>', 'what the agent may do without asking').choices(PERMISSION_MODES))
+    .addOption(new Option('--permission-mode <mode>', 'what the agent may do without asking').choices([...PERMISSION_MODES]))
     .addOption(json())
     .action(
       client((api, repo: string, options: { agent?: string; model?: string; title?: string; permissionMode?: string; json?: boolean }) =>
@@ -135,7 +137,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   program
     .command('send')
     .description(
-      'send a message and stream the reply until the turn ends; exit 0 when it succeeds, 1 when it fails, 130 when stopped (Ctrl-C stops it)',
+      'send a message and stream the reply until the turn ends; exit 0 when it succeeds, 1 when it fails, 130 when stopped (Ctrl-C stops it). ' +
+        "The agent's permission requests are asked on the terminal; without one they go to stderr with the commands that answer them (hearth allow, hearth deny)",
     )
     .argument('<chat>', 'chat id or a unique prefix of it')
     .argument('[text...]', 'the message; "-" or nothing reads it from stdin')
@@ -175,7 +178,69 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       ),
     );
 
-  for (const command of program.commands) {
+  program
+    .command('pending')
+    .description('list the permission requests that wait for an answer, in every chat, oldest first')
+    .addOption(json())
+    .action(client((api, options: { json?: boolean }) => listPending(api, { json: Boolean(options.json) })));
+
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command('allow')
+    .description(
+      "allow a chat's permission request, answer its questions or approve its plan; the request may be left out when it is the only one waiting. Exit 1 when another answer came first",
+    )
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .argument('[request]', 'request id or a unique prefix of it (hearth pending lists them)')
+    .option('--always', 'allow such uses from now on, kept as a rule of the chat (where the request offers it)')
+    .option('--answer <text>', "an answer to the agent's question: a choice's number or your own words; one for each question, in order", collect)
+    .option('--message <text>', 'a word to the agent with the answer')
+    .addOption(json())
+    .action(
+      client((api, chat: string, request: string | undefined, options: { always?: boolean; answer?: string[]; message?: string; json?: boolean }) =>
+        answerRequest(api, chat, request, 'allow', { ...options, json: Boolean(options.json) }),
+      ),
+    );
+
+  program
+    .command('deny')
+    .description(
+      "deny a chat's permission request, decline its questions or send its plan back; the request may be left out when it is the only one waiting. Exit 1 when another answer came first",
+    )
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .argument('[request]', 'request id or a unique prefix of it (hearth pending lists them)')
+    .option('--message <text>', 'why, or what the agent should do instead')
+    .addOption(json())
+    .action(
+      client((api, chat: string, request: string | undefined, options: { message?: string; json?: boolean }) =>
+        answerRequest(api, chat, request, 'deny', { ...options, json: Boolean(options.json) }),
+      ),
+    );
+
+  const rules = program.command('rules').description('a chat\'s standing permission answers: what its agents may do without asking');
+  rules
+    .command('list', { isDefault: true })
+    .description("list a chat's rules (hearth rules <chat> does the same)")
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .addOption(json())
+    .action(client((api, chat: string, options: { json?: boolean }) => listRules(api, chat, { json: Boolean(options.json) })));
+  rules
+    .command('rm')
+    .description('remove a rule: its tool is asked about again')
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .argument('<rule>', 'rule id or a unique prefix of it')
+    .addOption(json())
+    .action(client((api, chat: string, rule: string, options: { json?: boolean }) => removeRule(api, chat, rule, { json: Boolean(options.json) })));
+
+  program
+    .command('mode')
+    .description("show a chat's permission mode (what its agent may do without asking), or set it for the turns to come")
+    .argument('<chat>', 'chat id or a unique prefix of it')
+    .addArgument(new Argument('[mode]', 'the mode to set; agent goes back to the agent\'s own default').choices([...PERMISSION_MODES, 'agent']))
+    .addOption(json())
+    .action(client((api, chat: string, mode: string | undefined, options: { json?: boolean }) => chatMode(api, chat, mode, { json: Boolean(options.json) })));
+
+  for (const command of program.commands.flatMap((c) => [c, ...c.commands])) {
     if (command.name() !== 'serve') command.configureHelp({ showGlobalOptions: true });
   }
   return program;

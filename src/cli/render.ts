@@ -87,26 +87,36 @@ export function toolInputSummary(input: unknown): string {
   return oneLine(JSON.stringify(input), 80);
 }
 
-/** `⏺ Bash(ls -la)`: the call's title where the agent gave one, else what its input is about. */
-export function toolCallLine(name: string, input: unknown, title?: string): string {
-  return `⏺ ${printable(name)}(${title ? oneLine(title, 80) : toolInputSummary(input)})`;
+/** `Bash(ls -la)`: the call's title where the agent gave one, else what its input is about. */
+export function toolCallText(name: string, input: unknown, title?: string): string {
+  return `${printable(name)}(${title ? oneLine(title, 80) : toolInputSummary(input)})`;
 }
 
-/** Lines of a diff shown before the rest is counted. */
+/** `⏺ Bash(ls -la)` */
+export function toolCallLine(name: string, input: unknown, title?: string): string {
+  return `⏺ ${toolCallText(name, input, title)}`;
+}
+
+/** Lines of a diff shown under a tool call before the rest is counted. */
 const DIFF_LINES = 4;
 
 /**
  * A file change in a few lines under its call: removed lines red, added green, the rest
  * counted (`… +N lines`). Lines kept around the change are left out.
  */
-export function diffBlock(diff: FileDiff, style: Style): string[] {
+export function diffBlock(diff: FileDiff, style: Style, max = DIFF_LINES): string[] {
   const changed = diffLines(diff).filter((l) => l.op !== 'kept');
-  const shown = changed.slice(0, DIFF_LINES).map((l) =>
+  const shown = changed.slice(0, max).map((l) =>
     l.op === 'added' ? style.green(`  + ${oneLine(l.text, 96)}`) : style.red(`  - ${oneLine(l.text, 96)}`),
   );
   const more = changed.length - shown.length;
   if (changed.length === 0) return [style.dim('  (no change)')];
   return more > 0 ? [...shown, style.dim(`  … +${more} line${more === 1 ? '' : 's'}`)] : shown;
+}
+
+/** Whether `diffBlock` shows the whole change, nothing of it counted away. */
+export function diffFits(diff: FileDiff, max = DIFF_LINES): boolean {
+  return diffLines(diff).filter((l) => l.op !== 'kept').length <= max;
 }
 
 const PLAN_MARK: Record<PlanEntry['status'], string> = { pending: '☐', in_progress: '◐', completed: '☑' };

@@ -59,6 +59,24 @@ export function spawnCli(args: string[], options: CliOptions = {}): Running {
 
 /** `hearth <args>` on a terminal of its own (a real pty), answering its question with `answer`. */
 export async function onTerminal(args: string[], env: Record<string, string>, answer: string): Promise<{ code: number; output: string }> {
+  const terminal = await spawnOnTerminal(args, env);
+  let exited = false;
+  void terminal.done.then(() => (exited = true));
+  await until(() => exited || terminal.output().includes('[y/N]'), 'the question', 25_000);
+  if (!exited) terminal.write(answer);
+  return terminal.done;
+}
+
+export interface OnTerminal {
+  /** Everything the terminal showed so far: stdout and stderr as one. */
+  output(): string;
+  /** Types on the terminal: a line ends with "\r", as the Enter key sends it. */
+  write(keys: string): void;
+  done: Promise<{ code: number; output: string }>;
+}
+
+/** `hearth <args>` on a terminal of its own (a real pty), its stdin the terminal's keys; killed after `limitMs`. */
+export async function spawnOnTerminal(args: string[], env: Record<string, string>, limitMs = 25_000): Promise<OnTerminal> {
   const { spawn: spawnPty } = await import('@lydell/node-pty');
   const pty = spawnPty(process.execPath, [...CLI, ...args], {
     cwd: ROOT,
@@ -66,21 +84,15 @@ export async function onTerminal(args: string[], env: Record<string, string>, an
     cols: 200,
   });
   let output = '';
-  let answered = false;
-  const exited = new Promise<number>((r) => pty.onExit(({ exitCode }) => r(exitCode)));
-  pty.onData((d) => {
-    output += d;
-    if (!answered && output.includes('[y/N]')) {
-      answered = true;
-      pty.write(answer);
-    }
-  });
-  const timer = setTimeout(() => pty.kill('SIGKILL'), 25_000);
-  try {
-    return { code: await exited, output };
-  } finally {
-    clearTimeout(timer);
-  }
+  pty.onData((d) => (output += d));
+  const timer = setTimeout(() => pty.kill('SIGKILL'), limitMs);
+  const done = new Promise<{ code: number; output: string }>((resolve) =>
+    pty.onExit(({ exitCode }) => {
+      clearTimeout(timer);
+      resolve({ code: exitCode, output });
+    }),
+  );
+  return { output: () => output, write: (keys) => pty.write(keys), done };
 }
 
 /** The run's output, for assertion messages. */

@@ -289,11 +289,16 @@ describe('hearth CLI: help and configuration', () => {
     const expected: Record<string, RegExp[]> = {
       chats: [/--json/, /--url <url>/, /--token <token>/],
       new: [/<repo>/, /--agent <name>/, /--model <model>/, /--title <title>/, /--permission-mode <mode>/, /bypassPermissions/, /--json/],
-      send: [/<chat>/, /\[text\.\.\.\]/, /--backend <backend>/, /claude_pty/, /--json/, /130/],
+      send: [/<chat>/, /\[text\.\.\.\]/, /--backend <backend>/, /claude_pty/, /--json/, /130/, /hearth allow/],
       log: [/<chat>/, /--json/],
       stop: [/<chat>/, /--json/],
       delete: [/<chat>/, /--yes/, /--json/, /branch stays/],
       serve: [/HEARTH_PORT/, /DATABASE_URL/],
+      pending: [/--json/, /every chat/],
+      allow: [/<chat>/, /\[request\]/, /--always/, /--answer <text>/, /--message <text>/, /--json/],
+      deny: [/<chat>/, /\[request\]/, /--message <text>/, /--json/],
+      rules: [/list \[options\] <chat>/, /rm \[options\] <chat> <rule>/],
+      mode: [/<chat>/, /\[mode\]/, /acceptEdits/, /agent/, /--json/],
     };
     const runs = await Promise.all(Object.keys(expected).map((command) => hearth([command, '--help'])));
     for (const [i, [command, patterns]] of Object.entries(expected).entries()) {

@@ -1,7 +1,7 @@
 import type { HearthApi } from '../api-client.js';
 import { formatCost, oneLine, shortPath, table } from '../render.js';
 
-/** Lists chats, most recently active first, with what each has cost so far. */
+/** Lists chats, most recently active first: whether each is busy or asks a person something, and what it has cost so far. */
 export async function listChats(api: HearthApi, options: { json: boolean }): Promise<number> {
   const list = await api.listChats();
   if (options.json) {
@@ -16,7 +16,7 @@ export async function listChats(api: HearthApi, options: { json: boolean }): Pro
     c.id.slice(0, 8),
     oneLine(c.title || shortPath(c.repoPath), 40),
     c.agent,
-    c.busy ? 'busy' : 'idle',
+    c.pendingPermissions > 0 ? `asks (${c.pendingPermissions})` : c.busy ? 'busy' : 'idle',
     c.branch ?? '-',
     c.sessions?.length ? formatCost(c.sessions.reduce((sum, s) => sum + s.cost, 0)) : '-',
   ]);

@@ -2,6 +2,7 @@ import type { StoredPart } from '../../api/parts.js';
 import type { StoredMessage } from '../../api/views.js';
 import type { HearthApi } from '../api-client.js';
 import { resolveChatId } from '../chat-ref.js';
+import { outcomeLine, requestHeadline } from '../permission-lines.js';
 import { diffBlock, errorLine, planLines, printable, styleFor, toolCallLine, toolResultLine, type Style } from '../render.js';
 
 /** Prints a chat's history: each turn's message and reply, and how the turn ended when it did not succeed. */
@@ -75,7 +76,10 @@ function renderPart(part: StoredPart, role: StoredMessage['role'], style: Style)
     case 'tool_result':
       return toolResultLine(part.output, part.isError, style);
     case 'permission':
-      return style.dim(printable(`? ${part.kind} ${part.tool}: ${part.outcome ?? 'pending'}${part.message ? ` (${part.message})` : ''}`));
+      return [
+        style.bold(requestHeadline(part)),
+        `  ${part.outcome ? outcomeLine(part, { ...part, outcome: part.outcome }, style) : style.dim('· waiting for an answer')}`,
+      ].join('\n');
     case 'error':
       return errorLine(part.message, style);
   }

@@ -2,6 +2,8 @@ import type { HearthApi } from '../api-client.js';
 import { resolveChatId } from '../chat-ref.js';
 import { UsageError } from '../errors.js';
 import { LiveTurnPrinter } from '../live-turn.js';
+import { styleFor } from '../render.js';
+import { TurnPermissions } from '../turn-permissions.js';
 
 export interface SendOptions {
   backend?: string;
@@ -16,6 +18,9 @@ export const EXIT_ABORTED = 130;
 /**
  * Sends a message and streams the reply until its turn ends. The chat's last event number
  * is read before posting, so following from there shows this turn whole and nothing older.
+ * The agent's permission requests are asked on the terminal where there is one (stdin and
+ * stderr both a terminal); elsewhere they are shown on stderr and the turn waits for an
+ * answer from any client.
  */
 export async function sendMessage(api: HearthApi, ref: string, words: string[], options: SendOptions): Promise<number> {
   const text = await messageText(words);
@@ -24,6 +29,11 @@ export async function sendMessage(api: HearthApi, ref: string, words: string[], 
   if (!options.json && (await api.demo())) process.stderr.write('(demo mode: the reply comes from a scripted model, not from Claude)\n');
   const { turnId } = await api.sendMessage(chatId, { text, ...(options.backend ? { backend: options.backend } : {}) });
   return followTurn(api, chatId, lastEventId, turnId, new LiveTurnPrinter(process.stdout, process.stderr, options.json));
+}
+
+/** Whether a person can be asked here: keys come from a terminal, and questions reach one. */
+function atTerminal(): boolean {
+  return Boolean(process.stdin.isTTY && process.stderr.isTTY);
 }
 
 /** The text from the arguments, or from stdin for `-` or for no text with stdin piped in. */
@@ -59,10 +69,19 @@ async function followTurn(api: HearthApi, chatId: string, after: number, turnId:
     grace = setTimeout(() => leave.abort(), STOP_GRACE_MS);
   };
   process.on('SIGINT', onSigint);
+  const permissions = new TurnPermissions(
+    api,
+    chatId,
+    atTerminal() ? { kind: 'terminal', terminal: { input: process.stdin, output: process.stderr }, onInterrupt: onSigint } : { kind: 'elsewhere' },
+    printer,
+    styleFor(process.stderr),
+  );
   try {
     for await (const event of api.events(chatId, after, leave.signal)) {
       if (event.data.turnId !== turnId) continue;
       printer.handle(event);
+      if (event.event === 'permission_request') permissions.requested(event.data);
+      else if (event.event === 'permission_resolved') permissions.resolved(event.data);
       if (event.event !== 'turn_end') continue;
       if (interrupted || (!event.data.ok && event.data.code === 'aborted')) return EXIT_ABORTED;
       return event.data.ok === true ? 0 : 1;
@@ -74,6 +93,7 @@ async function followTurn(api: HearthApi, chatId: string, after: number, turnId:
   } finally {
     process.off('SIGINT', onSigint);
     clearTimeout(grace);
+    await permissions.close();
     printer.finish();
   }
 }
