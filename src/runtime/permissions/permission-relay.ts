@@ -140,6 +140,8 @@ export class PermissionRelay {
     }
     const onAbort = () => void this.end(turn.chatId, turn.turnId, id, 'cancelled', STOPPED);
     turn.signal.addEventListener('abort', onAbort, { once: true });
+    // Stopped while the request was being stored: no abort event is coming.
+    if (turn.signal.aborted) onAbort();
     try {
       return decision(ask.options, await resolved, turn.signal.aborted);
     } finally {
