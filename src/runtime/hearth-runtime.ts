@@ -105,6 +105,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const starts = new StartGate(config.maxStarts ?? availableParallelism());
   const permissions = new PermissionRelay({ sql, log, events, nodeId: config.nodeId, timeoutMs: config.permissionTimeoutMs ?? null });
+  await permissions.start();
   const dispatcher = new Dispatcher({
     sql,
     log,
@@ -132,6 +133,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     const recovered = await dispatcher.recover();
     if (recovered.interrupted || recovered.orphans || recovered.expired) log.warn(recovered, 'recovered from an unclean stop');
   } catch (err) {
+    await permissions.close();
     await stopProcesses();
     throw err;
   }
@@ -151,6 +153,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
       await dispatcher.close();
       await pool.close();
       await stopProcesses();
+      await permissions.close();
       events.close();
     },
   };

@@ -140,6 +140,22 @@ describe('permission requests over the API', () => {
     assert.ok(types.indexOf('permission') < types.indexOf('tool_result'), 'the request comes before the tool’s result');
   });
 
+  it('wakes the turn of the node that waits when the answer comes through another node', LIMIT, async () => {
+    const { client } = server ?? (await serve());
+    const elsewhere = await suite.serve({});
+    const chat = await newChat(client);
+    suite.fake.enqueue(writeFile('elsewhere.txt'), { kind: 'text', chunks: ['Written.'] });
+    const turnId = await send(client, chat.id, 'write elsewhere.txt');
+    const request = await requestOf(client, chat.id, turnId);
+    const pending = (await elsewhere.client.request('GET', '/api/permissions?status=pending')).body.permissions as Array<{ requestId: string }>;
+    assert.ok(pending.some((p) => p.requestId === request.data.requestId), 'the other node lists it');
+    const allowed = await answer(elsewhere.client, chat.id, request.data.requestId, { decision: 'allow' });
+    assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
+    const { end } = await turnEnd(client, chat.id, turnId);
+    assert.equal(end.ok, true, JSON.stringify(end));
+    assert.equal(existsSync(path.join(chat.worktreePath, 'elsewhere.txt')), true);
+  });
+
   it('denies with a message: no file, and the model’s next request carries the message', LIMIT, async () => {
     const { client } = server ?? (await serve());
     const chat = await newChat(client);

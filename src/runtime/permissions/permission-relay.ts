@@ -66,6 +66,9 @@ interface Waiting {
   settle(resolved: PermissionResolvedData): void;
 }
 
+/** The channel answers are announced on. */
+const ANSWERED = 'hearth_permission_answered';
+
 const STOPPED = 'the turn was stopped before anyone answered';
 const ENDED = 'the turn ended before anyone answered';
 const EXPIRED = 'the server stopped while this request waited; its turn was interrupted';
@@ -80,8 +83,33 @@ const EXPIRED = 'the server stopped while this request waited; its turn was inte
  */
 export class PermissionRelay {
   private readonly waiting = new Map<string, Waiting>();
+  private listening: { unlisten(): Promise<void> } | null = null;
 
   constructor(private readonly deps: PermissionRelayDeps) {}
+
+  /**
+   * Hears answers given through other nodes: each answer is announced when it commits, and
+   * a turn of this node that waits on the request is woken with the stored outcome.
+   */
+  async start(): Promise<void> {
+    this.listening = await this.deps.sql.listen(ANSWERED, (requestId) => void this.answeredElsewhere(requestId));
+  }
+
+  async close(): Promise<void> {
+    await this.listening?.unlisten().catch(() => {});
+    this.listening = null;
+  }
+
+  private async answeredElsewhere(requestId: string): Promise<void> {
+    const waiting = this.waiting.get(requestId);
+    if (!waiting) return;
+    try {
+      const [row] = await this.deps.sql<RequestRow[]>`SELECT * FROM permission_requests WHERE id = ${requestId}`;
+      if (row && row.status !== 'pending') waiting.settle(resolvedOf(row));
+    } catch (err) {
+      this.deps.log.warn({ err, requestId }, 'an answer given elsewhere could not be read; the turn waits on');
+    }
+  }
 
   /** Asks a person on the turn's behalf and waits for the answer, a rule's, the turn's stop, or the timeout. */
   async ask(turn: PermissionTurn, ask: PermissionAsk): Promise<PermissionDecision> {
@@ -187,7 +215,8 @@ export class PermissionRelay {
             SELECT chat_id, agent, ${rule?.tool ?? ''}, ${rule?.prefix ?? ''}, id FROM answered WHERE ${rule !== null}
             ON CONFLICT (chat_id, agent, tool, prefix) DO NOTHING
           )
-          SELECT id FROM answered`,
+          -- Delivered when the answer commits, to the node whose turn waits.
+          SELECT id, pg_notify(${ANSWERED}, id::text) FROM answered`,
         { onlyIfRows: true },
       );
     } catch (err) {
