@@ -17,6 +17,7 @@ import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/bac
 import { atListPrice, ChatSession, RecordedReports, runTurn, texts, type Usage } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
 import { pick, ScriptedPerson, untilStopped } from '../fixtures/scripted-person.js';
+import { proposePlan } from '../fixtures/plan-replies.js';
 
 export interface DriverFactory {
   /** The driver's name in test titles. */
@@ -351,16 +352,6 @@ export function driverContract(factory: DriverFactory): void {
         call: events.find((e): e is Extract<AgentEvent, { kind: 'tool_call' }> => e.kind === 'tool_call'),
         result: events.find((e): e is Extract<AgentEvent, { kind: 'tool_result' }> => e.kind === 'tool_result'),
       });
-      // Claude Code names the plan file in plan mode's instructions; the model writes its plan there before asking to leave.
-      const writePlan = (plan: string): ScriptedReply => ({
-        kind: 'from_request',
-        reply: (req) => {
-          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
-          assert.ok(file, 'plan mode names a plan file');
-          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: plan } };
-        },
-      });
-
       it('asks before writing a file, with the diff and options of ACP kinds, and writes it when allowed', LIMIT, async () => {
         const { chat, session } = await opened(asking);
         const file = path.join(chat.worktree, 'allowed.txt');
@@ -438,7 +429,7 @@ export function driverContract(factory: DriverFactory): void {
         const chat = await chats.create();
         const session = new ChatSession(driverFor(chat), factory.spec(chat, planning));
         const plan = '# Plan\n1. write PLANNED.txt\n';
-        factory.script(chat, writePlan(plan), { kind: 'tool_use', name: 'ExitPlanMode', input: {} }, { kind: 'text', chunks: ['on it'] });
+        factory.script(chat, ...proposePlan(plan), { kind: 'text', chunks: ['on it'] });
         const person = new ScriptedPerson(pick('allow_once'));
         const t = await session.turn('plan it', { answer: person.answer });
         assert.equal(t.result.ok, true, JSON.stringify(t.result));
@@ -464,7 +455,7 @@ export function driverContract(factory: DriverFactory): void {
 
       it('keeps the agent planning when its plan is not approved, with the person’s note', LIMIT, async () => {
         const { chat, session } = await opened(planning);
-        factory.script(chat, writePlan('# Plan\n1. everything at once\n'), { kind: 'tool_use', name: 'ExitPlanMode', input: {} }, { kind: 'text', chunks: ['replanning'] });
+        factory.script(chat, ...proposePlan('# Plan\n1. everything at once\n'), { kind: 'text', chunks: ['replanning'] });
         const person = new ScriptedPerson(pick('reject_once', { message: 'split it into TWO-STEPS' }));
         const t = await runTurn(session, 'plan it', { answer: person.answer });
         assert.equal(t.result.ok, true, JSON.stringify(t.result));

@@ -13,6 +13,7 @@ import { apiSuite } from '../fixtures/api-suite.js';
 import type { RecordedRequest } from '../fixtures/fake-anthropic.js';
 import type { TestServer } from '../fixtures/test-server.js';
 import { shown, spawnCli, spawnOnTerminal, until, type CliOptions, type OnTerminal } from './cli-harness.js';
+import { proposePlan } from '../fixtures/plan-replies.js';
 
 const TOKEN = 'cli-permissions-token-0123456789';
 const LIMIT = { timeout: 60_000 };
@@ -300,16 +301,7 @@ describe('hearth CLI: permission requests', () => {
     const chat = JSON.parse(r0.stdout) as ChatView;
     const plan = '# Plan\n1. write everything at once\n';
     suite.fake.enqueue(
-      // Claude Code names the plan file in plan mode's instructions; the model writes its plan there before asking to leave.
-      {
-        kind: 'from_request',
-        reply: (req) => {
-          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
-          assert.ok(file, 'plan mode names a plan file');
-          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: plan } };
-        },
-      },
-      { kind: 'tool_use', name: 'ExitPlanMode', input: {} },
+      ...proposePlan(plan),
       { kind: 'text', chunks: ['replanning'] },
     );
     const t = await terminal(['send', chat.id, 'plan it']);

@@ -11,7 +11,8 @@ import path from 'node:path';
 import type { RuntimeConfig } from '../../src/runtime/hearth-runtime.js';
 import { HearthClient, untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import { apiSuite } from '../fixtures/api-suite.js';
-import type { RecordedRequest, ScriptedReply } from '../fixtures/fake-anthropic.js';
+import type { RecordedRequest } from '../fixtures/fake-anthropic.js';
+import { proposePlan } from '../fixtures/plan-replies.js';
 import type { TestServer } from '../fixtures/test-server.js';
 
 const TOKEN = 'permissions-token-0123456789';
@@ -311,18 +312,7 @@ describe('permission requests over the API', () => {
   it('puts a plan to the person: approved goes on, rejected carries the note to the model', LIMIT, async () => {
     const { client } = server ?? (await serve());
     const chat = await newChat(client, { permissionMode: 'plan' });
-    // Claude Code names the plan file in plan mode's instructions; the model writes its plan there, then asks to leave.
-    const plan = (text: string): ScriptedReply[] => [
-      {
-        kind: 'from_request',
-        reply: (req) => {
-          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
-          assert.ok(file, 'plan mode names a plan file');
-          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: text } };
-        },
-      },
-      { kind: 'tool_use', name: 'ExitPlanMode', input: {} },
-    ];
+    const plan = proposePlan;
     suite.fake.enqueue(...plan('1. Write the tests\n2. Make them pass'), { kind: 'text', chunks: ['Replanning.'] });
     const rejectedTurn = await send(client, chat.id, 'plan it');
     const rejected = await requestOf(client, chat.id, rejectedTurn);

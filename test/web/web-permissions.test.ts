@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import type { PermissionRequestView } from '../../src/api/permissions.js';
 import type { ChatView } from '../../src/api/views.js';
 import { LIMIT, TOKEN, WebSession, send, turns, waitForStatus, watchPolicy } from './web-session.js';
+import { proposePlan } from '../fixtures/plan-replies.js';
 
 let web: WebSession;
 
@@ -275,17 +276,8 @@ describe('the web UI on requests for permission', () => {
     // A plan, in a chat that plans first.
     const planned = await web.newChat(page, 'plan');
     const plan = '# Plan\n\n1. Add a **red** button\n2. Test it <script>alert(1)</script>\n';
-    // Claude Code names the plan file in plan mode's instructions; the model writes its plan there, then asks to leave plan mode.
     web.fake.enqueue(
-      {
-        kind: 'from_request',
-        reply: (req) => {
-          const file = /create your plan at (\S+?\.md)/.exec(JSON.stringify(req.body))?.[1];
-          assert.ok(file, 'plan mode names a plan file');
-          return { kind: 'tool_use', name: 'Write', input: { file_path: file, content: plan } };
-        },
-      },
-      { kind: 'tool_use', name: 'ExitPlanMode', input: {} },
+      ...proposePlan(plan),
       { kind: 'text', chunks: ['Starting on the plan.'] },
     );
     await send(page, 'plan the button');
