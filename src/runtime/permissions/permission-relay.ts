@@ -63,6 +63,8 @@ interface RequestRow {
 interface Waiting {
   chatId: string;
   turnId: string;
+  /** The request as stored, pending: an answer given here needs no read of it. */
+  row: RequestRow;
   settle(resolved: PermissionResolvedData): void;
 }
 
@@ -131,12 +133,34 @@ export class PermissionRelay {
       plan: ask.plan,
       createdAt: createdAt.toISOString(),
     });
+    const row: RequestRow = {
+      id,
+      chat_id: turn.chatId,
+      turn_id: turn.turnId,
+      agent: turn.agent,
+      kind: ask.kind,
+      tool: ask.tool,
+      tool_call_id: ask.toolCallId,
+      input: JSON.stringify(ask.input ?? null),
+      options: JSON.stringify(ask.options),
+      details: json(ask.details),
+      questions: json(ask.questions),
+      plan: ask.plan ?? null,
+      rule: json(ask.rule),
+      status: 'pending',
+      option_id: null,
+      message: null,
+      answers: null,
+      created_at: createdAt,
+      answered_at: null,
+    };
     let wake!: (resolved: PermissionResolvedData) => void;
     const resolved = new Promise<PermissionResolvedData>((r) => (wake = r));
     // Waiting before the request is visible: an answer may come the moment it is.
     this.waiting.set(id, {
       chatId: turn.chatId,
       turnId: turn.turnId,
+      row,
       // Once only, and into the reply at once: the turn's stored reply is taken right after it ends.
       settle: (outcome) => {
         if (!this.waiting.delete(id)) return;
@@ -148,9 +172,8 @@ export class PermissionRelay {
       await this.deps.events.appendWith(turn.chatId, 'permission_request', request, (tx) => tx`
         INSERT INTO permission_requests
           (id, chat_id, turn_id, agent, node_id, kind, tool, tool_call_id, input, options, details, questions, plan, rule, created_at)
-        VALUES (${id}, ${turn.chatId}, ${turn.turnId}, ${turn.agent}, ${this.deps.nodeId}, ${ask.kind}, ${ask.tool},
-          ${ask.toolCallId}, ${JSON.stringify(ask.input ?? null)}, ${JSON.stringify(ask.options)}, ${json(ask.details)},
-          ${json(ask.questions)}, ${ask.plan ?? null}, ${json(ask.rule)}, ${createdAt})
+        VALUES (${id}, ${row.chat_id}, ${row.turn_id}, ${row.agent}, ${this.deps.nodeId}, ${row.kind}, ${row.tool},
+          ${row.tool_call_id}, ${row.input}, ${row.options}, ${row.details}, ${row.questions}, ${row.plan}, ${row.rule}, ${createdAt})
         RETURNING id`);
     } catch (err) {
       this.waiting.delete(id);
@@ -181,7 +204,9 @@ export class PermissionRelay {
 
   /** A person's answer. Exactly one answer, stop or timeout wins; the others get 409 with its outcome. */
   async answer(chatId: string, requestId: string, answer: PermissionAnswer): Promise<PermissionRequestView> {
-    const row = await this.row(chatId, requestId);
+    // A request this node waits on is known here as stored; the update below decides whether it is still pending.
+    const local = this.waiting.get(requestId);
+    const row = local?.chatId === chatId ? local.row : await this.row(chatId, requestId);
     if (row.status !== 'pending') throw alreadyResolved(row);
     const { option, outcome } = fitAnswer(row, answer);
     const always = option.kind === 'allow_always';
@@ -224,7 +249,7 @@ export class PermissionRelay {
       throw err;
     }
     this.waiting.get(requestId)?.settle(resolved);
-    return view(await this.row(chatId, requestId));
+    return view({ ...row, status: outcome, option_id: option.id, message, answers: json(answer.answers), answered_at: answeredAt });
   }
 
   /**
