@@ -9,7 +9,7 @@ import type { TestServer } from '../fixtures/test-server.js';
 import { chatIdOf, onTerminal, shown, spawnCli, type CliOptions } from './cli-harness.js';
 
 const TOKEN = 'cli-delete-token-0123456789';
-const LIMIT = { timeout: 30_000 };
+const LIMIT = { timeout: 90_000 };
 const suite = apiSuite('cli_delete', TOKEN);
 let server: TestServer;
 

@@ -48,7 +48,7 @@ export function spawnCli(args: string[], options: CliOptions = {}): Running {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`hearth ${args.join(' ')} did not finish\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 25_000);
+    }, 45_000);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr, chunks, exitedAt: Date.now() });

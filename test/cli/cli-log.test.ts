@@ -10,7 +10,7 @@ import { chatIdOf, shown, spawnCli, until, type CliOptions } from './cli-harness
 import { killGone } from '../fixtures/processes.js';
 
 const TOKEN = 'cli-log-token-0123456789';
-const LIMIT = { timeout: 30_000 };
+const LIMIT = { timeout: 90_000 };
 const suite = apiSuite('cli_log', TOKEN);
 let server: TestServer;
 

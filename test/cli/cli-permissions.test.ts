@@ -16,7 +16,7 @@ import { shown, spawnCli, spawnOnTerminal, until, type CliOptions, type OnTermin
 import { proposePlan } from '../fixtures/plan-replies.js';
 
 const TOKEN = 'cli-permissions-token-0123456789';
-const LIMIT = { timeout: 60_000 };
+const LIMIT = { timeout: 120_000 };
 const suite = apiSuite('cli_permissions', TOKEN);
 let server: TestServer;
 

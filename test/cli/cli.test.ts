@@ -13,7 +13,7 @@ import { startTestServer, type TestServer } from '../fixtures/test-server.js';
 import { chatIdOf, freePort, shown, spawnCli, until, UUID_LINE, type CliOptions, type Running } from './cli-harness.js';
 
 const TOKEN = 'cli-test-token-0123456789';
-const LIMIT = { timeout: 30_000 };
+const LIMIT = { timeout: 90_000 };
 const CHUNK_DELAY_MS = 80;
 let db: TestSchema;
 let fake: FakeModelServer;
