@@ -1,8 +1,8 @@
 // ClaudePtyDriver driving the real Claude Code CLI under a pseudo-terminal against the
 // fake model server, on a real PostgreSQL and real git repositories: the driver
 // contract, then what is the PTY driver's own (a process per turn, Ctrl-C, the local
-// transcript kept level with the store, a message too large for a terminal line, the
-// permission prompt tool it serves the CLI).
+// transcript kept level with the store, a message too large for a terminal line, a long
+// result read whole however busy the server, the permission prompt tool it serves the CLI).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -289,6 +289,39 @@ describe('ClaudePtyDriver with the real Claude Code CLI', () => {
     assert.equal(t.result.ok, true);
     assert.ok(Buffer.byteLength(text) > 300_000);
     assert.equal(lastUserText(chat.fake.mainRequests().at(-1)!), text);
+  });
+
+  it('reads the whole of a long result from a CLI that exits at once while the server is too busy to read', LIMIT, async () => {
+    const chat = await chats.create();
+    const dir = chat.configDir;
+    // A claude whose final line is long (its answer is repeated in the result) and that exits as soon as it is out.
+    const answer = 'a long answer, line after line; '.repeat(15_000);
+    const first = { type: 'assistant', message: { id: 'msg_long', role: 'assistant', content: [{ type: 'text', text: 'Here it comes.' }] }, parent_tool_use_id: null };
+    const usage = { input_tokens: 1234, output_tokens: 567, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+    const modelUsage = { 'claude-sonnet-4-5': { inputTokens: 1234, outputTokens: 567, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 } };
+    const result = { type: 'result', subtype: 'success', is_error: false, result: answer, stop_reason: 'end_turn', num_turns: 1, duration_ms: 1, total_cost_usd: 0.25, usage, modelUsage };
+    await writeFile(path.join(dir, 'first.jsonl'), JSON.stringify(first) + '\n');
+    await writeFile(path.join(dir, 'result.jsonl'), JSON.stringify(result) + '\n');
+    const quick = path.join(dir, 'quick-claude');
+    await writeFile(quick, `#!/bin/sh\ncat > /dev/null\ncat "${dir}/first.jsonl"\nsleep 0.2\ncat "${dir}/result.jsonl"\n`);
+    await chmod(quick, 0o755);
+    const session = await keep(ptyDriver(chat)).open(sessionSpec(chat, { installPath: quick }), new RecordedReports());
+    // The server is busy, as on a loaded machine, while the CLI prints its result and exits: nothing reads its output meanwhile.
+    const t = await runTurn(session, 'answer at length', {
+      onEvent: (e) => {
+        if (e.kind !== 'text_delta') return;
+        const until = performance.now() + 800;
+        while (performance.now() < until);
+      },
+    });
+    assert.ok(Buffer.byteLength(JSON.stringify(result)) > 400_000);
+    assert.deepEqual(t.result, {
+      ok: true,
+      stopReason: 'end_turn',
+      usage: { inputTokens: 1234, outputTokens: 567, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.25 },
+    }, JSON.stringify(t.result).slice(0, 300));
+    assert.deepEqual(t.events.map((e) => e.kind), ['text_delta', 'message']);
+    assert.deepEqual(taggedProcesses({ prefix: chat.tagPrefix }), []);
   });
 
   it('takes new options between turns without a new session', LIMIT, async () => {

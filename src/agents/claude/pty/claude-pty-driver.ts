@@ -32,6 +32,8 @@ import { finishTurn, onceEachError } from '../claude-result.js';
 import { explainLoginFailure } from '../claude-login.js';
 import { claudeConfigDir, LocalTranscript, type PreparedTranscript } from './local-transcript.js';
 import { StreamJsonLines } from './stream-json-lines.js';
+import { OutputFifo } from './output-fifo.js';
+import { TerminalTail } from './terminal-text.js';
 import { loadPty, ptyUnavailable, type NodePty } from './pty.js';
 import { PermissionPromptServer, PROMPT_SERVER_NAME, PROMPT_TOOL, type PromptAdmission, type PromptToolCall } from './permission-prompt-server.js';
 
@@ -129,9 +131,14 @@ interface Running {
   pty: IPty;
   tag: string;
   cgroup: AgentCgroup | null;
+  /** Settles when the CLI's process has exited; its output may still be being read. */
   exited: Promise<{ exitCode: number; signal?: number }>;
   interrupted: boolean;
+  /** Its standard output: the messages. */
+  output: OutputFifo;
   lines: StreamJsonLines;
+  /** What it printed on its terminal: its standard error. */
+  terminal: TerminalTail;
   /** Messages printed before the turn began reading them. */
   early: unknown[];
   read: ((messages: unknown[]) => void) | null;
@@ -147,9 +154,15 @@ interface Turn {
 
 type State = { kind: 'idle' } | Turn | { kind: 'closed' };
 
-// Feeds the turn's message file to the CLI as its standard input while its output stays
-// on the terminal: a terminal's input line is too short for a large prompt.
-const STDIN_FROM_FILE = 'exec "$@" < "$0"';
+// Feeds the turn's message file ($0) to the CLI as its standard input, a terminal's input
+// line being too short for a large prompt, and sends its standard output to the turn's
+// pipe ($1), as a terminal loses the last of it when the CLI exits. Its standard error
+// stays on the terminal, which stays its controlling one, so Ctrl-C still reaches it.
+const STDIO_FROM_FILES = 'out=$1; shift; exec "$@" < "$0" > "$out"';
+
+// How long the CLI's output may stay open once it and its tools have been ended: only a
+// process that escaped them can still hold it.
+const OUTPUT_DRAIN_MS = 5_000;
 
 /** One (chat, agent) session: a CLI run per turn, continuing the session by its id. */
 class ClaudePtySession implements AgentSession {
@@ -196,6 +209,7 @@ class ClaudePtySession implements AgentSession {
     const turn: Turn = { kind: 'turn', running: null, stop: { kind: 'running' } };
     this.current = turn;
     let workDir: string | null = null;
+    let output: OutputFifo | null = null;
     let admission: PromptAdmission | null = null;
     let spawned = false;
     try {
@@ -211,11 +225,12 @@ class ClaudePtySession implements AgentSession {
       // The secret goes in a file only the agent can read, never on its command line.
       const mcpConfig = path.join(workDir, 'mcp.json');
       await writeFile(mcpConfig, JSON.stringify({ mcpServers: { [PROMPT_SERVER_NAME]: admission.config } }), { mode: 0o600 });
-      if (this.deps.user) await giveTo(this.deps.user, workDir, messageFile, mcpConfig);
+      output = await OutputFifo.create(path.join(workDir, 'output.jsonl'));
+      if (this.deps.user) await giveTo(this.deps.user, workDir, messageFile, mcpConfig, output.path);
       if (this.current !== turn) return failedTurn('closed', 'the session was closed during the turn');
       let running: Running;
       try {
-        running = await this.spawn(messageFile, mcpConfig, sessionId, resume);
+        running = await this.spawn(messageFile, output, mcpConfig, sessionId, resume);
       } catch (err) {
         return failedTurn('start_failed', (err as Error).message);
       }
@@ -237,6 +252,7 @@ class ClaudePtySession implements AgentSession {
     } finally {
       if (this.current === turn) this.current = { kind: 'idle' };
       admission?.release();
+      output?.close();
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }
   }
@@ -257,7 +273,7 @@ class ClaudePtySession implements AgentSession {
     return { sessionId, resume: false, prepared: await this.deps.transcript.prepare(sessionId) };
   }
 
-  private async spawn(messageFile: string, mcpConfig: string, sessionId: string, resume: boolean): Promise<Running> {
+  private async spawn(messageFile: string, output: OutputFifo, mcpConfig: string, sessionId: string, resume: boolean): Promise<Running> {
     const { model, permissionMode, worktreePath } = this.options;
     const args = [
       '-p',
@@ -283,7 +299,7 @@ class ClaudePtySession implements AgentSession {
     let cgroup: AgentCgroup | null = null;
     try {
       cgroup = this.deps.cgroups?.create(id) ?? null;
-      const { command, args: argv } = agentCommand('/bin/sh', ['-c', STDIN_FROM_FILE, messageFile, this.installPath, ...args], {
+      const { command, args: argv } = agentCommand('/bin/sh', ['-c', STDIO_FROM_FILES, messageFile, output.path, this.installPath, ...args], {
         cgroup,
         user: this.deps.user,
       });
@@ -299,20 +315,26 @@ class ClaudePtySession implements AgentSession {
       this.deps.log.error({ chatId: this.chatId, err }, 'claude-pty: agent failed to start');
       throw new AgentStartError(this.agent, `cannot start a terminal: ${(err as Error).message}`, '', { cause: err });
     }
-    let lastOutput = Date.now();
-    // The terminal may report the exit before the last of the output is read (the final
-    // result line among it): the process counts as exited once its output has gone quiet.
-    const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) =>
-      pty.onExit((exit) => void outputSettled(() => lastOutput).then(() => resolve(exit))),
-    );
-    const running: Running = { pty, tag, cgroup, exited, interrupted: false, lines: new StreamJsonLines(), early: [], read: null };
+    const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) => pty.onExit(resolve));
+    const running: Running = {
+      pty,
+      tag,
+      cgroup,
+      exited,
+      interrupted: false,
+      output,
+      lines: new StreamJsonLines(),
+      terminal: new TerminalTail(),
+      early: [],
+      read: null,
+    };
     // Read from the first byte: a program that fails at once says why before anything else happens.
-    pty.onData((chunk) => {
-      lastOutput = Date.now();
+    output.onData((chunk) => {
       const messages = running.lines.push(chunk);
       if (running.read) running.read(messages);
       else running.early.push(...messages);
     });
+    pty.onData((chunk) => running.terminal.push(chunk));
     this.deps.log.info({ chatId: this.chatId, agent: this.agent, pid: pty.pid, sessionId, resume }, 'claude-pty: turn started');
     return running;
   }
@@ -321,7 +343,7 @@ class ClaudePtySession implements AgentSession {
     const map = createClaudeSdkMapState();
     const explain = (message: string) => explainLoginFailure(message, this.deps.env);
     const emit = onceEachError((ev) => ctx.emit(ev), explain);
-    const { lines } = running;
+    const { lines, terminal } = running;
     let result: SDKResultMessage | null = null;
     let exitTimer: NodeJS.Timeout | undefined;
     let sawOutput = false;
@@ -350,11 +372,15 @@ class ClaudePtySession implements AgentSession {
     if (ctx.signal.aborted) onAbort();
     try {
       const exit = await running.exited;
-      take(lines.end());
-      // Tools the CLI started in sessions of their own end with the turn.
+      // Tools the CLI started in sessions of their own end with the turn, and with them
+      // whatever of theirs still holds its output open; what they wrote stays to be read.
       running.cgroup?.kill();
       killTagged(running.tag);
       await running.cgroup?.remove();
+      if (!(await running.output.drain(OUTPUT_DRAIN_MS))) {
+        this.deps.log.warn({ chatId: this.chatId, agent: this.agent }, 'claude-pty: the CLI’s output was still held open after it exited');
+      }
+      take(lines.end());
       turn.running = null;
       await this.mirror(prepared, ctx);
       if (this.current !== turn) return failedTurn('closed', 'the session was closed during the turn');
@@ -368,7 +394,8 @@ class ClaudePtySession implements AgentSession {
       }
       if (aborted) return failedTurn('aborted', 'aborted');
       // The conversation may be broken: the session serves no more, and the runtime decides what comes next.
-      const message = `claude exited without finishing the turn${exitNote(exit, lines.noiseTail())}`;
+      const said = [terminal.text(), lines.noiseTail()].filter(Boolean).join('\n');
+      const message = `claude exited without finishing the turn${exitNote(exit, said)}`;
       this.deps.log.warn({ chatId: this.chatId, agent: this.agent, message }, 'claude-pty: turn crashed');
       this.end();
       return failedTurn('crashed', message);
@@ -467,12 +494,4 @@ function permissionArgs(mode: PermissionMode | null): string[] {
 function exitNote(exit: { exitCode: number; signal?: number }, output: string): string {
   const how = exit.signal ? ` (killed by signal ${exit.signal})` : ` (exit code ${exit.exitCode})`;
   return how + (output ? `\n${output}` : '');
-}
-
-/** Resolves once no output has come for a moment, or a second after it was asked, whichever is first. */
-async function outputSettled(lastOutput: () => number, quietMs = 50, atMostMs = 1_000): Promise<void> {
-  const deadline = Date.now() + atMostMs;
-  while (Date.now() < deadline && Date.now() - lastOutput() < quietMs) {
-    await new Promise((r) => setTimeout(r, quietMs));
-  }
 }

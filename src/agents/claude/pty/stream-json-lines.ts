@@ -1,16 +1,14 @@
+import { plainText } from './terminal-text.js';
+
 const NOISE_TAIL = 8 * 1024;
 
-// Terminal control sequences: CSI (ESC [ ... final byte), OSC (ESC ] ... BEL or ESC \),
-// and two-byte escapes. JSON never holds a raw ESC, so removing these cannot touch a message.
-const CONTROL_SEQUENCES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
-
 /**
- * Splits what a program under a pseudo-terminal prints into its JSON lines.
+ * Splits a program's stream-json output into its messages.
  *
- * The terminal adds carriage returns and control sequences (a cursor shown on exit) and
- * echoes what is typed at it (`^C`) onto the same lines; what is left of a line from its
- * first `{` is the message. Anything else the program prints, its error messages
- * included, is kept as a short tail for error reports.
+ * Output that passed through a terminal carries carriage returns, control sequences and
+ * echoed keys (`^C`) on the same lines; what is left of a line from its first `{` is the
+ * message. Anything else the program prints, its error messages included, is kept as a
+ * short tail for error reports.
  */
 export class StreamJsonLines {
   private partial = '';
@@ -36,7 +34,7 @@ export class StreamJsonLines {
   }
 
   private parse(raw: string): unknown[] {
-    const line = raw.replace(CONTROL_SEQUENCES, '').replace(/\r/g, '');
+    const line = plainText(raw);
     const start = line.indexOf('{');
     if (start >= 0) {
       try {
