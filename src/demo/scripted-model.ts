@@ -315,6 +315,10 @@ export async function startScriptedModel(opts: ScriptedModelOptions = {}): Promi
     res.end();
   }
 
+  // Node closes a keep-alive connection idle for 5 s; a warm agent that sends its next turn
+  // down that connection as it closes gets ECONNRESET, a failed turn (the tests allow no
+  // retries). Idle connections stay open until close().
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {

@@ -399,3 +399,34 @@ describe('fake model server over plain HTTP', () => {
     });
   });
 });
+
+test('keeps an idle keep-alive connection open past Node’s 5 s idle timeout, so a warm agent’s next turn never meets a closing socket', { timeout: 30_000 }, async () => {
+  const fake = await startFakeModel();
+  const { default: http } = await import('node:http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<unknown>();
+  let closed = 0;
+  const ask = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(`${fake.url}/v1/messages/count_tokens`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('socket', (socket) => {
+        if (!sockets.has(socket)) socket.once('close', () => closed++);
+        sockets.add(socket);
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+  try {
+    assert.equal(await ask(), 200);
+    await new Promise((r) => setTimeout(r, 6_000));
+    assert.equal(closed, 0, 'the server left the idle connection open');
+    assert.equal(await ask(), 200);
+    assert.equal(sockets.size, 1, 'the second request went down the same connection');
+  } finally {
+    agent.destroy();
+    await fake.close();
+  }
+});
