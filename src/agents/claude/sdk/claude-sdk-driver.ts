@@ -22,6 +22,7 @@ import { createPushable, type Pushable } from '../../../util/pushable.js';
 import { within } from '../../../util/within.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
 import { explainLoginFailure } from '../claude-login.js';
+import { warmFirstTurn } from './first-turn-warmup.js';
 import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from '../claude-result.js';
 
 export interface ClaudeSdkDriverDeps extends DriverProcessOptions {
@@ -36,6 +37,8 @@ export interface ClaudeSdkDriverDeps extends DriverProcessOptions {
   startTimeoutMs?: number;
   /** How long an aborted turn may take to stop before its process is killed. */
   interruptGraceMs?: number;
+  /** Whether a new agent does some of its first turn's work before that turn comes; on unless false. */
+  warmFirstTurn?: boolean;
 }
 
 /**
@@ -153,6 +156,7 @@ export class ClaudeSdkDriver implements AgentDriver {
       { chatId: spec.chatId, agent: spec.agent, model, resume, pid: proc.pid },
       'claude-sdk: warm query started',
     );
+    if (this.deps.warmFirstTurn !== false) warmFirstTurn(q, this.deps.log, spec.chatId);
     return live;
   }
 
