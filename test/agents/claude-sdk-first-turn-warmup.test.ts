@@ -110,4 +110,16 @@ describe('ClaudeSdkDriver: the head start on a first turn', () => {
     assert.equal(withHeadStart.stored, without.stored, 'the same conversation stored');
     assert.match(withHeadStart.stored, /reply to echo: hello/);
   });
+
+  it('leaves out a session whose first turn came at once', LIMIT, async () => {
+    const { chat, lines, session } = await agent(true);
+    chat.fake.enqueue({ kind: 'stall' });
+    const controller = new AbortController();
+    const turn = runTurn(session, 'hello', { signal: controller.signal });
+    await waitUntil('the turn reached the model', () => chat.fake.mainRequests().length === 1, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(lines.some((l) => l.includes('first turn')), false, 'no head start beside a running turn');
+    controller.abort();
+    assert.equal((await turn).result.ok, false);
+  });
 });

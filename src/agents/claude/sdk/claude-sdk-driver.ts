@@ -74,6 +74,7 @@ export class ClaudeSdkDriver implements AgentDriver {
       throw new AgentStartError(spec.agent, 'the claude_sdk driver has been disposed', '');
     }
     this.sessions.add(session);
+    if (this.deps.warmFirstTurn !== false) warmFirstTurn(live.query, () => session.state() === 'idle', this.deps.log, spec.chatId);
     return session;
   }
 
@@ -156,7 +157,6 @@ export class ClaudeSdkDriver implements AgentDriver {
       { chatId: spec.chatId, agent: spec.agent, model, resume, pid: proc.pid },
       'claude-sdk: warm query started',
     );
-    if (this.deps.warmFirstTurn !== false) warmFirstTurn(q, this.deps.log, spec.chatId);
     return live;
   }
 
