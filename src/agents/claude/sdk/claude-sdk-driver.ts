@@ -31,6 +31,7 @@ import { createPushable, type Pushable } from '../../../util/pushable.js';
 import { within } from '../../../util/within.js';
 import { createClaudeSdkMapState, mapSdkMessage } from '../claude-sdk-mapper.js';
 import { explainLoginFailure } from '../claude-login.js';
+import { warmFirstTurn } from './first-turn-warmup.js';
 import { finishTurn, NO_TOTALS, onceEachError, restoredTotals, type RunningTotals } from '../claude-result.js';
 import { claudeAsk, claudeResult } from '../claude-permissions.js';
 
@@ -46,6 +47,8 @@ export interface ClaudeSdkDriverDeps extends DriverProcessOptions {
   startTimeoutMs?: number;
   /** How long an aborted turn may take to stop before its process is killed. */
   interruptGraceMs?: number;
+  /** Whether a new agent does some of its first turn's work before that turn comes; on unless false. */
+  warmFirstTurn?: boolean;
 }
 
 /**
@@ -83,6 +86,7 @@ export class ClaudeSdkDriver implements AgentDriver {
       throw new AgentStartError(spec.agent, 'the claude_sdk driver has been disposed', '');
     }
     this.sessions.add(session);
+    if (this.deps.warmFirstTurn !== false) warmFirstTurn(live.query, () => session.state() === 'idle', this.deps.log, spec.chatId);
     return session;
   }
 
