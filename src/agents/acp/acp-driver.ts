@@ -230,7 +230,7 @@ class AcpSession implements AgentSession {
     if (this.current.kind !== 'idle') return false;
     // The model and the working directory are the process's own.
     if (options.model !== this.options.model || options.worktreePath !== this.options.worktreePath) return false;
-    if (options.permissionMode === this.options.permissionMode) return true;
+    // The agent changes its own mode (an approved plan leaves plan mode): what it is in now is compared.
     try {
       if (!(await this.applyMode(options.permissionMode))) return false;
     } catch (err) {
@@ -352,6 +352,8 @@ class AcpSession implements AgentSession {
     if (turn.stop.kind !== 'running') return cancelled;
     // Updates sent before the request are the turn's before it is asked.
     await this.updates;
+    // The call asked about is shown, whole, before the question.
+    for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput)) turn.ctx.emit(ev);
     const ask = acpAsk(req, this.options.worktreePath);
     const stopped = new Promise<PermissionDecision>((resolve) => {
       if (turn.ctx.signal.aborted) resolve({ outcome: 'cancelled', message: 'the turn was stopped' });

@@ -8,7 +8,7 @@ import type { MessagePart } from '../../api/parts.js';
  */
 export class AcpTurnMapper {
   private readonly parts: MessagePart[] = [];
-  private readonly calls = new Map<string, { name: string; input: unknown }>();
+  private readonly calls = new Map<string, HeldCall>();
   /** Costs as the agent reports them: a running total for the session. */
   costUsd: number | null = null;
 
@@ -22,32 +22,24 @@ export class AcpTurnMapper {
         return this.chunk('thinking', update.content);
       case 'tool_call': {
         const name = toolName(update) ?? update.title;
-        const input = update.rawInput ?? {};
-        this.calls.set(update.toolCallId, { name, input });
-        this.parts.push({ type: 'tool_call', id: update.toolCallId, name, input });
+        const held: HeldCall = { name, input: update.rawInput, status: update.status ?? 'pending', details: details(update), announced: false };
+        this.calls.set(update.toolCallId, held);
         const done = finished(update.status, update.toolCallId, update.content, update.rawOutput);
-        return [
-          {
-            kind: 'tool_call',
-            id: update.toolCallId,
-            name,
-            input,
-            status: done ? 'running' : toolStatus(update.status ?? 'pending'),
-            ...details(update),
-          },
-          ...done,
-        ];
+        // A call whose input is still being written is announced once it is whole.
+        return [...(hasInput(update.rawInput) || done.length ? this.announce(update.toolCallId) : []), ...done];
       }
       case 'tool_call_update': {
         const id = update.toolCallId;
         const call = this.calls.get(id);
-        if (call && update.rawInput !== undefined) {
-          call.input = update.rawInput;
-          const part = this.parts.find((p) => p.type === 'tool_call' && p.id === id);
-          if (part && part.type === 'tool_call') part.input = update.rawInput;
-        }
         const done = finished(update.status, id, update.content, update.rawOutput);
         const more = details(update);
+        if (call && !call.announced) {
+          if (update.rawInput !== undefined) call.input = update.rawInput;
+          if (update.status && !done.length) call.status = update.status;
+          call.details = { ...call.details, ...more };
+          return [...(hasInput(call.input) || done.length ? this.announce(id) : []), ...done];
+        }
+        if (call && update.rawInput !== undefined) this.setInput(id, update.rawInput);
         const changed = Object.keys(more).length > 0 || update.rawInput !== undefined || (update.status && !done.length);
         const ev: AgentEvent[] = changed
           ? [
@@ -80,6 +72,25 @@ export class AcpTurnMapper {
     }
   }
 
+  /**
+   * The `tool_call` event of a call not yet announced, with the input known so far
+   * (`input`, when the agent asks about the call, carries it whole); nothing once announced.
+   */
+  announce(id: string, input?: unknown): AgentEvent[] {
+    const call = this.calls.get(id);
+    if (!call || call.announced) return [];
+    call.announced = true;
+    if (input !== undefined && !hasInput(call.input)) call.input = input;
+    const whole = call.input ?? {};
+    this.parts.push({ type: 'tool_call', id, name: call.name, input: whole });
+    return [{ kind: 'tool_call', id, name: call.name, input: whole, status: toolStatus(call.status), ...call.details }];
+  }
+
+  private setInput(id: string, input: unknown): void {
+    const part = this.parts.find((p) => p.type === 'tool_call' && p.id === id);
+    if (part && part.type === 'tool_call') part.input = input;
+  }
+
   /** The reply as a whole, in the order it was written. */
   message(): AgentEvent | null {
     return this.parts.length ? { kind: 'message', role: 'assistant', messageId: null, parts: this.parts.map((p) => ({ ...p })) } : null;
@@ -92,6 +103,19 @@ export class AcpTurnMapper {
     else this.parts.push({ type, text: content.text });
     return [{ kind: type === 'text' ? 'text_delta' : 'thinking_delta', messageId: null, text: content.text }];
   }
+}
+
+interface HeldCall {
+  name: string;
+  input: unknown;
+  status: ToolCallStatus;
+  details: ReturnType<typeof details>;
+  announced: boolean;
+}
+
+/** Whether the agent has given the call's input: claude-agent-acp first sends `{}` while the model writes it. */
+function hasInput(input: unknown): boolean {
+  return input !== undefined && input !== null && !(typeof input === 'object' && Object.keys(input).length === 0);
 }
 
 /** The tool's own name where the agent gives one (claude-agent-acp's in `_meta.claudeCode.toolName`). */

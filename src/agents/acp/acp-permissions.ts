@@ -4,6 +4,7 @@ import type { PermissionAsk, PermissionDecision } from '../contract/driver.js';
 import { diffsOf } from './acp-mapper.js';
 
 const KINDS: readonly PermissionOptionKind[] = ['allow_once', 'allow_always', 'reject_once', 'reject_always'];
+const PLAN_KINDS: readonly PermissionOptionKind[] = ['allow_once', 'reject_once'];
 
 /**
  * An agent's `session/request_permission` as a request to a person. Hearth's option ids
@@ -14,16 +15,20 @@ export function acpAsk(req: RequestPermissionRequest, cwd: string): PermissionAs
   const call = req.toolCall;
   const claude = (call._meta?.claudeCode ?? {}) as { toolName?: unknown };
   const tool = call.name ?? (typeof claude.toolName === 'string' ? claude.toolName : null) ?? call.title ?? 'tool';
+  const input = call.rawInput ?? {};
+  const plan = planOf(tool, input);
+  // A plan is approved or not, for this once.
+  const kinds = plan !== null ? PLAN_KINDS : KINDS;
   const seen = new Set<PermissionOptionKind>();
   const options: PermissionOption[] = [];
   for (const o of req.options) {
-    if (!KINDS.includes(o.kind) || seen.has(o.kind)) continue;
+    if (!kinds.includes(o.kind) || seen.has(o.kind)) continue;
     seen.add(o.kind);
     options.push({ id: o.kind, kind: o.kind, label: o.name });
   }
-  const input = call.rawInput ?? {};
   const command = commandOf(input);
   const diffs = diffsOf(call.content);
+  if (plan !== null) return { kind: 'plan', toolCallId: call.toolCallId, tool, input, options, plan };
   return {
     kind: 'permission',
     toolCallId: call.toolCallId,
@@ -43,8 +48,16 @@ export function acpAsk(req: RequestPermissionRequest, cwd: string): PermissionAs
 /** The agent's option for the person's decision, chosen by kind; `cancelled` when none fits. */
 export function acpOutcome(options: readonly AcpOption[], decision: PermissionDecision): RequestPermissionOutcome {
   if (decision.outcome === 'cancelled') return { outcome: 'cancelled' };
-  const chosen = options.find((o) => o.kind === decision.kind);
+  // A standing refusal where only a single one is offered is still a refusal.
+  const chosen = options.find((o) => o.kind === decision.kind) ?? (decision.kind === 'reject_always' ? options.find((o) => o.kind === 'reject_once') : undefined);
   return chosen ? { outcome: 'selected', optionId: chosen.optionId } : { outcome: 'cancelled' };
+}
+
+/** The plan a request to leave plan mode proposes (Claude's ExitPlanMode), or null for any other request. */
+function planOf(tool: string, input: unknown): string | null {
+  if (tool !== 'ExitPlanMode' || !input || typeof input !== 'object') return null;
+  const plan = (input as { plan?: unknown }).plan;
+  return typeof plan === 'string' ? plan : null;
 }
 
 function commandOf(input: unknown): string | null {

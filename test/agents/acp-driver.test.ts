@@ -1,0 +1,189 @@
+// AcpDriver driving the real claude-agent-acp against the fake model server, on real git
+// worktrees: the driver contract, then what is the ACP driver's own (one warm process
+// across turns, the client's file system confined to the worktree, options by kind).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { AcpDriver, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
+import { claudeAcpPath } from '../../src/agents/acp/acp-install.js';
+import { confinedPath, OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
+import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
+import type { SessionSpec } from '../../src/agents/contract/driver.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
+import { claudeEnv } from '../fixtures/claude-env.js';
+import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
+import { ChatSession, texts } from '../fixtures/driver-turns.js';
+import { alive } from '../fixtures/processes.js';
+import { driverContract } from './driver-contract.js';
+
+const log = pino({ level: 'silent' });
+const LIMIT = { timeout: 60_000 };
+const ENTRY = claudeAcpPath()!;
+
+function acpDriver(chat: BackendChat, configDir = chat.configDir, extra: Partial<AcpDriverDeps> = {}): AcpDriver {
+  return new AcpDriver({ log, env: claudeEnv(chat.fake, configDir), processTagPrefix: chat.tagPrefix, ...extra });
+}
+
+function acpSpec(chat: BackendChat, more: Partial<SessionSpec> = {}): SessionSpec {
+  return sessionSpec(chat, { agent: 'claude-acp', installPath: ENTRY, ...more });
+}
+
+driverContract({
+  name: 'AcpDriver (claude-agent-acp)',
+  driver: (chat, configDir) => acpDriver(chat, configDir),
+  spec: acpSpec,
+  script: (chat, ...replies) => chat.fake.enqueue(...replies),
+  // claude-agent-acp offers "always" for the tool as a whole, with no command prefix.
+  suggestsPrefixes: false,
+  cannotHold: {
+    'resumes from PostgreSQL alone, on an empty configuration directory, and counts only the new turn':
+      "claude-agent-acp keeps its transcripts in its own configuration directory; nothing mirrors them into PostgreSQL, so another machine's empty one has nothing to resume",
+    'writes nothing when denied, and the agent hears the person’s words':
+      'an ACP permission outcome carries an option id and nothing else: the person’s words have no way to the agent',
+    'keeps the agent planning when its plan is not approved, with the person’s note':
+      'an ACP permission outcome carries an option id and nothing else: the person’s note has no way to the agent',
+    "puts the agent's questions with their choices, and the agent gets the answers":
+      'claude-agent-acp sends no session/request_permission for AskUserQuestion to a client without elicitation',
+    "counts a stopped turn's tokens and cost from the same figures, and the next turn only its own":
+      'claude-agent-acp returns no tokens for a cancelled turn: the stopped call has not reported its usage when the prompt answers',
+  },
+});
+
+describe('AcpDriver with the real claude-agent-acp', () => {
+  let chats: BackendChats;
+  const drivers: AcpDriver[] = [];
+  before(() => {
+    chats = new BackendChats();
+  });
+  after(async () => {
+    await Promise.all(drivers.map((d) => d.dispose()));
+    await chats.close();
+  });
+  const chatSession = async (more: Partial<SessionSpec> = {}) => {
+    const chat = await chats.create();
+    const driver = acpDriver(chat);
+    drivers.push(driver);
+    return { chat, driver, session: new ChatSession(driver, acpSpec(chat, more)) };
+  };
+
+  it('is warm, and says why when switched off', () => {
+    const off = new AcpDriver({ log, switchedOff: 'switched off by ACP_BACKEND' });
+    assert.equal(off.warm, true);
+    assert.equal(off.backend, 'warm_acp');
+    assert.equal(off.unavailable(), 'switched off by ACP_BACKEND');
+  });
+
+  it('keeps one warm process across turns, and the second turn streams far sooner', LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'text', chunks: ['first ', 'answer'] }, { kind: 'text', chunks: ['second ', 'answer'] });
+    const opening = performance.now();
+    await session.session();
+    const openMs = performance.now() - opening;
+    const one = await session.turn('first question');
+    assert.equal(one.result.ok, true, JSON.stringify(one.result));
+    const pid = session.pid();
+    assert.ok(pid && alive(pid));
+    const two = await session.turn('second question');
+    assert.equal(two.result.ok, true, JSON.stringify(two.result));
+    assert.equal(session.pid(), pid, 'the same process served both turns');
+    assert.deepEqual(texts(two.events, 'text_delta'), ['second ', 'answer']);
+    const cold = openMs + one.firstDeltaMs!;
+    assert.ok(two.firstDeltaMs! * 2 < cold, `warm first delta ${two.firstDeltaMs!.toFixed(0)} ms vs cold ${cold.toFixed(0)} ms`);
+    const last = sent(chat.fake.mainRequests().at(-1));
+    assert.match(last, /first question/);
+    assert.match(last, /first answer/);
+    await session.close();
+    await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+
+  it('returns crashed with the signal for an agent killed mid-turn, and leaves no process', LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'stall', chunks: ['working'] });
+    let killed = 0;
+    const t = await session.turn('stall', {
+      onEvent: (e, s) => {
+        if (e.kind === 'text_delta' && !killed) {
+          killed = s.pid()!;
+          process.kill(killed, 'SIGKILL');
+        }
+      },
+    });
+    assert.ok(killed > 0);
+    assert.ok(!t.result.ok && t.result.code === 'crashed', JSON.stringify(t.result));
+    assert.match(t.result.error, /claude-acp exited mid-turn.*SIGKILL/s);
+    await waitUntil('every tagged process to be gone', () => !alive(killed) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+});
+
+describe("the ACP client's file system", () => {
+  let root: string;
+  let outside: string;
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'hearth-acp-fs-'));
+    outside = await mkdtemp(path.join(tmpdir(), 'hearth-acp-outside-'));
+    await writeFile(path.join(outside, 'secret.txt'), 'SECRET');
+    await writeFile(path.join(root, 'lines.txt'), 'one\ntwo\nthree\nfour\n');
+    await symlink(outside, path.join(root, 'escape'));
+    await symlink(path.join(outside, 'secret.txt'), path.join(root, 'secret-link.txt'));
+    await mkdir(path.join(root, 'sub'));
+  });
+
+  it('reads and writes inside the worktree, lines by number where asked', async () => {
+    assert.equal(await readWorktreeFile(root, path.join(root, 'lines.txt'), 2, 2), 'two\nthree');
+    await writeWorktreeFile(root, path.join(root, 'sub', 'deeper', 'new.txt'), 'made');
+    assert.equal(await readFile(path.join(root, 'sub', 'deeper', 'new.txt'), 'utf8'), 'made');
+  });
+
+  it('refuses a path outside the worktree, through .., a symlinked directory or a symlinked file, and relative paths', async () => {
+    const refused = [
+      path.join(outside, 'secret.txt'),
+      path.join(root, '..', path.basename(outside), 'secret.txt'),
+      path.join(root, 'escape', 'secret.txt'),
+      path.join(root, 'secret-link.txt'),
+      'lines.txt',
+    ];
+    for (const p of refused) {
+      await assert.rejects(readWorktreeFile(root, p), OutsideWorktreeError, p);
+      await assert.rejects(writeWorktreeFile(root, p, 'overwritten'), OutsideWorktreeError, p);
+    }
+    await assert.rejects(writeWorktreeFile(root, path.join(root, 'escape', 'planted.txt'), 'x'), OutsideWorktreeError);
+    assert.equal(await readFile(path.join(outside, 'secret.txt'), 'utf8'), 'SECRET', 'nothing outside was written');
+    assert.equal(await confinedPath(root, path.join(root, 'sub', 'not-yet.txt')), path.join(await realpath(root), 'sub', 'not-yet.txt'));
+  });
+});
+
+describe('ACP permission requests', () => {
+  const request = {
+    sessionId: 's',
+    toolCall: { toolCallId: 'call-1', title: 'Run npm test', kind: 'execute' as const, rawInput: { command: 'npm test' } },
+    // Another version's ids: the answer is chosen by kind.
+    options: [
+      { optionId: 'proceed', name: 'Yes', kind: 'allow_once' as const },
+      { optionId: 'proceed_always', name: 'Always', kind: 'allow_always' as const },
+      { optionId: 'cancel', name: 'No', kind: 'reject_once' as const },
+    ],
+  };
+
+  it("offers Hearth's option ids, the ACP kinds, with the agent's labels and the command", () => {
+    const ask = acpAsk(request, '/work/tree');
+    assert.deepEqual(ask.options, [
+      { id: 'allow_once', kind: 'allow_once', label: 'Yes' },
+      { id: 'allow_always', kind: 'allow_always', label: 'Always' },
+      { id: 'reject_once', kind: 'reject_once', label: 'No' },
+    ]);
+    assert.equal(ask.toolCallId, 'call-1');
+    assert.deepEqual(ask.details, { title: 'Run npm test', toolKind: 'execute', command: 'npm test', cwd: '/work/tree' });
+    assert.equal(ask.subject, 'npm test');
+  });
+
+  it("answers with the agent's option of the chosen kind, or cancelled", () => {
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'selected', optionId: 'reject_once', kind: 'reject_once' }), { outcome: 'selected', optionId: 'cancel' });
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'selected', optionId: 'allow_always', kind: 'allow_always' }), { outcome: 'selected', optionId: 'proceed_always' });
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'selected', optionId: 'reject_always', kind: 'reject_always' }), { outcome: 'selected', optionId: 'cancel' });
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'cancelled', message: 'stopped' }), { outcome: 'cancelled' });
+  });
+});
