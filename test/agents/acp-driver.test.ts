@@ -100,6 +100,50 @@ describe('AcpDriver with the real claude-agent-acp', () => {
     await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
   });
 
+  it('resumes the conversation on the same machine without replaying it, and counts only the new turn', LIMIT, async () => {
+    const { chat, driver, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'text', chunks: ['I will keep OCELOT'] });
+    assert.equal((await session.turn('keep the word OCELOT')).result.ok, true);
+    const token = session.reports.last;
+    assert.ok(token);
+    await session.close();
+
+    const again = new ChatSession(driver, acpSpec(chat, { resume: token }));
+    chat.fake.enqueue({ kind: 'text', chunks: ['OCELOT'] });
+    const t = await again.turn('which word?');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.equal(again.reports.last, token, 'the same conversation goes on');
+    assert.deepEqual(texts(t.events, 'text_delta'), ['OCELOT'], 'nothing of the history comes back as events');
+    const last = sent(chat.fake.mainRequests().at(-1));
+    assert.match(last, /keep the word OCELOT/);
+    assert.match(last, /I will keep OCELOT/);
+    assert.equal(t.result.ok && t.result.usage?.inputTokens, 10);
+    await again.close();
+  });
+
+  it("gives the agent what it needs and none of Hearth's secrets", LIMIT, async () => {
+    const chat = await chats.create();
+    const driver = acpDriver(chat, chat.configDir, {
+      env: {
+        ...claudeEnv(chat.fake, chat.configDir),
+        DATABASE_URL: 'postgres://hearth:db-secret@db/hearth',
+        HEARTH_TOKEN: 'token-secret',
+        STRIPE_KEY: 'configured-secret',
+        RANDOM_SERVER_SETTING: 'not-allowlisted',
+      },
+      secrets: ['STRIPE_KEY'],
+    });
+    drivers.push(driver);
+    const session = new ChatSession(driver, acpSpec(chat, { permissionMode: 'bypassPermissions' }));
+    chat.fake.enqueue({ kind: 'tool_use', name: 'Bash', input: { command: 'env > env.txt', description: 'print env' } }, { kind: 'text', chunks: ['printed'] });
+    const t = await session.turn('print the environment');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    const env = await readFile(path.join(chat.worktree, 'env.txt'), 'utf8');
+    for (const present of ['PATH=', 'HOME=', `ANTHROPIC_BASE_URL=${chat.fake.url}`, 'CLAUDE_CONFIG_DIR=']) assert.ok(env.includes(present), `${present} reaches the agent`);
+    for (const secret of ['db-secret', 'token-secret', 'configured-secret', 'not-allowlisted']) assert.ok(!env.includes(secret), `${secret} stays out`);
+    await session.close();
+  });
+
   it('returns crashed with the signal for an agent killed mid-turn, and leaves no process', LIMIT, async () => {
     const { chat, session } = await chatSession();
     chat.fake.enqueue({ kind: 'stall', chunks: ['working'] });
