@@ -6,9 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { AcpDriver, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
+import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
 import { claudeAcpPath } from '../../src/agents/acp/acp-install.js';
 import { confinedPath, OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
 import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
@@ -16,7 +18,7 @@ import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
 import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
-import { ChatSession, texts } from '../fixtures/driver-turns.js';
+import { ChatSession, RecordedReports, runTurn, texts } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
 import { driverContract } from './driver-contract.js';
 
@@ -197,6 +199,75 @@ describe("the ACP client's file system", () => {
     await assert.rejects(writeWorktreeFile(root, path.join(root, 'escape', 'planted.txt'), 'x'), OutsideWorktreeError);
     assert.equal(await readFile(path.join(outside, 'secret.txt'), 'utf8'), 'SECRET', 'nothing outside was written');
     assert.equal(await confinedPath(root, path.join(root, 'sub', 'not-yet.txt')), path.join(await realpath(root), 'sub', 'not-yet.txt'));
+  });
+});
+
+describe('AcpDriver with a stand-in agent', () => {
+  const STUB = fileURLToPath(new URL('../fixtures/stub-acp-agent.mjs', import.meta.url));
+  let chats: BackendChats;
+  const drivers: AcpDriver[] = [];
+  before(() => {
+    chats = new BackendChats();
+  });
+  after(async () => {
+    await Promise.all(drivers.map((d) => d.dispose()));
+    await chats.close();
+  });
+  const open = async () => {
+    const chat = await chats.create();
+    const driver = acpDriver(chat, chat.configDir, { cancelGraceMs: 500 });
+    drivers.push(driver);
+    return { chat, session: await driver.open(acpSpec(chat, { installPath: STUB }), new RecordedReports()) };
+  };
+
+  it("answers the agent's file requests inside the worktree and refuses those outside", LIMIT, async () => {
+    const { chat, session } = await open();
+    const outside = await mkdtemp(path.join(tmpdir(), 'hearth-acp-outside-'));
+    await writeFile(path.join(outside, 'secret.txt'), 'SECRET');
+    await writeFile(path.join(chat.worktree, 'mine.txt'), 'MINE');
+    await symlink(outside, path.join(chat.worktree, 'escape'));
+    const said = async (prompt: string) => texts((await runTurn(session, prompt)).events, 'text_delta').join('');
+    assert.equal(await said(`read ${path.join(chat.worktree, 'mine.txt')}`), 'got: MINE');
+    assert.match(await said(`read ${path.join(outside, 'secret.txt')}`), /^refused: .*outside the worktree/);
+    assert.match(await said(`read ${path.join(chat.worktree, 'escape', 'secret.txt')}`), /^refused: .*outside the worktree/);
+    assert.match(await said(`write ${path.join(chat.worktree, 'escape', 'planted.txt')}`), /^refused: /);
+    assert.equal(existsSync(path.join(outside, 'planted.txt')), false);
+    assert.equal(await said(`write ${path.join(chat.worktree, 'planted.txt')}`), 'got: written');
+    assert.equal(await readFile(path.join(chat.worktree, 'planted.txt'), 'utf8'), 'PLANTED');
+    await session.close();
+  });
+
+  it('ends an agent that ignores a cancel once the grace period is over, and the turn is aborted', LIMIT, async () => {
+    const { chat, session } = await open();
+    const controller = new AbortController();
+    const pid = session.pid()!;
+    let abortedAt = 0;
+    const t = await runTurn(session, 'hang', {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.kind === 'text_delta' && !abortedAt) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
+    });
+    const took = performance.now() - abortedAt;
+    assert.ok(abortedAt > 0, 'the turn streamed');
+    assert.deepEqual(t.result, { ok: false, code: 'aborted', error: 'aborted', usage: null });
+    assert.ok(took < 3_000, `the stop took ${took.toFixed(0)} ms`);
+    assert.equal(session.state(), 'closed', 'a process that had to be ended serves no more');
+    await waitUntil('the stand-in to be gone', () => !alive(pid) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+});
+
+describe('ACP modes', () => {
+  const modes = { currentModeId: 'auto', availableModes: ['default', 'acceptEdits', 'plan', 'auto', 'bypassPermissions'].map((id) => ({ id, name: id })) };
+  it("takes the agent's mode of the same id, its default for null or a mode it lacks", () => {
+    assert.equal(modeFor('plan', modes), 'plan');
+    assert.equal(modeFor('bypassPermissions', modes), 'bypassPermissions');
+    assert.equal(modeFor(null, modes), 'default');
+    assert.equal(modeFor('dontAsk', modes), 'default');
+    assert.equal(modeFor('plan', { currentModeId: 'x', availableModes: [{ id: 'x', name: 'x' }] }), null);
   });
 });
 

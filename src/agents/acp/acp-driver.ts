@@ -5,6 +5,7 @@ import {
   methods,
   ndJsonStream,
   PROTOCOL_VERSION,
+  RequestError,
   type ClientConnection,
   type InitializeResponse,
   type RequestPermissionRequest,
@@ -32,7 +33,7 @@ import { claudeAgentEnv } from '../process/agent-env.js';
 import { AgentProcess } from '../process/agent-process.js';
 import type { DriverProcessOptions } from '../process/driver-process-options.js';
 import { within } from '../../util/within.js';
-import { readWorktreeFile, writeWorktreeFile } from './acp-fs.js';
+import { OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from './acp-fs.js';
 import { AcpTurnMapper } from './acp-mapper.js';
 import { acpAsk, acpOutcome } from './acp-permissions.js';
 
@@ -119,8 +120,16 @@ interface Turn {
 
 type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
 
-/** Hearth's permission modes that claude-agent-acp offers under the same ids; null asks, as Hearth's other Claude backends do. */
+/** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
 const DEFAULT_MODE = 'default';
+
+/** The agent's mode for Hearth's permission mode; null when it offers neither that nor a default. */
+export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState): string | null {
+  const offered = (id: string) => modes.availableModes.some((m) => m.id === id);
+  const wanted = mode ?? DEFAULT_MODE;
+  if (offered(wanted)) return wanted;
+  return offered(DEFAULT_MODE) ? DEFAULT_MODE : null;
+}
 
 class AcpSession implements AgentSession {
   readonly backend = 'warm_acp' as const;
@@ -151,11 +160,15 @@ class AcpSession implements AgentSession {
     this.conn = client({ name: 'hearth' })
       .onNotification(methods.client.session.update, ({ params }) => this.update(params))
       .onRequest(methods.client.session.requestPermission, ({ params }) => this.permission(params))
-      .onRequest(methods.client.fs.readTextFile, async ({ params }) => ({ content: await readWorktreeFile(cwd, params.path, params.line, params.limit) }))
-      .onRequest(methods.client.fs.writeTextFile, async ({ params }) => {
-        await writeWorktreeFile(cwd, params.path, params.content);
-        return {};
-      })
+      .onRequest(methods.client.fs.readTextFile, ({ params }) =>
+        fsAnswer(params.path, async () => ({ content: await readWorktreeFile(cwd, params.path, params.line, params.limit) })),
+      )
+      .onRequest(methods.client.fs.writeTextFile, ({ params }) =>
+        fsAnswer(params.path, async () => {
+          await writeWorktreeFile(cwd, params.path, params.content);
+          return {};
+        }),
+      )
       .connect(
         ndJsonStream(
           Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
@@ -206,16 +219,18 @@ class AcpSession implements AgentSession {
     this.deps.log.info({ chatId: this.spec.chatId, agent: this.spec.agent, pid: this.proc.pid, sessionId: this.sessionId, mode: this.modes?.currentModeId }, 'acp: session open');
   }
 
-  /** Puts the agent in the mode for Hearth's permission mode; false when the agent does not offer it. */
-  private async applyMode(mode: SessionOptions['permissionMode']): Promise<boolean> {
+  /**
+   * Puts the agent in the mode for Hearth's permission mode: the mode of that id, or
+   * where the agent offers none such, its `default`, which asks before acting.
+   */
+  private async applyMode(mode: SessionOptions['permissionMode']): Promise<void> {
     const modes = this.modes;
-    if (!modes) return mode === null;
-    const wanted = mode ?? DEFAULT_MODE;
-    if (modes.currentModeId === wanted) return true;
-    if (!modes.availableModes.some((m) => m.id === wanted)) return false;
+    if (!modes) return;
+    const wanted = modeFor(mode, modes);
+    if (wanted === null || modes.currentModeId === wanted) return;
+    if (wanted !== (mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
     await this.conn.agent.request(methods.agent.session.setMode, { sessionId: this.sessionId!, modeId: wanted });
     this.modes = { ...modes, currentModeId: wanted };
-    return true;
   }
 
   state(): SessionState {
@@ -232,7 +247,7 @@ class AcpSession implements AgentSession {
     if (options.model !== this.options.model || options.worktreePath !== this.options.worktreePath) return false;
     // The agent changes its own mode (an approved plan leaves plan mode): what it is in now is compared.
     try {
-      if (!(await this.applyMode(options.permissionMode))) return false;
+      await this.applyMode(options.permissionMode);
     } catch (err) {
       this.deps.log.info({ chatId: this.spec.chatId, err }, 'acp: the mode was not changed; a new process takes it');
       return false;
@@ -386,6 +401,17 @@ class AcpSession implements AgentSession {
     this.conn.close();
     this.proc.child.stdin.end();
     await this.proc.stop(1_000);
+  }
+}
+
+/** A file request's answer, or the error the agent is told in words: why it was refused, or that there is no such file. */
+async function fsAnswer<T>(file: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof OutsideWorktreeError) throw new RequestError(-32602, err.message);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw RequestError.resourceNotFound(file);
+    throw new RequestError(-32603, (err as Error).message);
   }
 }
 
