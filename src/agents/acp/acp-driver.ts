@@ -120,6 +120,12 @@ interface Turn {
 
 type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
 
+/**
+ * Options for claude-agent-acp, which other agents ignore: no predicted follow-up prompt,
+ * which costs a model call of its own after every turn and which Hearth does not show.
+ */
+const SESSION_META = { claudeCode: { options: { promptSuggestions: false } } };
+
 /** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
 const DEFAULT_MODE = 'default';
 
@@ -198,18 +204,18 @@ class AcpSession implements AgentSession {
     const token = this.spec.resume;
     const caps = init.agentCapabilities ?? {};
     if (token && caps.sessionCapabilities?.resume) {
-      const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [] }), died]);
+      const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
       this.sessionId = token;
       this.modes = r.modes ?? null;
     } else if (token && caps.loadSession) {
       this.replaying = true;
-      const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [] }), died]);
+      const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
       await this.updates;
       this.replaying = false;
       this.sessionId = token;
       this.modes = r.modes ?? null;
     } else {
-      const r = await Promise.race([agent.request(methods.agent.session.new, { cwd, mcpServers: [] }), died]);
+      const r = await Promise.race([agent.request(methods.agent.session.new, { cwd, mcpServers: [], _meta: SESSION_META }), died]);
       this.sessionId = r.sessionId;
       this.modes = r.modes ?? null;
     }
