@@ -213,12 +213,26 @@ describe('AcpDriver with a stand-in agent', () => {
     await Promise.all(drivers.map((d) => d.dispose()));
     await chats.close();
   });
-  const open = async () => {
+  const open = async (more: Partial<SessionSpec> = {}) => {
     const chat = await chats.create();
     const driver = acpDriver(chat, chat.configDir, { cancelGraceMs: 500 });
     drivers.push(driver);
-    return { chat, session: await driver.open(acpSpec(chat, { installPath: STUB }), new RecordedReports()) };
+    const reports = new RecordedReports();
+    return { chat, reports, session: await driver.open(acpSpec(chat, { installPath: STUB, ...more }), reports) };
   };
+
+  it('loads a conversation where the agent cannot resume one, and shows none of the history it replays', LIMIT, async () => {
+    const { session, reports } = await open({ resume: 'an-earlier-session' });
+    assert.deepEqual(reports.tokens, ['an-earlier-session']);
+    const t = await runTurn(session, 'say fresh words');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.deepEqual(texts(t.events, 'text_delta'), ['fresh words'], 'the replayed history is not the turn’s');
+    assert.deepEqual(
+      t.events.filter((e) => e.kind === 'message').map((e) => e.kind === 'message' && e.parts),
+      [[{ type: 'text', text: 'fresh words' }]],
+    );
+    await session.close();
+  });
 
   it("answers the agent's file requests inside the worktree and refuses those outside", LIMIT, async () => {
     const { chat, session } = await open();

@@ -143,8 +143,6 @@ class AcpSession implements AgentSession {
   private readonly conn: ClientConnection;
   /** A session's updates, applied one after another in the order they came. */
   private updates: Promise<void> = Promise.resolve();
-  /** While `session/load` replays history: those updates are the past, not the turn's. */
-  private replaying = false;
   private sessionId: string | null = null;
   private modes: SessionModeState | null = null;
   private options: SessionOptions;
@@ -208,10 +206,9 @@ class AcpSession implements AgentSession {
       this.sessionId = token;
       this.modes = r.modes ?? null;
     } else if (token && caps.loadSession) {
-      this.replaying = true;
+      // The history it replays comes while no turn runs, so it reaches no turn.
       const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
       await this.updates;
-      this.replaying = false;
       this.sessionId = token;
       this.modes = r.modes ?? null;
     } else {
@@ -347,7 +344,7 @@ class AcpSession implements AgentSession {
   /** Queues one update behind those before it. */
   private update(n: SessionNotification): void {
     this.updates = this.updates.then(() => {
-      if (this.replaying || n.sessionId !== this.sessionId) return;
+      if (n.sessionId !== this.sessionId) return;
       if (n.update.sessionUpdate === 'current_mode_update' && this.modes) this.modes = { ...this.modes, currentModeId: n.update.currentModeId };
       if (n.update.sessionUpdate === 'usage_update' && n.update.cost?.currency === 'USD' && this.current.kind !== 'turn') this.costSeen = n.update.cost.amount;
       if (this.current.kind !== 'turn') return;
