@@ -190,6 +190,8 @@ class AcpSession implements AgentSession {
   async start(): Promise<void> {
     const agent = this.conn.agent;
     const died = this.gone.then(() => Promise.reject(new Error(`the agent exited${exitNote(this.proc)}`)));
+    // Only the races below read it; once the session is open, the agent's exit is no start failure.
+    died.catch(() => {});
     const init: InitializeResponse = await Promise.race([
       agent.request(methods.agent.initialize, {
         protocolVersion: PROTOCOL_VERSION,
