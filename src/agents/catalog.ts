@@ -1,4 +1,5 @@
 import type { BackendKind } from '../api/views.js';
+import { claudeAcpPath } from './acp/acp-install.js';
 import { bundledClaudePath } from './claude/claude-install.js';
 
 /** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
@@ -12,4 +13,6 @@ export interface CatalogAgent {
 /** The routing table: which backends run which agent. The first agent installed is the default of a new chat. */
 export const AGENT_CATALOG: readonly CatalogAgent[] = [
   { name: 'claude', backends: ['claude_sdk', 'claude_pty'], locate: bundledClaudePath },
+  // Claude Code through its ACP adapter: the first agent of the warm ACP backend.
+  { name: 'claude-acp', backends: ['warm_acp'], locate: claudeAcpPath },
 ];

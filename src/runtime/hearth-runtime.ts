@@ -5,6 +5,7 @@ import type { Sql } from '../db/sql.js';
 import type { AgentDriver } from '../agents/contract/driver.js';
 import { ClaudeSdkDriver } from '../agents/claude/sdk/claude-sdk-driver.js';
 import { ClaudePtyDriver } from '../agents/claude/pty/claude-pty-driver.js';
+import { AcpDriver } from '../agents/acp/acp-driver.js';
 import { claudeAgentEnv, type EnvSource } from '../agents/process/agent-env.js';
 import { AgentCgroups } from '../agents/process/agent-cgroups.js';
 import type { AgentUser } from '../agents/process/agent-user.js';
@@ -101,6 +102,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const drivers = new Map<BackendKind, AgentDriver>([
     ['claude_sdk', new ClaudeSdkDriver({ ...common, switchedOff: config.claudeSdk ? null : 'switched off by CLAUDE_SDK_BACKEND', executable: config.sdkExecutable })],
     ['claude_pty', new ClaudePtyDriver(common)],
+    ['warm_acp', new AcpDriver(common)],
   ]);
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const starts = new StartGate(config.maxStarts ?? availableParallelism());

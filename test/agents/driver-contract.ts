@@ -2,7 +2,7 @@
 // src/agents/contract/driver.ts and run against each driver with its real agent and the
 // project's fake model: a driver's own test file calls driverContract with a factory.
 
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it as nodeIt, type TestOptions } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,12 +37,21 @@ export interface DriverFactory {
    * answer of; without it, a standing answer covers the very command asked about.
    */
   suggestsPrefixes?: boolean;
+  /**
+   * Cases that cannot hold for this driver's agent, by title, each with why: they are
+   * reported as skipped with the reason, never passed.
+   */
+  cannotHold?: Record<string, string>;
 }
 
 /** Each test's own budget: a hung turn fails its test instead of the whole run. */
 const LIMIT = { timeout: 90_000 };
 
 export function driverContract(factory: DriverFactory): void {
+  const it = (title: string, options: TestOptions, fn: () => Promise<void>) => {
+    const why = factory.cannotHold?.[title];
+    return nodeIt(title, why ? { ...options, skip: `cannot hold for ${factory.name}: ${why}` } : options, fn);
+  };
   describe(`${factory.name} keeps the driver contract`, () => {
     let chats: BackendChats;
     const drivers: AgentDriver[] = [];

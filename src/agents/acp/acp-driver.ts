@@ -1,0 +1,432 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import {
+  client,
+  methods,
+  ndJsonStream,
+  PROTOCOL_VERSION,
+  RequestError,
+  type ClientConnection,
+  type InitializeResponse,
+  type RequestPermissionRequest,
+  type RequestPermissionResponse,
+  type SessionModeState,
+  type SessionNotification,
+} from '@agentclientprotocol/sdk';
+import type { Logger } from 'pino';
+import type { TurnUsage } from '../../api/events.js';
+import {
+  failedTurn,
+  succeededTurn,
+  type AgentDriver,
+  type AgentSession,
+  type PermissionDecision,
+  type SessionOptions,
+  type SessionReports,
+  type SessionSpec,
+  type SessionState,
+  type TurnContext,
+  type TurnResult,
+} from '../contract/driver.js';
+import { AgentStartError } from '../contract/errors.js';
+import { claudeAgentEnv } from '../process/agent-env.js';
+import { AgentProcess } from '../process/agent-process.js';
+import type { DriverProcessOptions } from '../process/driver-process-options.js';
+import { within } from '../../util/within.js';
+import { OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from './acp-fs.js';
+import { AcpTurnMapper } from './acp-mapper.js';
+import { acpAsk, acpOutcome } from './acp-permissions.js';
+
+export interface AcpDriverDeps extends DriverProcessOptions {
+  log: Logger;
+  /** Why the driver is switched off on this node; absent or null when it is on. */
+  switchedOff?: string | null;
+  /** How long the agent gets to start and open its session. */
+  startTimeoutMs?: number;
+  /** How long a cancelled turn may take to return before its process is ended. */
+  cancelGraceMs?: number;
+}
+
+/**
+ * An Agent Client Protocol agent, warm across turns: one agent process per session,
+ * spoken to over its stdio, one `session/prompt` per turn. Its first agent is
+ * claude-agent-acp, so the environment is Claude's allowlist.
+ */
+export class AcpDriver implements AgentDriver {
+  readonly backend = 'warm_acp' as const;
+  readonly warm = true;
+  private readonly sessions = new Set<AcpSession>();
+  private readonly env: Record<string, string>;
+  private disposed = false;
+
+  constructor(private readonly deps: AcpDriverDeps) {
+    this.env = claudeAgentEnv(deps.env ?? process.env, { secrets: deps.secrets, user: deps.user });
+  }
+
+  unavailable(): string | null {
+    if (this.deps.switchedOff) return this.deps.switchedOff;
+    return this.disposed ? 'the warm_acp driver has been disposed' : null;
+  }
+
+  async open(spec: SessionSpec, reports: SessionReports): Promise<AgentSession> {
+    const reason = this.unavailable();
+    if (reason) throw new AgentStartError(spec.agent, reason, '');
+    try {
+      accessSync(spec.installPath, constants.R_OK);
+    } catch (err) {
+      throw new AgentStartError(spec.agent, `cannot execute ${spec.installPath}`, '', { cause: err });
+    }
+    const env = spec.model ? { ...this.env, ANTHROPIC_MODEL: spec.model } : this.env;
+    const proc = new AgentProcess({
+      command: process.execPath,
+      args: [spec.installPath],
+      cwd: spec.worktreePath,
+      env,
+      tagPrefix: this.deps.processTagPrefix,
+      cgroups: this.deps.cgroups,
+      user: this.deps.user ?? null,
+    });
+    const session = new AcpSession(proc, spec, reports, this.deps, () => this.sessions.delete(session));
+    const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
+    try {
+      await within(session.start(), timeoutMs, `no answer within ${timeoutMs} ms`);
+    } catch (err) {
+      const tail = proc.stderrTail();
+      await session.close();
+      this.deps.log.error({ chatId: spec.chatId, err }, 'acp: agent failed to start');
+      const scope = !existsSync(spec.worktreePath) || spec.resume || spec.model || spec.permissionMode ? 'session' : 'node';
+      throw new AgentStartError(spec.agent, `${spec.agent} did not start: ${(err as Error).message}`, tail, { cause: err, scope });
+    }
+    if (this.disposed) {
+      await session.close();
+      throw new AgentStartError(spec.agent, 'the warm_acp driver has been disposed', '');
+    }
+    this.sessions.add(session);
+    return session;
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await Promise.all([...this.sessions].map((s) => s.close()));
+  }
+}
+
+/** A running turn: its context, what its updates add up to, and why the agent was told to stop, if it was. */
+interface Turn {
+  ctx: TurnContext;
+  mapper: AcpTurnMapper;
+  stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
+}
+
+type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
+
+/**
+ * Options for claude-agent-acp, which other agents ignore: no predicted follow-up prompt,
+ * which costs a model call of its own after every turn and which Hearth does not show.
+ */
+const SESSION_META = { claudeCode: { options: { promptSuggestions: false } } };
+
+/** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
+const DEFAULT_MODE = 'default';
+
+/** The agent's mode for Hearth's permission mode; null when it offers neither that nor a default. */
+export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState): string | null {
+  const offered = (id: string) => modes.availableModes.some((m) => m.id === id);
+  const wanted = mode ?? DEFAULT_MODE;
+  if (offered(wanted)) return wanted;
+  return offered(DEFAULT_MODE) ? DEFAULT_MODE : null;
+}
+
+class AcpSession implements AgentSession {
+  readonly backend = 'warm_acp' as const;
+  private current: State = { kind: 'starting' };
+  private readonly conn: ClientConnection;
+  /** A session's updates, applied one after another in the order they came. */
+  private updates: Promise<void> = Promise.resolve();
+  private sessionId: string | null = null;
+  private modes: SessionModeState | null = null;
+  private options: SessionOptions;
+  /** The session's running cost as the agent last reported it. */
+  private costSeen = 0;
+  private readonly unknownKinds = new Set<string>();
+  /** Settles once the agent can no longer answer: its process exited or its stdout closed. */
+  private readonly gone: Promise<void>;
+
+  constructor(
+    private readonly proc: AgentProcess,
+    private readonly spec: SessionSpec,
+    private readonly reports: SessionReports,
+    private readonly deps: AcpDriverDeps,
+    private readonly onClosed: () => void,
+  ) {
+    this.options = { worktreePath: spec.worktreePath, model: spec.model, permissionMode: spec.permissionMode };
+    const cwd = spec.worktreePath;
+    this.conn = client({ name: 'hearth' })
+      .onNotification(methods.client.session.update, ({ params }) => this.update(params))
+      .onRequest(methods.client.session.requestPermission, ({ params }) => this.permission(params))
+      .onRequest(methods.client.fs.readTextFile, ({ params }) =>
+        fsAnswer(params.path, async () => ({ content: await readWorktreeFile(cwd, params.path, params.line, params.limit) })),
+      )
+      .onRequest(methods.client.fs.writeTextFile, ({ params }) =>
+        fsAnswer(params.path, async () => {
+          await writeWorktreeFile(cwd, params.path, params.content);
+          return {};
+        }),
+      )
+      .connect(
+        ndJsonStream(
+          Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
+          Readable.toWeb(proc.child.stdout) as unknown as ReadableStream<Uint8Array>,
+        ),
+      );
+    this.gone = Promise.race([proc.exited.then(() => {}), this.conn.closed.then(() => {}, () => {})]);
+    // An agent that dies between turns leaves a session that serves no more.
+    void this.gone.then(() => {
+      if (this.current.kind === 'idle') void this.teardown();
+    });
+  }
+
+  /** Initializes the agent and opens, resumes or loads the conversation. */
+  async start(): Promise<void> {
+    const agent = this.conn.agent;
+    const died = this.gone.then(() => Promise.reject(new Error(`the agent exited${exitNote(this.proc)}`)));
+    // Only the races below read it; once the session is open, the agent's exit is no start failure.
+    died.catch(() => {});
+    const init: InitializeResponse = await Promise.race([
+      agent.request(methods.agent.initialize, {
+        protocolVersion: PROTOCOL_VERSION,
+        clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: false },
+        clientInfo: { name: 'hearth', version: '1' },
+      }),
+      died,
+    ]);
+    const cwd = this.spec.worktreePath;
+    const token = this.spec.resume;
+    const caps = init.agentCapabilities ?? {};
+    if (token && caps.sessionCapabilities?.resume) {
+      const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
+      this.sessionId = token;
+      this.modes = r.modes ?? null;
+    } else if (token && caps.loadSession) {
+      // The history it replays comes while no turn runs, so it reaches no turn.
+      const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
+      await this.updates;
+      this.sessionId = token;
+      this.modes = r.modes ?? null;
+    } else {
+      const r = await Promise.race([agent.request(methods.agent.session.new, { cwd, mcpServers: [], _meta: SESSION_META }), died]);
+      this.sessionId = r.sessionId;
+      this.modes = r.modes ?? null;
+    }
+    this.reports.resumeToken(this.sessionId);
+    await Promise.race([this.applyMode(this.spec.permissionMode), died]);
+    if (this.current.kind === 'starting') this.current = { kind: 'idle' };
+    this.deps.log.info({ chatId: this.spec.chatId, agent: this.spec.agent, pid: this.proc.pid, sessionId: this.sessionId, mode: this.modes?.currentModeId }, 'acp: session open');
+  }
+
+  /**
+   * Puts the agent in the mode for Hearth's permission mode: the mode of that id, or
+   * where the agent offers none such, its `default`, which asks before acting.
+   */
+  private async applyMode(mode: SessionOptions['permissionMode']): Promise<void> {
+    const modes = this.modes;
+    if (!modes) return;
+    const wanted = modeFor(mode, modes);
+    if (wanted === null || modes.currentModeId === wanted) return;
+    if (wanted !== (mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
+    await this.conn.agent.request(methods.agent.session.setMode, { sessionId: this.sessionId!, modeId: wanted });
+    this.modes = { ...modes, currentModeId: wanted };
+  }
+
+  state(): SessionState {
+    return this.current.kind === 'starting' ? 'idle' : this.current.kind;
+  }
+
+  pid(): number | null {
+    return this.current.kind === 'closed' ? null : this.proc.pid;
+  }
+
+  async reconfigure(options: SessionOptions): Promise<boolean> {
+    if (this.current.kind !== 'idle') return false;
+    // The model and the working directory are the process's own.
+    if (options.model !== this.options.model || options.worktreePath !== this.options.worktreePath) return false;
+    // The agent changes its own mode (an approved plan leaves plan mode): what it is in now is compared.
+    try {
+      await this.applyMode(options.permissionMode);
+    } catch (err) {
+      this.deps.log.info({ chatId: this.spec.chatId, err }, 'acp: the mode was not changed; a new process takes it');
+      return false;
+    }
+    this.options = { ...this.options, permissionMode: options.permissionMode };
+    return true;
+  }
+
+  async prompt(input: string, ctx: TurnContext): Promise<TurnResult> {
+    if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
+    if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
+    if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
+    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' } };
+    this.current = { kind: 'turn', turn };
+    try {
+      return await this.runTurn(turn, input);
+    } finally {
+      if (this.current.kind === 'turn' && this.current.turn === turn) this.current = { kind: 'idle' };
+    }
+  }
+
+  private async runTurn(turn: Turn, input: string): Promise<TurnResult> {
+    const { ctx } = turn;
+    let watchdog: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      turn.stop = { kind: 'aborted' };
+      this.cancel();
+      // An agent that does not return from a cancelled prompt in time is ended, and the session with it.
+      watchdog = setTimeout(() => this.proc.killAll(), this.deps.cancelGraceMs ?? 5_000);
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const asked = this.conn.agent.request(methods.agent.session.prompt, { sessionId: this.sessionId!, prompt: [{ type: 'text', text: input }] });
+      const outcome = await Promise.race([
+        asked.then(
+          (r) => ({ kind: 'answered' as const, r }),
+          (err: unknown) => ({ kind: 'failed' as const, err }),
+        ),
+        this.gone.then(() => ({ kind: 'gone' as const })),
+      ]);
+      if (outcome.kind !== 'answered') return await this.ended(turn, outcome.kind === 'failed' ? (outcome.err as Error).message : 'the agent exited');
+      // Every update the agent sent before its answer is applied before the turn ends.
+      await this.updates;
+      const message = turn.mapper.message();
+      if (message) ctx.emit(message);
+      const usage = this.usageOf(outcome.r as { usage?: unknown }, turn.mapper);
+      if (turn.stop.kind === 'aborted') return failedTurn('aborted', 'aborted', usage);
+      if (turn.stop.kind === 'unasked') return failedTurn('agent_error', `${this.spec.agent} stopped: ${turn.stop.message}`, usage);
+      return succeededTurn(usage, outcome.r.stopReason);
+    } finally {
+      clearTimeout(watchdog);
+      ctx.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** A turn whose prompt never got its answer: closed under it, stopped and then ended, or crashed. The session serves no more. */
+  private async ended(turn: Turn, why: string): Promise<TurnResult> {
+    const closedUnder = this.current.kind !== 'turn' || this.current.turn !== turn;
+    // The exit status says how it died; it comes a moment after stdout closes.
+    await within(this.proc.exited, 2_000, '').catch(() => {});
+    const crash = `${this.spec.agent} exited mid-turn: ${why}${exitNote(this.proc)}`;
+    await this.teardown();
+    if (closedUnder) return failedTurn('closed', 'the session was closed during the turn');
+    if (turn.stop.kind === 'aborted') return failedTurn('aborted', 'aborted');
+    this.deps.log.warn({ chatId: this.spec.chatId, message: crash }, 'acp: turn crashed');
+    return failedTurn('crashed', crash);
+  }
+
+  private cancel(): void {
+    this.conn.agent.notify(methods.agent.session.cancel, { sessionId: this.sessionId! }).catch((err) => {
+      this.deps.log.warn({ err, chatId: this.spec.chatId }, 'acp: cancel was not sent');
+    });
+  }
+
+  /** The turn's tokens as the agent returns them with its answer, and its cost as the change in the session's running cost. */
+  private usageOf(response: { usage?: unknown }, mapper: AcpTurnMapper): TurnUsage | null {
+    const u = response.usage as { inputTokens?: number; outputTokens?: number; cachedReadTokens?: number; cachedWriteTokens?: number } | null | undefined;
+    const cost = mapper.costUsd;
+    const costUsd = cost !== null ? Math.max(0, cost - this.costSeen) : 0;
+    if (cost !== null) this.costSeen = cost;
+    if (!u) return cost !== null ? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: round(costUsd) } : null;
+    return {
+      inputTokens: u.inputTokens ?? 0,
+      outputTokens: u.outputTokens ?? 0,
+      cacheReadTokens: u.cachedReadTokens ?? 0,
+      cacheWriteTokens: u.cachedWriteTokens ?? 0,
+      costUsd: round(costUsd),
+    };
+  }
+
+  /** Queues one update behind those before it. */
+  private update(n: SessionNotification): void {
+    this.updates = this.updates.then(() => {
+      if (n.sessionId !== this.sessionId) return;
+      if (n.update.sessionUpdate === 'current_mode_update' && this.modes) this.modes = { ...this.modes, currentModeId: n.update.currentModeId };
+      if (n.update.sessionUpdate === 'usage_update' && n.update.cost?.currency === 'USD' && this.current.kind !== 'turn') this.costSeen = n.update.cost.amount;
+      if (this.current.kind !== 'turn') return;
+      const { ctx, mapper } = this.current.turn;
+      for (const ev of mapper.map(n.update)) ctx.emit(ev);
+    });
+  }
+
+  private unknown(kind: string): void {
+    if (this.unknownKinds.has(kind)) return;
+    this.unknownKinds.add(kind);
+    this.deps.log.info({ chatId: this.spec.chatId, kind }, 'acp: an update of a kind Hearth does not show');
+  }
+
+  /**
+   * The agent's request to go on, put to a person through the running turn. A stop
+   * answers it `cancelled` at once, as the protocol asks of every pending request.
+   */
+  private async permission(req: RequestPermissionRequest): Promise<RequestPermissionResponse> {
+    const cancelled: RequestPermissionResponse = { outcome: { outcome: 'cancelled' } };
+    if (this.current.kind !== 'turn') return cancelled;
+    const { turn } = this.current;
+    if (turn.stop.kind !== 'running') return cancelled;
+    // Updates sent before the request are the turn's before it is asked.
+    await this.updates;
+    // The call asked about is shown, whole, before the question.
+    for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput)) turn.ctx.emit(ev);
+    const ask = acpAsk(req, this.options.worktreePath);
+    const stopped = new Promise<PermissionDecision>((resolve) => {
+      if (turn.ctx.signal.aborted) resolve({ outcome: 'cancelled', message: 'the turn was stopped' });
+      turn.ctx.signal.addEventListener('abort', () => resolve({ outcome: 'cancelled', message: 'the turn was stopped' }), { once: true });
+    });
+    const decision = await Promise.race([
+      turn.ctx.requestPermission(ask).catch((err: unknown): PermissionDecision => {
+        this.deps.log.warn({ err, chatId: this.spec.chatId }, 'acp: a permission request failed; the tool is refused');
+        return { outcome: 'cancelled', message: `the request to use ${ask.tool} could not be put to anyone` };
+      }),
+      stopped,
+    ]);
+    if (decision.outcome === 'cancelled' && !turn.ctx.signal.aborted && turn.stop.kind === 'running') {
+      // Nobody could be asked though the turn goes on: the agent stops, and the turn says why.
+      turn.stop = { kind: 'unasked', message: decision.message };
+      this.cancel();
+    }
+    return { outcome: acpOutcome(req.options, decision) };
+  }
+
+  async close(): Promise<void> {
+    await this.teardown();
+  }
+
+  /** Ends the connection and the agent's whole process group. Idempotent. */
+  private async teardown(): Promise<void> {
+    if (this.current.kind === 'closed') return;
+    this.current = { kind: 'closed' };
+    this.onClosed();
+    this.conn.close();
+    this.proc.child.stdin.end();
+    await this.proc.stop(1_000);
+  }
+}
+
+/** A file request's answer, or the error the agent is told in words: why it was refused, or that there is no such file. */
+async function fsAnswer<T>(file: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof OutsideWorktreeError) throw new RequestError(-32602, err.message);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw RequestError.resourceNotFound(file);
+    throw new RequestError(-32603, (err as Error).message);
+  }
+}
+
+function round(usd: number): number {
+  return Number(usd.toFixed(10));
+}
+
+function exitNote(proc: AgentProcess): string {
+  const { exitCode, signalCode } = proc.child;
+  const how = signalCode ? ` (killed by ${signalCode})` : exitCode !== null ? ` (exit code ${exitCode})` : '';
+  const tail = proc.stderrTail();
+  return how + (tail ? `\n${tail}` : '');
+}

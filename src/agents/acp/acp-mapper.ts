@@ -1,0 +1,164 @@
+import type { ContentBlock, SessionUpdate, ToolCallContent, ToolCallStatus, ToolKind as AcpToolKind } from '@agentclientprotocol/sdk';
+import type { AgentEvent, FileDiff, FileLocation, ToolKind, ToolStatus } from '../../api/events.js';
+import type { MessagePart } from '../../api/parts.js';
+
+/**
+ * One turn's `session/update` notifications as Hearth's events, and the parts of the
+ * whole reply they add up to. Updates must be fed in the order they came.
+ */
+export class AcpTurnMapper {
+  private readonly parts: MessagePart[] = [];
+  private readonly calls = new Map<string, HeldCall>();
+  /** Costs as the agent reports them: a running total for the session. */
+  costUsd: number | null = null;
+
+  constructor(private readonly unknownKind: (kind: string) => void) {}
+
+  map(update: SessionUpdate): AgentEvent[] {
+    switch (update.sessionUpdate) {
+      case 'agent_message_chunk':
+        return this.chunk('text', update.content);
+      case 'agent_thought_chunk':
+        return this.chunk('thinking', update.content);
+      case 'tool_call': {
+        const name = toolName(update) ?? update.title;
+        const held: HeldCall = { name, input: update.rawInput, status: update.status ?? 'pending', details: details(update), announced: false };
+        this.calls.set(update.toolCallId, held);
+        const done = finished(update.status, update.toolCallId, update.content, update.rawOutput);
+        // A call whose input is still being written is announced once it is whole.
+        return [...(hasInput(update.rawInput) || done.length ? this.announce(update.toolCallId) : []), ...done];
+      }
+      case 'tool_call_update': {
+        const id = update.toolCallId;
+        const call = this.calls.get(id);
+        const done = finished(update.status, id, update.content, update.rawOutput);
+        const more = details(update);
+        if (call && !call.announced) {
+          if (update.rawInput !== undefined) call.input = update.rawInput;
+          if (update.status && !done.length) call.status = update.status;
+          call.details = { ...call.details, ...more };
+          return [...(hasInput(call.input) || done.length ? this.announce(id) : []), ...done];
+        }
+        if (call && update.rawInput !== undefined) this.setInput(id, update.rawInput);
+        const changed = Object.keys(more).length > 0 || update.rawInput !== undefined || (update.status && !done.length);
+        const ev: AgentEvent[] = changed
+          ? [
+              {
+                kind: 'tool_update',
+                id,
+                ...(update.status && !done.length ? { status: toolStatus(update.status) } : {}),
+                ...(update.rawInput !== undefined ? { input: update.rawInput } : {}),
+                ...more,
+              },
+            ]
+          : [];
+        return [...ev, ...done];
+      }
+      case 'plan':
+        return [{ kind: 'plan', entries: update.entries.map((e) => ({ content: e.content, status: e.status, priority: e.priority })) }];
+      case 'current_mode_update':
+        return [{ kind: 'mode', mode: update.currentModeId }];
+      case 'usage_update':
+        if (update.cost && update.cost.currency === 'USD') this.costUsd = update.cost.amount;
+        return [];
+      case 'user_message_chunk':
+      case 'available_commands_update':
+      case 'config_option_update':
+      case 'session_info_update':
+        return [];
+      default:
+        this.unknownKind(String((update as { sessionUpdate?: unknown }).sessionUpdate));
+        return [];
+    }
+  }
+
+  /**
+   * The `tool_call` event of a call not yet announced, with the input known so far
+   * (`input`, when the agent asks about the call, carries it whole); nothing once announced.
+   */
+  announce(id: string, input?: unknown): AgentEvent[] {
+    const call = this.calls.get(id);
+    if (!call || call.announced) return [];
+    call.announced = true;
+    if (input !== undefined && !hasInput(call.input)) call.input = input;
+    const whole = call.input ?? {};
+    this.parts.push({ type: 'tool_call', id, name: call.name, input: whole });
+    return [{ kind: 'tool_call', id, name: call.name, input: whole, status: toolStatus(call.status), ...call.details }];
+  }
+
+  private setInput(id: string, input: unknown): void {
+    const part = this.parts.find((p) => p.type === 'tool_call' && p.id === id);
+    if (part && part.type === 'tool_call') part.input = input;
+  }
+
+  /** The reply as a whole, in the order it was written. */
+  message(): AgentEvent | null {
+    return this.parts.length ? { kind: 'message', role: 'assistant', messageId: null, parts: this.parts.map((p) => ({ ...p })) } : null;
+  }
+
+  private chunk(type: 'text' | 'thinking', content: ContentBlock): AgentEvent[] {
+    if (content.type !== 'text' || !content.text) return [];
+    const last = this.parts.at(-1);
+    if (last && last.type === type) last.text += content.text;
+    else this.parts.push({ type, text: content.text });
+    return [{ kind: type === 'text' ? 'text_delta' : 'thinking_delta', messageId: null, text: content.text }];
+  }
+}
+
+interface HeldCall {
+  name: string;
+  input: unknown;
+  status: ToolCallStatus;
+  details: ReturnType<typeof details>;
+  announced: boolean;
+}
+
+/** Whether the agent has given the call's input: claude-agent-acp first sends `{}` while the model writes it. */
+function hasInput(input: unknown): boolean {
+  return input !== undefined && input !== null && !(typeof input === 'object' && Object.keys(input).length === 0);
+}
+
+/** The tool's own name where the agent gives one (claude-agent-acp's in `_meta.claudeCode.toolName`). */
+function toolName(call: { name?: string | null; _meta?: Record<string, unknown> | null }): string | null {
+  if (call.name) return call.name;
+  const claude = call._meta?.claudeCode as { toolName?: unknown } | undefined;
+  return typeof claude?.toolName === 'string' ? claude.toolName : null;
+}
+
+function toolStatus(status: ToolCallStatus): ToolStatus {
+  return status === 'in_progress' ? 'running' : status;
+}
+
+const TOOL_KINDS = new Set<ToolKind>(['read', 'edit', 'delete', 'move', 'search', 'execute', 'think', 'fetch', 'switch_mode', 'other']);
+
+function details(u: {
+  title?: string | null;
+  kind?: AcpToolKind | null;
+  locations?: Array<{ path: string; line?: number | null }> | null;
+  content?: ToolCallContent[] | null;
+}): { title?: string; toolKind?: ToolKind; locations?: FileLocation[]; diffs?: FileDiff[] } {
+  const out: { title?: string; toolKind?: ToolKind; locations?: FileLocation[]; diffs?: FileDiff[] } = {};
+  if (u.title) out.title = u.title;
+  if (u.kind) out.toolKind = TOOL_KINDS.has(u.kind as ToolKind) ? (u.kind as ToolKind) : 'other';
+  if (u.locations?.length) out.locations = u.locations.map((l) => (l.line != null ? { path: l.path, line: l.line } : { path: l.path }));
+  const diffs = diffsOf(u.content);
+  if (diffs.length) out.diffs = diffs;
+  return out;
+}
+
+export function diffsOf(content: ToolCallContent[] | null | undefined): FileDiff[] {
+  return (content ?? []).flatMap((c) => (c.type === 'diff' ? [{ path: c.path, oldText: c.oldText ?? null, newText: c.newText }] : []));
+}
+
+/** A tool_result for a call that has ended, or nothing while it runs. */
+function finished(status: ToolCallStatus | null | undefined, id: string, content: ToolCallContent[] | null | undefined, raw: unknown): AgentEvent[] {
+  if (status !== 'completed' && status !== 'failed') return [];
+  return [{ kind: 'tool_result', id, output: outputOf(content, raw), isError: status === 'failed' }];
+}
+
+function outputOf(content: ToolCallContent[] | null | undefined, raw: unknown): string {
+  const texts = (content ?? []).flatMap((c) => (c.type === 'content' && c.content.type === 'text' ? [c.content.text] : []));
+  if (texts.length) return texts.join('\n');
+  if (typeof raw === 'string') return raw;
+  return raw === undefined || raw === null ? '' : JSON.stringify(raw);
+}

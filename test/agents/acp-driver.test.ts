@@ -1,0 +1,318 @@
+// AcpDriver driving the real claude-agent-acp against the fake model server, on real git
+// worktrees: the driver contract, then what is the ACP driver's own (one warm process
+// across turns, the client's file system confined to the worktree, options by kind).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
+import { claudeAcpPath } from '../../src/agents/acp/acp-install.js';
+import { confinedPath, OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
+import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
+import type { SessionSpec } from '../../src/agents/contract/driver.js';
+import { taggedProcesses } from '../../src/agents/process/agent-process.js';
+import { claudeEnv } from '../fixtures/claude-env.js';
+import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
+import { ChatSession, RecordedReports, runTurn, texts } from '../fixtures/driver-turns.js';
+import { alive } from '../fixtures/processes.js';
+import { driverContract } from './driver-contract.js';
+
+const log = pino({ level: 'silent' });
+const LIMIT = { timeout: 60_000 };
+const ENTRY = claudeAcpPath()!;
+
+function acpDriver(chat: BackendChat, configDir = chat.configDir, extra: Partial<AcpDriverDeps> = {}): AcpDriver {
+  return new AcpDriver({ log, env: claudeEnv(chat.fake, configDir), processTagPrefix: chat.tagPrefix, ...extra });
+}
+
+function acpSpec(chat: BackendChat, more: Partial<SessionSpec> = {}): SessionSpec {
+  return sessionSpec(chat, { agent: 'claude-acp', installPath: ENTRY, ...more });
+}
+
+driverContract({
+  name: 'AcpDriver (claude-agent-acp)',
+  driver: (chat, configDir) => acpDriver(chat, configDir),
+  spec: acpSpec,
+  script: (chat, ...replies) => chat.fake.enqueue(...replies),
+  // claude-agent-acp offers "always" for the tool as a whole, with no command prefix.
+  suggestsPrefixes: false,
+  cannotHold: {
+    'resumes from PostgreSQL alone, on an empty configuration directory, and counts only the new turn':
+      "claude-agent-acp keeps its transcripts in its own configuration directory; nothing mirrors them into PostgreSQL, so another machine's empty one has nothing to resume",
+    'writes nothing when denied, and the agent hears the person’s words':
+      'an ACP permission outcome carries an option id and nothing else: the person’s words have no way to the agent',
+    'keeps the agent planning when its plan is not approved, with the person’s note':
+      'an ACP permission outcome carries an option id and nothing else: the person’s note has no way to the agent',
+    "puts the agent's questions with their choices, and the agent gets the answers":
+      'claude-agent-acp sends no session/request_permission for AskUserQuestion to a client without elicitation',
+    "counts a stopped turn's tokens and cost from the same figures, and the next turn only its own":
+      'claude-agent-acp returns no tokens for a cancelled turn: the stopped call has not reported its usage when the prompt answers',
+  },
+});
+
+describe('AcpDriver with the real claude-agent-acp', () => {
+  let chats: BackendChats;
+  const drivers: AcpDriver[] = [];
+  before(() => {
+    chats = new BackendChats();
+  });
+  after(async () => {
+    await Promise.all(drivers.map((d) => d.dispose()));
+    await chats.close();
+  });
+  const chatSession = async (more: Partial<SessionSpec> = {}) => {
+    const chat = await chats.create();
+    const driver = acpDriver(chat);
+    drivers.push(driver);
+    return { chat, driver, session: new ChatSession(driver, acpSpec(chat, more)) };
+  };
+
+  it('is warm, and says why when switched off', () => {
+    const off = new AcpDriver({ log, switchedOff: 'switched off by ACP_BACKEND' });
+    assert.equal(off.warm, true);
+    assert.equal(off.backend, 'warm_acp');
+    assert.equal(off.unavailable(), 'switched off by ACP_BACKEND');
+  });
+
+  it('keeps one warm process across turns, and the second turn streams far sooner', LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'text', chunks: ['first ', 'answer'] }, { kind: 'text', chunks: ['second ', 'answer'] });
+    const opening = performance.now();
+    await session.session();
+    const openMs = performance.now() - opening;
+    const one = await session.turn('first question');
+    assert.equal(one.result.ok, true, JSON.stringify(one.result));
+    const pid = session.pid();
+    assert.ok(pid && alive(pid));
+    const two = await session.turn('second question');
+    assert.equal(two.result.ok, true, JSON.stringify(two.result));
+    assert.equal(session.pid(), pid, 'the same process served both turns');
+    assert.deepEqual(texts(two.events, 'text_delta'), ['second ', 'answer']);
+    const cold = openMs + one.firstDeltaMs!;
+    assert.ok(two.firstDeltaMs! * 2 < cold, `warm first delta ${two.firstDeltaMs!.toFixed(0)} ms vs cold ${cold.toFixed(0)} ms`);
+    const last = sent(chat.fake.mainRequests().at(-1));
+    assert.match(last, /first question/);
+    assert.match(last, /first answer/);
+    await session.close();
+    await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+
+  it('resumes the conversation on the same machine without replaying it, and counts only the new turn', LIMIT, async () => {
+    const { chat, driver, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'text', chunks: ['I will keep OCELOT'] });
+    assert.equal((await session.turn('keep the word OCELOT')).result.ok, true);
+    const token = session.reports.last;
+    assert.ok(token);
+    await session.close();
+
+    const again = new ChatSession(driver, acpSpec(chat, { resume: token }));
+    chat.fake.enqueue({ kind: 'text', chunks: ['OCELOT'] });
+    const t = await again.turn('which word?');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.equal(again.reports.last, token, 'the same conversation goes on');
+    assert.deepEqual(texts(t.events, 'text_delta'), ['OCELOT'], 'nothing of the history comes back as events');
+    const last = sent(chat.fake.mainRequests().at(-1));
+    assert.match(last, /keep the word OCELOT/);
+    assert.match(last, /I will keep OCELOT/);
+    assert.equal(t.result.ok && t.result.usage?.inputTokens, 10);
+    await again.close();
+  });
+
+  it("gives the agent what it needs and none of Hearth's secrets", LIMIT, async () => {
+    const chat = await chats.create();
+    const driver = acpDriver(chat, chat.configDir, {
+      env: {
+        ...claudeEnv(chat.fake, chat.configDir),
+        DATABASE_URL: 'postgres://hearth:db-secret@db/hearth',
+        HEARTH_TOKEN: 'token-secret',
+        STRIPE_KEY: 'configured-secret',
+        RANDOM_SERVER_SETTING: 'not-allowlisted',
+      },
+      secrets: ['STRIPE_KEY'],
+    });
+    drivers.push(driver);
+    const session = new ChatSession(driver, acpSpec(chat, { permissionMode: 'bypassPermissions' }));
+    chat.fake.enqueue({ kind: 'tool_use', name: 'Bash', input: { command: 'env > env.txt', description: 'print env' } }, { kind: 'text', chunks: ['printed'] });
+    const t = await session.turn('print the environment');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    const env = await readFile(path.join(chat.worktree, 'env.txt'), 'utf8');
+    for (const present of ['PATH=', 'HOME=', `ANTHROPIC_BASE_URL=${chat.fake.url}`, 'CLAUDE_CONFIG_DIR=']) assert.ok(env.includes(present), `${present} reaches the agent`);
+    for (const secret of ['db-secret', 'token-secret', 'configured-secret', 'not-allowlisted']) assert.ok(!env.includes(secret), `${secret} stays out`);
+    await session.close();
+  });
+
+  it('returns crashed with the signal for an agent killed mid-turn, and leaves no process', LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'stall', chunks: ['working'] });
+    let killed = 0;
+    const t = await session.turn('stall', {
+      onEvent: (e, s) => {
+        if (e.kind === 'text_delta' && !killed) {
+          killed = s.pid()!;
+          process.kill(killed, 'SIGKILL');
+        }
+      },
+    });
+    assert.ok(killed > 0);
+    assert.ok(!t.result.ok && t.result.code === 'crashed', JSON.stringify(t.result));
+    assert.match(t.result.error, /claude-acp exited mid-turn.*SIGKILL/s);
+    await waitUntil('every tagged process to be gone', () => !alive(killed) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+});
+
+describe("the ACP client's file system", () => {
+  let root: string;
+  let outside: string;
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'hearth-acp-fs-'));
+    outside = await mkdtemp(path.join(tmpdir(), 'hearth-acp-outside-'));
+    await writeFile(path.join(outside, 'secret.txt'), 'SECRET');
+    await writeFile(path.join(root, 'lines.txt'), 'one\ntwo\nthree\nfour\n');
+    await symlink(outside, path.join(root, 'escape'));
+    await symlink(path.join(outside, 'secret.txt'), path.join(root, 'secret-link.txt'));
+    await mkdir(path.join(root, 'sub'));
+  });
+
+  it('reads and writes inside the worktree, lines by number where asked', async () => {
+    assert.equal(await readWorktreeFile(root, path.join(root, 'lines.txt'), 2, 2), 'two\nthree');
+    await writeWorktreeFile(root, path.join(root, 'sub', 'deeper', 'new.txt'), 'made');
+    assert.equal(await readFile(path.join(root, 'sub', 'deeper', 'new.txt'), 'utf8'), 'made');
+  });
+
+  it('refuses a path outside the worktree, through .., a symlinked directory or a symlinked file, and relative paths', async () => {
+    const refused = [
+      path.join(outside, 'secret.txt'),
+      path.join(root, '..', path.basename(outside), 'secret.txt'),
+      path.join(root, 'escape', 'secret.txt'),
+      path.join(root, 'secret-link.txt'),
+      'lines.txt',
+    ];
+    for (const p of refused) {
+      await assert.rejects(readWorktreeFile(root, p), OutsideWorktreeError, p);
+      await assert.rejects(writeWorktreeFile(root, p, 'overwritten'), OutsideWorktreeError, p);
+    }
+    await assert.rejects(writeWorktreeFile(root, path.join(root, 'escape', 'planted.txt'), 'x'), OutsideWorktreeError);
+    assert.equal(await readFile(path.join(outside, 'secret.txt'), 'utf8'), 'SECRET', 'nothing outside was written');
+    assert.equal(await confinedPath(root, path.join(root, 'sub', 'not-yet.txt')), path.join(await realpath(root), 'sub', 'not-yet.txt'));
+  });
+});
+
+describe('AcpDriver with a stand-in agent', () => {
+  const STUB = fileURLToPath(new URL('../fixtures/stub-acp-agent.mjs', import.meta.url));
+  let chats: BackendChats;
+  const drivers: AcpDriver[] = [];
+  before(() => {
+    chats = new BackendChats();
+  });
+  after(async () => {
+    await Promise.all(drivers.map((d) => d.dispose()));
+    await chats.close();
+  });
+  const open = async (more: Partial<SessionSpec> = {}) => {
+    const chat = await chats.create();
+    const driver = acpDriver(chat, chat.configDir, { cancelGraceMs: 500 });
+    drivers.push(driver);
+    const reports = new RecordedReports();
+    return { chat, reports, session: await driver.open(acpSpec(chat, { installPath: STUB, ...more }), reports) };
+  };
+
+  it('loads a conversation where the agent cannot resume one, and shows none of the history it replays', LIMIT, async () => {
+    const { session, reports } = await open({ resume: 'an-earlier-session' });
+    assert.deepEqual(reports.tokens, ['an-earlier-session']);
+    const t = await runTurn(session, 'say fresh words');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.deepEqual(texts(t.events, 'text_delta'), ['fresh words'], 'the replayed history is not the turn’s');
+    assert.deepEqual(
+      t.events.filter((e) => e.kind === 'message').map((e) => e.kind === 'message' && e.parts),
+      [[{ type: 'text', text: 'fresh words' }]],
+    );
+    await session.close();
+  });
+
+  it("answers the agent's file requests inside the worktree and refuses those outside", LIMIT, async () => {
+    const { chat, session } = await open();
+    const outside = await mkdtemp(path.join(tmpdir(), 'hearth-acp-outside-'));
+    await writeFile(path.join(outside, 'secret.txt'), 'SECRET');
+    await writeFile(path.join(chat.worktree, 'mine.txt'), 'MINE');
+    await symlink(outside, path.join(chat.worktree, 'escape'));
+    const said = async (prompt: string) => texts((await runTurn(session, prompt)).events, 'text_delta').join('');
+    assert.equal(await said(`read ${path.join(chat.worktree, 'mine.txt')}`), 'got: MINE');
+    assert.match(await said(`read ${path.join(outside, 'secret.txt')}`), /^refused: .*outside the worktree/);
+    assert.match(await said(`read ${path.join(chat.worktree, 'escape', 'secret.txt')}`), /^refused: .*outside the worktree/);
+    assert.match(await said(`write ${path.join(chat.worktree, 'escape', 'planted.txt')}`), /^refused: /);
+    assert.equal(existsSync(path.join(outside, 'planted.txt')), false);
+    assert.equal(await said(`write ${path.join(chat.worktree, 'planted.txt')}`), 'got: written');
+    assert.equal(await readFile(path.join(chat.worktree, 'planted.txt'), 'utf8'), 'PLANTED');
+    await session.close();
+  });
+
+  it('ends an agent that ignores a cancel once the grace period is over, and the turn is aborted', LIMIT, async () => {
+    const { chat, session } = await open();
+    const controller = new AbortController();
+    const pid = session.pid()!;
+    let abortedAt = 0;
+    const t = await runTurn(session, 'hang', {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.kind === 'text_delta' && !abortedAt) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
+    });
+    const took = performance.now() - abortedAt;
+    assert.ok(abortedAt > 0, 'the turn streamed');
+    assert.deepEqual(t.result, { ok: false, code: 'aborted', error: 'aborted', usage: null });
+    assert.ok(took < 3_000, `the stop took ${took.toFixed(0)} ms`);
+    assert.equal(session.state(), 'closed', 'a process that had to be ended serves no more');
+    await waitUntil('the stand-in to be gone', () => !alive(pid) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+});
+
+describe('ACP modes', () => {
+  const modes = { currentModeId: 'auto', availableModes: ['default', 'acceptEdits', 'plan', 'auto', 'bypassPermissions'].map((id) => ({ id, name: id })) };
+  it("takes the agent's mode of the same id, its default for null or a mode it lacks", () => {
+    assert.equal(modeFor('plan', modes), 'plan');
+    assert.equal(modeFor('bypassPermissions', modes), 'bypassPermissions');
+    assert.equal(modeFor(null, modes), 'default');
+    assert.equal(modeFor('dontAsk', modes), 'default');
+    assert.equal(modeFor('plan', { currentModeId: 'x', availableModes: [{ id: 'x', name: 'x' }] }), null);
+  });
+});
+
+describe('ACP permission requests', () => {
+  const request = {
+    sessionId: 's',
+    toolCall: { toolCallId: 'call-1', title: 'Run npm test', kind: 'execute' as const, rawInput: { command: 'npm test' } },
+    // Another version's ids: the answer is chosen by kind.
+    options: [
+      { optionId: 'proceed', name: 'Yes', kind: 'allow_once' as const },
+      { optionId: 'proceed_always', name: 'Always', kind: 'allow_always' as const },
+      { optionId: 'cancel', name: 'No', kind: 'reject_once' as const },
+    ],
+  };
+
+  it("offers Hearth's option ids, the ACP kinds, with the agent's labels and the command", () => {
+    const ask = acpAsk(request, '/work/tree');
+    assert.deepEqual(ask.options, [
+      { id: 'allow_once', kind: 'allow_once', label: 'Yes' },
+      { id: 'allow_always', kind: 'allow_always', label: 'Always' },
+      { id: 'reject_once', kind: 'reject_once', label: 'No' },
+    ]);
+    assert.equal(ask.toolCallId, 'call-1');
+    assert.deepEqual(ask.details, { title: 'Run npm test', toolKind: 'execute', command: 'npm test', cwd: '/work/tree' });
+    assert.equal(ask.subject, 'npm test');
+  });
+
+  it("answers with the agent's option of the chosen kind, or cancelled", () => {
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'selected', optionId: 'reject_once', kind: 'reject_once' }), { outcome: 'selected', optionId: 'cancel' });
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'selected', optionId: 'allow_always', kind: 'allow_always' }), { outcome: 'selected', optionId: 'proceed_always' });
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'selected', optionId: 'reject_always', kind: 'reject_always' }), { outcome: 'selected', optionId: 'cancel' });
+    assert.deepEqual(acpOutcome(request.options, { outcome: 'cancelled', message: 'stopped' }), { outcome: 'cancelled' });
+  });
+});
