@@ -255,7 +255,7 @@ describe('what the public routes show', () => {
     assert.equal(full.database.kind, 'external');
     assert.equal(typeof full.database.latencyMs, 'number');
     assert.equal(full.backends.claude_sdk, 'up');
-    assert.deepEqual(Object.keys(full.backends).sort(), ['claude_pty', 'claude_sdk'], 'only drivers that exist');
+    assert.deepEqual(Object.keys(full.backends).sort(), ['claude_pty', 'claude_sdk', 'warm_acp'], 'only drivers that exist');
     assert.ok(full.pool);
   });
 });

@@ -96,7 +96,16 @@ export class AgentProcess {
     }
     this.killAll();
     await this.exited;
+    await this.descendantsGone(2_000);
     await this.cgroup?.remove();
+  }
+
+  /** Waits, at most `ms`, until nothing carrying this process's tag is left: a SIGKILL lands a moment after it is sent. */
+  private async descendantsGone(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (taggedProcesses({ tag: this.tag }).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 }
 
