@@ -178,8 +178,8 @@ describe('the web UI on status', () => {
       await page.getByTestId('unreachable').waitFor({ timeout: 30_000 });
       assert.match(await page.getByTestId('unreachable').innerText(), /^The server cannot be reached/);
       assert.equal(await page.getByTestId('connection').count(), 0, 'no live or reconnecting claim beside it');
-      assert.deepEqual(await badges.evaluateAll((all) => all.map((b) => b.getAttribute('data-state'))), ['unknown', 'unknown']);
-      assert.deepEqual((await badges.allInnerTexts()).map((t) => t.trim()), ['SDK ?', 'PTY ?']);
+      assert.deepEqual(await badges.evaluateAll((all) => all.map((b) => b.getAttribute('data-state'))), ['unknown', 'unknown', 'unknown']);
+      assert.deepEqual((await badges.allInnerTexts()).map((t) => t.trim()), ['SDK ?', 'PTY ?', 'ACP ?']);
       await screenshot(page, 'server-gone');
       await page.setViewportSize(PHONE);
       await screenshot(page, 'server-gone');
