@@ -5,6 +5,7 @@
  */
 import type { AgentEvent } from './events.js';
 import type { MessagePart, StoredPart, StoredPermission, StoredToolCall } from './parts.js';
+import { withoutUndefined } from './without-undefined.js';
 
 export interface FoldItem {
   readonly part: StoredPart;
@@ -174,9 +175,4 @@ function replaceAt(fold: TurnFold, at: number, item: FoldItem): TurnFold {
   const items = fold.items.slice();
   items[at] = item;
   return { items };
-}
-
-/** Stored parts leave out what is not known rather than storing `undefined`. */
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

@@ -1,6 +1,7 @@
 import { useId, useState } from 'react';
 import type { PermissionOutcome, PermissionQuestion } from '../../src/api/permissions.js';
 import type { StoredPermission } from '../../src/api/parts.js';
+import { withoutUndefined } from '../../src/api/without-undefined.js';
 import type { AnswerResult, PermissionAnswer } from './api';
 import { DiffView } from './DiffView';
 import { Markdown } from './Markdown';
@@ -321,8 +322,4 @@ function outcomeLabel(kind: StoredPermission['kind'], outcome: PermissionOutcome
     case 'timed_out':
       return 'Timed out';
   }
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

@@ -11,6 +11,7 @@ import {
   type PermissionRuleView,
   type PermissionStatus,
 } from '../../api/permissions.js';
+import { withoutUndefined } from '../../api/without-undefined.js';
 import { HearthError } from '../errors.js';
 import { NothingChanged, type EventLog } from '../event-log.js';
 import { matchingRule, type Rule } from './permission-rules.js';
@@ -467,8 +468,4 @@ function json(value: unknown): string | null {
 
 function parsed<T>(text: string | null): T | undefined {
   return text === null ? undefined : (JSON.parse(text) as T);
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
