@@ -22,6 +22,21 @@ export interface TurnFold {
 
 export const emptyFold: TurnFold = { items: [] };
 
+/** The events that change a turn's reply; the fold leaves it as it is for every other kind. */
+export const REPLY_EVENT_KINDS = [
+  'text_delta',
+  'thinking_delta',
+  'message',
+  'tool_call_delta',
+  'tool_call',
+  'tool_update',
+  'tool_result',
+  'plan',
+  'permission_request',
+  'permission_resolved',
+  'error',
+] as const satisfies readonly AgentEvent['kind'][];
+
 /**
  * The fold after one more event. Text and thinking grow from deltas; a whole message then
  * takes the place of its deltas (they may have been cut short), so nothing shows twice;

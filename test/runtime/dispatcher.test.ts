@@ -13,7 +13,7 @@ import { failedTurn, succeededTurn, type AgentDriver, type PermissionAsk } from 
 import { HearthError } from '../../src/runtime/errors.js';
 import type { CatalogAgent } from '../../src/agents/catalog.js';
 import type { AgentEvent, PermissionOption, TurnUsage } from '../../src/api/events.js';
-import { foldEvents, foldedParts } from '../../src/api/fold.js';
+import { foldEvents, foldedParts, REPLY_EVENT_KINDS } from '../../src/api/fold.js';
 import type { StoredPart } from '../../src/api/parts.js';
 import type { AcceptedMessage, BackendKind } from '../../src/api/views.js';
 import { connect, type Sql } from '../../src/db/sql.js';
@@ -222,19 +222,7 @@ class Chat {
 }
 
 /** The events whose fold is a turn's reply. */
-const REPLY_KINDS = new Set([
-  'text_delta',
-  'thinking_delta',
-  'message',
-  'tool_call_delta',
-  'tool_call',
-  'tool_update',
-  'tool_result',
-  'plan',
-  'permission_request',
-  'permission_resolved',
-  'error',
-]);
+const REPLY_KINDS = new Set<string>(REPLY_EVENT_KINDS);
 
 /**
  * What a finished turn left, checked against what every turn must leave however it ended:

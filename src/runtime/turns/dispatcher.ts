@@ -6,7 +6,7 @@ import { AgentStartError } from '../../agents/contract/errors.js';
 import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
 import { agentEventData, agentEventOf, type AgentEvent, type AgentEventKind, type StopReason, type TurnErrorCode } from '../../api/events.js';
-import { emptyFold, foldEvent, foldEvents, foldedParts, type TurnFold } from '../../api/fold.js';
+import { emptyFold, foldEvent, foldEvents, foldedParts, REPLY_EVENT_KINDS, type TurnFold } from '../../api/fold.js';
 import { PERMISSION_MODES, type AcceptedMessage, type BackendKind, type PermissionMode, type PrewarmReport, type PrewarmSkip } from '../../api/views.js';
 import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
 import type { Router } from '../routing/router.js';
@@ -619,7 +619,7 @@ export class Dispatcher {
   private async keepInterruptedReply(chatId: string, turnId: string): Promise<void> {
     const rows = await this.deps.sql<{ kind: AgentEventKind; data: string }[]>`
       SELECT kind, data FROM chat_events
-      WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId} AND kind = ANY(${REPLY_KINDS})
+      WHERE chat_id = ${chatId} AND data::jsonb ->> 'turnId' = ${turnId} AND kind = ANY(${[...REPLY_EVENT_KINDS]})
       ORDER BY seq`;
     const events = rows.flatMap((row): AgentEvent[] => {
       const data = JSON.parse(row.data) as { turnId: string; role?: string };
@@ -639,20 +639,6 @@ function isPermissionMode(mode: string): mode is PermissionMode {
   return (PERMISSION_MODES as readonly string[]).includes(mode);
 }
 
-/** The events a turn's reply is folded from. */
-const REPLY_KINDS: AgentEventKind[] = [
-  'text_delta',
-  'thinking_delta',
-  'message',
-  'tool_call_delta',
-  'tool_call',
-  'tool_update',
-  'tool_result',
-  'plan',
-  'permission_request',
-  'permission_resolved',
-  'error',
-];
 
 /** How a turn ended, as its record and its turn_end say. */
 type TurnOutcome = { ok: true; stopReason: StopReason } | { ok: false; code: TurnErrorCode; error: string };
