@@ -107,7 +107,7 @@ export class PermissionRelay {
     const waiting = this.waiting.get(requestId);
     if (!waiting) return;
     try {
-      const [row] = await this.deps.sql<RequestRow[]>`SELECT * FROM permission_requests WHERE id = ${requestId}`;
+      const row = await this.stored(requestId);
       if (row && row.status !== 'pending') waiting.settle(resolvedOf(row));
     } catch (err) {
       this.deps.log.warn({ err, requestId }, 'an answer given elsewhere could not be read; the turn waits on');
@@ -275,8 +275,7 @@ export class PermissionRelay {
     } catch (err) {
       // Something else ended it first (an answer, or a restart's expiry seen from here): the turn gets that.
       if (err instanceof NothingChanged) {
-        const row = await this.deps.sql<RequestRow[]>`SELECT * FROM permission_requests WHERE id = ${requestId}`.catch(() => []);
-        const ended = row[0];
+        const ended = await this.stored(requestId).catch(() => undefined);
         if (ended && ended.status !== 'pending') this.waiting.get(requestId)?.settle(resolvedOf(ended));
         return;
       }
@@ -369,6 +368,12 @@ export class PermissionRelay {
     if (!rule) return null;
     turn.notice(`${ask.tool} allowed by a rule of this chat${rule.prefix ? ` (${rule.prefix})` : ''}`);
     return { outcome: 'selected', optionId: option.id, kind: option.kind, byRule: rule.id };
+  }
+
+  /** The request as stored, wherever it arose; undefined once its chat is gone. */
+  private async stored(requestId: string): Promise<RequestRow | undefined> {
+    const [row] = await this.deps.sql<RequestRow[]>`SELECT * FROM permission_requests WHERE id = ${requestId}`;
+    return row;
   }
 
   private async row(chatId: string, requestId: string): Promise<RequestRow> {
