@@ -69,6 +69,7 @@ async function startHearth(
     maxQueued: 5,
     claudeSdk: true,
     agentEnv: claudeEnv(fake, await makeConfigDir()),
+    agentHomes: path.join(root, 'agent-homes'),
     ...options,
   });
   const app = await buildApp({ sql: db.sql, databaseKind: 'external', runtime, token: TOKEN });

@@ -138,6 +138,7 @@ export async function benchHttpApi(): Promise<void> {
     maxQueued: 5,
     claudeSdk: true,
     agentEnv: claudeEnv(fake, await makeConfigDir()),
+    agentHomes: path.join(root, 'agent-homes'),
     // A cold first message here is one with nothing started ahead of it: bench first shows prewarming.
     prewarm: false,
   });

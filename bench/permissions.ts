@@ -36,6 +36,7 @@ export async function benchPermissions(): Promise<void> {
     maxQueued: 5,
     claudeSdk: true,
     agentEnv: claudeEnv(fake, await makeConfigDir()),
+    agentHomes: path.join(root, 'agent-homes'),
   });
   // The relay's entry and the decision it returns, timed where the driver meets it.
   const asked = new Map<string, number>();

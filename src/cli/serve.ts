@@ -1,4 +1,5 @@
 import { chmod, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { createServer } from 'node:net';
@@ -51,6 +52,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       maxStarts: config.maxStarts,
       claudeSdk: config.claudeSdk,
       agentEnv: demo ? demo.agentEnv : env,
+      agentHomes: path.join(config.dataDir, 'agents'),
       agentUser,
     });
     const token = await apiToken(env, config.dataDir);

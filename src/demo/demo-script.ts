@@ -1,4 +1,4 @@
-import { lastUserText, type RecordedRequest, type ScriptedReply } from './scripted-model.js';
+import { lastToolResult, lastUserText, type RecordedRequest, type ScriptedReply } from './scripted-model.js';
 
 /**
  * The demo's conversation: every prompt gets a look around the repository (a read-only
@@ -6,7 +6,7 @@ import { lastUserText, type RecordedRequest, type ScriptedReply } from './script
  * found, saying plainly that it is a scripted demo.
  */
 export function demoReply(req: RecordedRequest): ScriptedReply {
-  const found = toolResultOf(req);
+  const found = lastToolResult(req);
   if (found === null) {
     return {
       kind: 'tool_use',
@@ -35,18 +35,6 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
   ].join('');
   // Word by word, so the answer visibly streams.
   return { kind: 'text', chunks: answer.match(/\S+\s*/g) ?? [answer] };
-}
-
-/** The text of the tool result the request ends with, or null when it ends with a prompt. */
-function toolResultOf(req: RecordedRequest): string | null {
-  const messages = (req.body?.messages ?? []) as Array<{ role: string; content: unknown }>;
-  const last = messages[messages.length - 1];
-  if (!last || last.role !== 'user' || !Array.isArray(last.content)) return null;
-  const result = (last.content as Array<{ type?: string; content?: unknown }>).find((b) => b.type === 'tool_result');
-  if (!result) return null;
-  if (typeof result.content === 'string') return result.content;
-  if (Array.isArray(result.content)) return result.content.map((c: { text?: string }) => c.text ?? '').join('\n');
-  return '';
 }
 
 function short(text: string): string {

@@ -12,6 +12,7 @@ import type { AgentUser } from '../agents/process/agent-user.js';
 import { AgentReaper } from '../agents/process/agent-reaper.js';
 import type { BackendKind } from '../api/views.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
+import { AgentSessionFiles } from '../store/agent-session-files.js';
 import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning } from '../agents/claude/claude-credentials.js';
 import { AgentRegistry } from './routing/agent-registry.js';
 import { Router } from './routing/router.js';
@@ -42,6 +43,8 @@ export interface RuntimeConfig {
   claudeSdk: boolean;
   /** The environment agents draw from (through their allowlist). */
   agentEnv: EnvSource;
+  /** Where agents that keep a home of their own get one, per agent, on this node (in the data directory). */
+  agentHomes: string;
   /** Executables to use instead of what is found, by agent. */
   agentPaths?: Record<string, string>;
   /** The executable the SDK path runs instead of the installed `claude`. */
@@ -102,7 +105,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   const drivers = new Map<BackendKind, AgentDriver>([
     ['claude_sdk', new ClaudeSdkDriver({ ...common, switchedOff: config.claudeSdk ? null : 'switched off by CLAUDE_SDK_BACKEND', executable: config.sdkExecutable })],
     ['claude_pty', new ClaudePtyDriver(common)],
-    ['warm_acp', new AcpDriver(common)],
+    ['warm_acp', new AcpDriver({ ...common, homes: config.agentHomes, sessionFiles: new AgentSessionFiles(sql) })],
   ]);
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const starts = new StartGate(config.maxStarts ?? availableParallelism());

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
-import { claudeAcpPath } from '../../src/agents/acp/acp-install.js';
-import { confinedPath, OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
+import { claudeAcpPath } from '../../src/agents/acp/agents/claude-acp.js';
+import { OutsideWorktreeError, readWorktreeFile, worktreePath, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
 import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
@@ -21,13 +21,24 @@ import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '..
 import { ChatSession, RecordedReports, runTurn, texts } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
 import { driverContract } from './driver-contract.js';
+import { AgentSessionFiles } from '../../src/store/agent-session-files.js';
+import { testSchema, type TestSchema } from '../fixtures/database.js';
 
 const log = pino({ level: 'silent' });
+let db: TestSchema;
+let files: AgentSessionFiles;
+before(async () => {
+  db = await testSchema('acp_driver');
+  files = new AgentSessionFiles(db.sql);
+});
+after(async () => {
+  await db.drop();
+});
 const LIMIT = { timeout: 60_000 };
 const ENTRY = claudeAcpPath()!;
 
 function acpDriver(chat: BackendChat, configDir = chat.configDir, extra: Partial<AcpDriverDeps> = {}): AcpDriver {
-  return new AcpDriver({ log, env: claudeEnv(chat.fake, configDir), processTagPrefix: chat.tagPrefix, ...extra });
+  return new AcpDriver({ log, env: claudeEnv(chat.fake, configDir), processTagPrefix: chat.tagPrefix, homes: path.join(configDir, 'agents'), sessionFiles: files, ...extra });
 }
 
 function acpSpec(chat: BackendChat, more: Partial<SessionSpec> = {}): SessionSpec {
@@ -42,8 +53,6 @@ driverContract({
   // claude-agent-acp offers "always" for the tool as a whole, with no command prefix.
   suggestsPrefixes: false,
   cannotHold: {
-    'resumes from PostgreSQL alone, on an empty configuration directory, and counts only the new turn':
-      "claude-agent-acp keeps its transcripts in its own configuration directory; nothing mirrors them into PostgreSQL, so another machine's empty one has nothing to resume",
     'writes nothing when denied, and the agent hears the person’s words':
       'an ACP permission outcome carries an option id and nothing else: the person’s words have no way to the agent',
     'keeps the agent planning when its plan is not approved, with the person’s note':
@@ -73,7 +82,7 @@ describe('AcpDriver with the real claude-agent-acp', () => {
   };
 
   it('is warm, and says why when switched off', () => {
-    const off = new AcpDriver({ log, switchedOff: 'switched off by ACP_BACKEND' });
+    const off = new AcpDriver({ log, switchedOff: 'switched off by ACP_BACKEND', homes: tmpdir() });
     assert.equal(off.warm, true);
     assert.equal(off.backend, 'warm_acp');
     assert.equal(off.unavailable(), 'switched off by ACP_BACKEND');
@@ -198,7 +207,7 @@ describe("the ACP client's file system", () => {
     }
     await assert.rejects(writeWorktreeFile(root, path.join(root, 'escape', 'planted.txt'), 'x'), OutsideWorktreeError);
     assert.equal(await readFile(path.join(outside, 'secret.txt'), 'utf8'), 'SECRET', 'nothing outside was written');
-    assert.equal(await confinedPath(root, path.join(root, 'sub', 'not-yet.txt')), path.join(await realpath(root), 'sub', 'not-yet.txt'));
+    assert.equal(await worktreePath(root, path.join(root, 'sub', 'not-yet.txt')), path.join(await realpath(root), 'sub', 'not-yet.txt'));
   });
 });
 

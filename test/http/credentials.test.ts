@@ -71,6 +71,7 @@ describe('agents without credentials', () => {
       maxQueued: 1,
       claudeSdk: true,
       agentEnv: env,
+      agentHomes: path.join(suite.root, 'agent-homes'),
     });
     try {
       await runtime.warnings();

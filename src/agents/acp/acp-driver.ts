@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import {
   client,
@@ -29,10 +30,15 @@ import {
   type TurnResult,
 } from '../contract/driver.js';
 import { AgentStartError } from '../contract/errors.js';
-import { claudeAgentEnv } from '../process/agent-env.js';
+import { agentEnv, configuredSecrets } from '../process/agent-env.js';
 import { AgentProcess } from '../process/agent-process.js';
+import { asUserEnv, giveTo } from '../process/agent-user.js';
 import type { DriverProcessOptions } from '../process/driver-process-options.js';
 import { within } from '../../util/within.js';
+import { makePrivateDir } from '../../util/private-dir.js';
+import { acpAgents } from '../catalog.js';
+import type { AcpAgent, AcpLaunch } from './acp-agent.js';
+import type { AgentSessionFiles } from '../../store/agent-session-files.js';
 import { OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from './acp-fs.js';
 import { AcpTurnMapper } from './acp-mapper.js';
 import { acpAsk, acpOutcome } from './acp-permissions.js';
@@ -45,22 +51,38 @@ export interface AcpDriverDeps extends DriverProcessOptions {
   startTimeoutMs?: number;
   /** How long a cancelled turn may take to return before its process is ended. */
   cancelGraceMs?: number;
+  /** The agents this driver runs, by name. Default: the catalog's ACP agents. */
+  agents?: ReadonlyMap<string, AcpAgent>;
+  /** Where each agent gets a directory of its own on this node (`<homes>/<agent>`), for its home and configuration. */
+  homes: string;
+  /** Where the agents' session files are mirrored, so that a session resumes on a machine that lacks them. */
+  sessionFiles?: AgentSessionFiles | null;
 }
 
 /**
- * An Agent Client Protocol agent, warm across turns: one agent process per session,
- * spoken to over its stdio, one `session/prompt` per turn. Its first agent is
- * claude-agent-acp, so the environment is Claude's allowlist.
+ * Agent Client Protocol agents, warm across turns: one agent process per session, spoken
+ * to over its stdio, one `session/prompt` per turn. What differs between agents (how
+ * each starts, what it reads, where it keeps its sessions) is the agent's `AcpAgent`.
  */
 export class AcpDriver implements AgentDriver {
   readonly backend = 'warm_acp' as const;
   readonly warm = true;
   private readonly sessions = new Set<AcpSession>();
-  private readonly env: Record<string, string>;
+  private readonly agents: ReadonlyMap<string, AcpAgent>;
   private disposed = false;
 
   constructor(private readonly deps: AcpDriverDeps) {
-    this.env = claudeAgentEnv(deps.env ?? process.env, { secrets: deps.secrets, user: deps.user });
+    this.agents = deps.agents ?? acpAgents();
+  }
+
+  /** The agent's allowlisted environment, and the process that serves one session of it. */
+  private async launch(agent: AcpAgent, spec: SessionSpec) {
+    const { user } = this.deps;
+    const allowed = agentEnv(this.deps.env ?? process.env, { allowPrefixes: agent.envPrefixes, secrets: this.deps.secrets ?? configuredSecrets() });
+    const home = path.join(this.deps.homes, spec.agent);
+    await makePrivateDir(home);
+    if (user) await giveTo(user, home);
+    return agent.launch({ installPath: spec.installPath, env: user ? asUserEnv(allowed, user) : allowed, home, worktreePath: spec.worktreePath, model: spec.model });
   }
 
   unavailable(): string | null {
@@ -71,22 +93,28 @@ export class AcpDriver implements AgentDriver {
   async open(spec: SessionSpec, reports: SessionReports): Promise<AgentSession> {
     const reason = this.unavailable();
     if (reason) throw new AgentStartError(spec.agent, reason, '');
+    const agent = this.agents.get(spec.agent);
+    if (!agent) throw new AgentStartError(spec.agent, `${spec.agent} is not an ACP agent this node knows`, '');
     try {
       accessSync(spec.installPath, constants.R_OK);
     } catch (err) {
       throw new AgentStartError(spec.agent, `cannot execute ${spec.installPath}`, '', { cause: err });
     }
-    const env = spec.model ? { ...this.env, ANTHROPIC_MODEL: spec.model } : this.env;
+    const launch = await this.launch(agent, spec).catch((err: unknown) => {
+      throw new AgentStartError(spec.agent, `${spec.agent} could not be prepared: ${(err as Error).message}`, '', { cause: err });
+    });
+    if (spec.resume) await this.restore(agent, spec, spec.resume, launch);
     const proc = new AgentProcess({
-      command: process.execPath,
-      args: [spec.installPath],
+      command: launch.command,
+      args: launch.args,
       cwd: spec.worktreePath,
-      env,
+      env: launch.env,
       tagPrefix: this.deps.processTagPrefix,
       cgroups: this.deps.cgroups,
       user: this.deps.user ?? null,
     });
-    const session = new AcpSession(proc, spec, reports, this.deps, () => this.sessions.delete(session));
+    const mirror = this.mirrorOf(agent, spec, launch);
+    const session = new AcpSession(proc, spec, agent, reports, this.deps, mirror, () => this.sessions.delete(session));
     const timeoutMs = this.deps.startTimeoutMs ?? 30_000;
     try {
       await within(session.start(), timeoutMs, `no answer within ${timeoutMs} ms`);
@@ -105,11 +133,46 @@ export class AcpDriver implements AgentDriver {
     return session;
   }
 
+  /**
+   * Puts back the session's files where this machine lacks them, before the agent looks.
+   * A failure leaves the agent to find what it can: it is logged, and the start goes on.
+   */
+  private async restore(agent: AcpAgent, spec: SessionSpec, sessionId: string, launch: AcpLaunch): Promise<void> {
+    const store = this.deps.sessionFiles;
+    if (!store || !agent.sessionFiles) return;
+    const root = agent.sessionFiles.root(launch.env);
+    try {
+      const written = await store.restore(spec.agent, sessionId, root, this.deps.user ?? null);
+      if (written) this.deps.log.info({ chatId: spec.chatId, agent: spec.agent, sessionId, written }, 'acp: session files restored from the database');
+    } catch (err) {
+      this.deps.log.warn({ chatId: spec.chatId, agent: spec.agent, sessionId, err }, 'acp: session files could not be restored');
+    }
+  }
+
+  /** What stores the session's files after each turn; null where nothing is mirrored. */
+  private mirrorOf(agent: AcpAgent, spec: SessionSpec, launch: AcpLaunch): SessionMirror | null {
+    const store = this.deps.sessionFiles;
+    const files = agent.sessionFiles;
+    if (!store || !files) return null;
+    const root = files.root(launch.env);
+    const log = this.deps.log;
+    return async (sessionId) => {
+      try {
+        await store.mirror(spec.agent, sessionId, root, await files.list(root, sessionId, spec.worktreePath));
+      } catch (err) {
+        log.warn({ chatId: spec.chatId, agent: spec.agent, sessionId, err }, 'acp: session files were not mirrored; another machine resumes from the last mirror');
+      }
+    };
+  }
+
   async dispose(): Promise<void> {
     this.disposed = true;
     await Promise.all([...this.sessions].map((s) => s.close()));
   }
 }
+
+/** Stores a session's files as they are after a turn; never throws. */
+type SessionMirror = (sessionId: string) => Promise<void>;
 
 /** A running turn: its context, what its updates add up to, and why the agent was told to stop, if it was. */
 interface Turn {
@@ -118,13 +181,10 @@ interface Turn {
   stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
 }
 
-type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
+/** How long a turn's end waits for its files to be stored; a slower mirror goes on behind it. */
+const MIRROR_WAIT_MS = 5_000;
 
-/**
- * Options for claude-agent-acp, which other agents ignore: no predicted follow-up prompt,
- * which costs a model call of its own after every turn and which Hearth does not show.
- */
-const SESSION_META = { claudeCode: { options: { promptSuggestions: false } } };
+type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
 
 /** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
 const DEFAULT_MODE = 'default';
@@ -155,8 +215,10 @@ class AcpSession implements AgentSession {
   constructor(
     private readonly proc: AgentProcess,
     private readonly spec: SessionSpec,
+    private readonly agent: AcpAgent,
     private readonly reports: SessionReports,
     private readonly deps: AcpDriverDeps,
+    private readonly mirror: SessionMirror | null,
     private readonly onClosed: () => void,
   ) {
     this.options = { worktreePath: spec.worktreePath, model: spec.model, permissionMode: spec.permissionMode };
@@ -203,18 +265,19 @@ class AcpSession implements AgentSession {
     const cwd = this.spec.worktreePath;
     const token = this.spec.resume;
     const caps = init.agentCapabilities ?? {};
+    const meta = this.agent.sessionMeta ? { _meta: this.agent.sessionMeta } : {};
     if (token && caps.sessionCapabilities?.resume) {
-      const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
+      const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
       this.sessionId = token;
       this.modes = r.modes ?? null;
     } else if (token && caps.loadSession) {
       // The history it replays comes while no turn runs, so it reaches no turn.
-      const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], _meta: SESSION_META }), died]);
+      const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
       await this.updates;
       this.sessionId = token;
       this.modes = r.modes ?? null;
     } else {
-      const r = await Promise.race([agent.request(methods.agent.session.new, { cwd, mcpServers: [], _meta: SESSION_META }), died]);
+      const r = await Promise.race([agent.request(methods.agent.session.new, { cwd, mcpServers: [], ...meta }), died]);
       this.sessionId = r.sessionId;
       this.modes = r.modes ?? null;
     }
@@ -268,7 +331,10 @@ class AcpSession implements AgentSession {
     const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' } };
     this.current = { kind: 'turn', turn };
     try {
-      return await this.runTurn(turn, input);
+      const result = await this.runTurn(turn, input);
+      // What the turn added is stored before the turn ends, so any machine can go on from here.
+      if (this.mirror && this.sessionId) await within(this.mirror(this.sessionId), MIRROR_WAIT_MS, '').catch(() => {});
+      return result;
     } finally {
       if (this.current.kind === 'turn' && this.current.turn === turn) this.current = { kind: 'idle' };
     }

@@ -1,44 +1,25 @@
-import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { confinedPath, OutsideDirectoryError } from '../../util/confined-path.js';
 
 /** A path an agent asked for that lies outside its worktree, or is not absolute. */
 export class OutsideWorktreeError extends Error {
   override readonly name = 'OutsideWorktreeError';
 }
 
-/**
- * The real path `requested` names, once symlinks are resolved, if it lies inside the
- * worktree; throws otherwise. A path that does not exist yet is judged by the real path
- * of its nearest existing ancestor, so a link to elsewhere cannot be written through.
- */
-export async function confinedPath(worktree: string, requested: string): Promise<string> {
-  if (!path.isAbsolute(requested)) throw new OutsideWorktreeError(`not an absolute path: ${requested}`);
-  const root = await realpath(worktree);
-  let existing = path.resolve(requested);
-  const rest: string[] = [];
-  for (;;) {
-    try {
-      existing = await realpath(existing);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const parent = path.dirname(existing);
-      if (parent === existing) throw err;
-      rest.unshift(path.basename(existing));
-      existing = parent;
-    }
+/** The real path of a file the agent names, inside its worktree; `OutsideWorktreeError` otherwise. */
+export async function worktreePath(worktree: string, requested: string): Promise<string> {
+  try {
+    return await confinedPath(worktree, requested);
+  } catch (err) {
+    if (err instanceof OutsideDirectoryError) throw new OutsideWorktreeError(err.reason === 'relative' ? err.message : `${requested} is outside the worktree`);
+    throw err;
   }
-  const real = path.join(existing, ...rest);
-  const rel = path.relative(root, real);
-  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-    throw new OutsideWorktreeError(`${requested} is outside the worktree`);
-  }
-  return real;
 }
 
 /** The agent's `fs/read_text_file`: the file's text, from 1-based `line` for `limit` lines where given. */
 export async function readWorktreeFile(worktree: string, file: string, line?: number | null, limit?: number | null): Promise<string> {
-  const text = await readFile(await confinedPath(worktree, file), 'utf8');
+  const text = await readFile(await worktreePath(worktree, file), 'utf8');
   if (!line && !limit) return text;
   const lines = text.split('\n');
   const from = Math.max(0, (line ?? 1) - 1);
@@ -47,7 +28,7 @@ export async function readWorktreeFile(worktree: string, file: string, line?: nu
 
 /** The agent's `fs/write_text_file`: the whole file's new text, its directories made as needed. */
 export async function writeWorktreeFile(worktree: string, file: string, content: string): Promise<void> {
-  const target = await confinedPath(worktree, file);
+  const target = await worktreePath(worktree, file);
   await mkdir(path.dirname(target), { recursive: true });
   await writeFile(target, content, 'utf8');
 }

@@ -1,0 +1,48 @@
+/**
+ * What tells one ACP agent from another: how its process is started and where it keeps a
+ * session on disk. The warm ACP backend runs every agent the same way otherwise.
+ */
+export interface AcpAgent {
+  /** Variable name prefixes the agent reads, beyond the common allowlist. */
+  envPrefixes: readonly string[];
+  /** The process that serves one session. */
+  launch(ctx: AcpLaunchContext): Promise<AcpLaunch>;
+  /** `_meta` sent with `session/new`, `session/load` and `session/resume`: options only this agent reads. */
+  sessionMeta?: Record<string, unknown>;
+  /**
+   * The files the agent needs to continue a session, relative to `root`: what is mirrored
+   * into PostgreSQL after each turn and restored where they are missing. Absent: the
+   * agent's sessions live only where it ran.
+   */
+  sessionFiles?: AcpSessionFiles;
+}
+
+export interface AcpLaunchContext {
+  /** The agent's entry point on this node, as the registry found it. */
+  installPath: string;
+  /** The allowlisted environment, as the agent's user's where it runs as another. */
+  env: Record<string, string>;
+  /** A directory of this agent's own on this node, made and private: for its home and configuration. */
+  home: string;
+  worktreePath: string;
+  /** The model the chat asks for; null leaves the agent's default. */
+  model: string | null;
+}
+
+export interface AcpLaunch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+export interface AcpSessionFiles {
+  /** The directory the files are kept under, for the environment a session was launched with. */
+  root(env: Record<string, string>): string;
+  /** The session's files under the root, relative to it; those missing are left out. */
+  list(root: string, sessionId: string, worktreePath: string): Promise<string[]>;
+}
+
+/** An agent that is a Node script, run with the server's own Node. */
+export function nodeScript(installPath: string, env: Record<string, string>, args: string[] = []): AcpLaunch {
+  return { command: process.execPath, args: [installPath, ...args], env };
+}
