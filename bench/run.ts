@@ -2,6 +2,7 @@
  * Runs the benchmarks: `npm run bench` for all, or name some (`npm run bench -- store`).
  * Each prints its own tables and cleans up after itself.
  */
+import { benchAcpAgents } from './acp-agents.js';
 import { benchClaudePaths } from './claude-paths.js';
 import { benchClaudeSdkDriver } from './claude-sdk-driver.js';
 import { benchEventLog } from './event-log.js';
@@ -18,6 +19,7 @@ const benches: Record<string, () => Promise<void>> = {
   first: benchFirstMessage,
   events: benchEventLog,
   permissions: benchPermissions,
+  acp: benchAcpAgents,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(benches)) {
