@@ -243,6 +243,18 @@ describe('AcpDriver with a stand-in agent', () => {
     await session.close();
   });
 
+  it('lets an idle agent close its session before its process is ended, and gives a busy one no such wait', LIMIT, async () => {
+    const idle = await open();
+    assert.equal((await runTurn(idle.session, 'say done')).result.ok, true);
+    await idle.session.close();
+    assert.ok(existsSync(path.join(idle.chat.worktree, 'closed-stub-session')), 'session/close reached the agent');
+
+    const busy = await open();
+    const t = runTurn(busy.session, 'hang', { onEvent: (e) => void (e.kind === 'text_delta' && busy.session.close()) });
+    assert.equal((await t).result.ok, false);
+    assert.equal(existsSync(path.join(busy.chat.worktree, 'closed-stub-session')), false, 'a session closed mid-turn is ended at once');
+  });
+
   it("answers the agent's file requests inside the worktree and refuses those outside", LIMIT, async () => {
     const { chat, session } = await open();
     const outside = await mkdtemp(path.join(tmpdir(), 'hearth-acp-outside-'));

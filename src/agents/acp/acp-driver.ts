@@ -183,6 +183,8 @@ interface Turn {
 
 /** How long a turn's end waits for its files to be stored; a slower mirror goes on behind it. */
 const MIRROR_WAIT_MS = 5_000;
+/** How long an idle agent gets to close its session before its process is ended. */
+const CLOSE_WAIT_MS = 1_000;
 
 type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
 
@@ -205,6 +207,8 @@ class AcpSession implements AgentSession {
   private updates: Promise<void> = Promise.resolve();
   private sessionId: string | null = null;
   private modes: SessionModeState | null = null;
+  /** Whether the agent offers `session/close`, which lets it end the session its own way before its process goes. */
+  private closable = false;
   private options: SessionOptions;
   /** The session's running cost as the agent last reported it. */
   private costSeen = 0;
@@ -266,6 +270,7 @@ class AcpSession implements AgentSession {
     const token = this.spec.resume;
     const caps = init.agentCapabilities ?? {};
     const meta = this.agent.sessionMeta ? { _meta: this.agent.sessionMeta } : {};
+    this.closable = Boolean(caps.sessionCapabilities?.close);
     if (token && caps.sessionCapabilities?.resume) {
       const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
       this.sessionId = token;
@@ -467,8 +472,12 @@ class AcpSession implements AgentSession {
   /** Ends the connection and the agent's whole process group. Idempotent. */
   private async teardown(): Promise<void> {
     if (this.current.kind === 'closed') return;
+    const idle = this.current.kind === 'idle';
     this.current = { kind: 'closed' };
     this.onClosed();
+    if (idle && this.closable && this.sessionId) {
+      await within(this.conn.agent.request(methods.agent.session.close, { sessionId: this.sessionId }), CLOSE_WAIT_MS, '').catch(() => {});
+    }
     this.conn.close();
     this.proc.child.stdin.end();
     await this.proc.stop(1_000);
