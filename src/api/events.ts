@@ -58,7 +58,8 @@ export interface TurnUsage {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
-  costUsd: number;
+  /** Null where the agent reports no cost: unknown, not free. */
+  costUsd: number | null;
 }
 
 /** What a tool call says about itself besides its name and input, where the agent tells. */

@@ -34,7 +34,8 @@ export interface SessionView {
   status: SessionStatus;
   inputTokens: number;
   outputTokens: number;
-  cost: number;
+  /** Null until a turn of an agent that reports cost has run: unknown, not free. */
+  cost: number | null;
   lastActiveAt: string;
 }
 

@@ -159,6 +159,15 @@ export function formatCost(usd: number): string {
   return `$${usd.toFixed(usd >= 1 ? 2 : 4)}`;
 }
 
+/** What a chat's sessions have cost: the known costs added up, `?` beside them where an agent reports none, `-` with no session. */
+export function totalCost(sessions: readonly { cost: number | null }[]): string {
+  if (sessions.length === 0) return '-';
+  const known = sessions.flatMap((s) => (s.cost === null ? [] : [s.cost]));
+  if (known.length === 0) return '?';
+  const sum = formatCost(known.reduce((a, b) => a + b, 0));
+  return known.length < sessions.length ? `${sum}+?` : sum;
+}
+
 /** Rows as columns padded to their widest cell; the last column is not padded. Cells are made printable. */
 export function table(cells: string[][]): string {
   const rows = cells.map((row) => row.map(printable));

@@ -142,7 +142,7 @@ export class Chats {
   /** The agent sessions of these chats, by chat. */
   private async sessions(chatIds: string[]): Promise<Map<string, SessionView[]>> {
     const rows = await this.deps.sql<
-      { chat_id: string; agent: string; backend: BackendKind; status: SessionStatus; input_tokens: string; output_tokens: string; cost: string; last_active_at: Date }[]
+      { chat_id: string; agent: string; backend: BackendKind; status: SessionStatus; input_tokens: string; output_tokens: string; cost: string | null; last_active_at: Date }[]
     >`SELECT chat_id, agent, backend, status, input_tokens, output_tokens, cost, last_active_at
       FROM agent_sessions WHERE chat_id = ANY(${chatIds}::uuid[]) ORDER BY agent`;
     const byChat = new Map<string, SessionView[]>();
@@ -154,7 +154,7 @@ export class Chats {
         status: s.status,
         inputTokens: Number(s.input_tokens),
         outputTokens: Number(s.output_tokens),
-        cost: Number(s.cost),
+        cost: s.cost === null ? null : Number(s.cost),
         lastActiveAt: s.last_active_at.toISOString(),
       });
       byChat.set(s.chat_id, list);

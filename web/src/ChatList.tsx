@@ -1,5 +1,5 @@
 import type { ChatView } from './api';
-import { money } from './format';
+import { knownCost, money } from './format';
 import { ago } from './relative-time';
 
 export function ChatList({
@@ -17,7 +17,7 @@ export function ChatList({
   return (
     <ul className="chat-list" aria-label="Chats">
       {chats.map((c) => {
-        const cost = (c.sessions ?? []).reduce((sum, s) => sum + s.cost, 0);
+        const cost = knownCost(c.sessions ?? []) ?? 0;
         return (
           <li key={c.id} className={[c.id === selected && 'selected', c.pendingPermissions > 0 && 'waiting'].filter(Boolean).join(' ') || undefined} data-testid="chat-item" data-waiting={c.pendingPermissions}>
             <button className="chat-open" onClick={() => onOpen(c.id)}>

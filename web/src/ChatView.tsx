@@ -3,7 +3,7 @@ import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import type { AgentInfo, Api, ChatView as Chat } from './api';
 import { ChatTitle } from './ChatTitle';
 import { Composer } from './Composer';
-import { count, money, shortName } from './format';
+import { count, knownCost, money, shortName } from './format';
 import type { PermissionAnswer } from './api';
 import { PermissionModeSelect } from './PermissionModeSelect';
 import type { ChatEvent } from './api';
@@ -96,7 +96,7 @@ export function ChatView({
 
   const sessions = chat?.sessions ?? [];
   const tokens = sessions.reduce((n, s) => n + s.inputTokens + s.outputTokens, 0);
-  const cost = sessions.reduce((n, s) => n + s.cost, 0);
+  const cost = knownCost(sessions);
   const lastBackend = [...transcript.turns].reverse().find((t) => t.backend)?.backend ?? sessions[0]?.backend ?? null;
   const running = busy(transcript);
   const stop = async () => {

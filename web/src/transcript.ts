@@ -20,7 +20,8 @@ export interface Turn {
   reply: TurnFold;
   notices: Notice[];
   error: string | null;
-  costUsd: number;
+  /** Null while no usage with a cost has come: the agent may report none. */
+  costUsd: number | null;
   tokens: number;
 }
 
@@ -49,7 +50,7 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
       if (e.data.role === 'user') {
         if (at < 0) {
           const text = e.data.parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
-          turns.push({ id: e.data.turnId, userText: text, status: 'starting', backend: null, reply: emptyFold, notices: [], error: null, costUsd: 0, tokens: 0 });
+          turns.push({ id: e.data.turnId, userText: text, status: 'starting', backend: null, reply: emptyFold, notices: [], error: null, costUsd: null, tokens: 0 });
         }
         break;
       }
@@ -76,7 +77,7 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
     case 'usage':
       update((turn) => ({
         ...turn,
-        costUsd: turn.costUsd + (Number(e.data.costUsd) || 0),
+        costUsd: e.data.costUsd === null ? turn.costUsd : (turn.costUsd ?? 0) + (Number(e.data.costUsd) || 0),
         tokens: turn.tokens + (Number(e.data.inputTokens) || 0) + (Number(e.data.outputTokens) || 0),
       }));
       break;

@@ -402,15 +402,16 @@ class AcpSession implements AgentSession {
   private usageOf(response: { usage?: unknown }, mapper: AcpTurnMapper): TurnUsage | null {
     const u = response.usage as { inputTokens?: number; outputTokens?: number; cachedReadTokens?: number; cachedWriteTokens?: number } | null | undefined;
     const cost = mapper.costUsd;
-    const costUsd = cost !== null ? Math.max(0, cost - this.costSeen) : 0;
+    // An agent that reports no cost leaves it unknown rather than free.
+    const costUsd = cost !== null ? round(Math.max(0, cost - this.costSeen)) : null;
     if (cost !== null) this.costSeen = cost;
-    if (!u) return cost !== null ? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: round(costUsd) } : null;
+    if (!u) return cost !== null ? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd } : null;
     return {
       inputTokens: u.inputTokens ?? 0,
       outputTokens: u.outputTokens ?? 0,
       cacheReadTokens: u.cachedReadTokens ?? 0,
       cacheWriteTokens: u.cachedWriteTokens ?? 0,
-      costUsd: round(costUsd),
+      costUsd,
     };
   }
 

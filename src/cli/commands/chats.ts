@@ -1,5 +1,5 @@
 import type { HearthApi } from '../api-client.js';
-import { formatCost, oneLine, shortPath, table } from '../render.js';
+import { oneLine, shortPath, table, totalCost } from '../render.js';
 
 /** Lists chats, most recently active first: whether each is busy or asks a person something, and what it has cost so far. */
 export async function listChats(api: HearthApi, options: { json: boolean }): Promise<number> {
@@ -18,7 +18,7 @@ export async function listChats(api: HearthApi, options: { json: boolean }): Pro
     c.agent,
     c.pendingPermissions > 0 ? `asks (${c.pendingPermissions})` : c.busy ? 'busy' : 'idle',
     c.branch ?? '-',
-    c.sessions?.length ? formatCost(c.sessions.reduce((sum, s) => sum + s.cost, 0)) : '-',
+    totalCost(c.sessions ?? []),
   ]);
   process.stdout.write(table([['ID', 'CHAT', 'AGENT', 'STATE', 'BRANCH', 'COST'], ...rows]) + '\n');
   if (await api.demo()) process.stdout.write('(demo mode: the agents talk to a scripted model, not to Claude)\n');

@@ -60,12 +60,12 @@ export class SessionRecords {
 
   /** Adds a turn's usage and cost, and sets the status the turn left behind. */
   async endTurn(chatId: string, agent: string, usage: TurnUsage | null, status: 'idle' | 'crashed'): Promise<void> {
-    const u = usage ?? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 };
+    const u = usage ?? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: null };
     await this.write('usage and status', { chatId, agent }, () => this.deps.sql`
       UPDATE agent_sessions SET
         input_tokens = input_tokens + ${u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens},
         output_tokens = output_tokens + ${u.outputTokens},
-        cost = cost + ${u.costUsd},
+        cost = CASE WHEN ${u.costUsd}::numeric IS NULL THEN cost ELSE coalesce(cost, 0) + ${u.costUsd}::numeric END,
         status = ${status},
         last_active_at = clock_timestamp()
       WHERE chat_id = ${chatId} AND agent = ${agent}`);
