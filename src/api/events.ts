@@ -93,6 +93,8 @@ export type AgentEvent =
   /** How a request ended. */
   | ({ kind: 'permission_resolved' } & Omit<PermissionResolvedData, 'turnId'>)
   | ({ kind: 'usage' } & TurnUsage)
+  /** How full the agent's context window is, in tokens, where the agent says. */
+  | { kind: 'context'; used: number; size: number }
   | { kind: 'status'; message: string }
   | { kind: 'error'; message: string };
 
@@ -172,6 +174,7 @@ export interface ChatEventMap {
   permission_request: PermissionRequestData;
   permission_resolved: PermissionResolvedData;
   usage: AgentEventData<'usage'>;
+  context: AgentEventData<'context'>;
   error: AgentEventData<'error'>;
 }
 
@@ -190,6 +193,7 @@ export const CHAT_EVENT_NAMES = [
   'plan',
   'mode',
   'usage',
+  'context',
   'status',
   'error',
   'permission_request',

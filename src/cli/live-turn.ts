@@ -1,5 +1,5 @@
 import type { StreamEvent } from './api-client.js';
-import { diffBlock, diffFits, errorLine, modeLine, planLines, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
+import { contextShare, diffBlock, diffFits, errorLine, modeLine, planLines, printable, PrintableStream, styleFor, toolCallLine, toolResultLine, type Style } from './render.js';
 
 type Out = { write(chunk: string): unknown; isTTY?: boolean };
 
@@ -21,6 +21,8 @@ export class LiveTurnPrinter {
   /** Tool calls whose changes were shown whole on the terminal stderr shares. */
   private readonly changesShown = new Set<string>();
   private thinking = false;
+  /** How full the agent's context window last was, shown once the turn ends. */
+  private context: { used: number; size: number } | null = null;
   /** The reply's and the thinking's text, which arrive in pieces. */
   private readonly reply = new PrintableStream();
   private readonly thoughts = new PrintableStream();
@@ -86,9 +88,15 @@ export class LiveTurnPrinter {
         this.line('err', errorLine(message, this.errStyle));
         break;
       }
+      case 'context':
+        this.context = { used: Number(event.data.used) || 0, size: Number(event.data.size) || 0 };
+        break;
       case 'turn_end': {
         const end = event.data;
-        if (end.ok) break;
+        if (end.ok) {
+          if (this.context && this.context.size > 0) this.line('err', this.errStyle.dim(`· context ${contextShare(this.context)}`));
+          break;
+        }
         if (end.code === 'aborted') this.line('err', this.errStyle.dim('· stopped'));
         else if (!this.errorsShown.has(String(end.error))) this.line('err', errorLine(`the turn failed: ${String(end.error)}`, this.errStyle));
         else this.line('err', this.errStyle.dim(`· the turn failed (${printable(String(end.code))})`));

@@ -159,6 +159,12 @@ export function formatCost(usd: number): string {
   return `$${usd.toFixed(usd >= 1 ? 2 : 4)}`;
 }
 
+/** A context window's fill: tokens used of its size, and the share. */
+export function contextShare(c: { used: number; size: number }): string {
+  const k = (n: number) => (n >= 10_000 ? `${Math.round(n / 1000)}k` : String(n));
+  return `${k(c.used)} of ${k(c.size)} tokens (${Math.round((100 * c.used) / c.size)}%)`;
+}
+
 /** What a chat's sessions have cost: the known costs added up, `?` beside them where an agent reports none, `-` with no session. */
 export function totalCost(sessions: readonly { cost: number | null }[]): string {
   if (sessions.length === 0) return '-';

@@ -14,6 +14,7 @@ import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp
 import { claudeAcpPath } from '../../src/agents/acp/agents/claude-acp.js';
 import { OutsideWorktreeError, readWorktreeFile, worktreePath, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
 import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
+import { AcpTurnMapper } from '../../src/agents/acp/acp-mapper.js';
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
@@ -303,6 +304,16 @@ describe('ACP modes', () => {
     assert.equal(modeFor(null, modes), 'default');
     assert.equal(modeFor('dontAsk', modes), 'default');
     assert.equal(modeFor('plan', { currentModeId: 'x', availableModes: [{ id: 'x', name: 'x' }] }), null);
+  });
+});
+
+describe('ACP updates as events', () => {
+  it("reports how full the context window is, and keeps the session's running cost where the agent gives one", () => {
+    const mapper = new AcpTurnMapper(() => {});
+    assert.deepEqual(mapper.map({ sessionUpdate: 'usage_update', used: 5_000, size: 200_000 }), [{ kind: 'context', used: 5_000, size: 200_000 }]);
+    assert.equal(mapper.costUsd, null, 'no cost given: unknown');
+    mapper.map({ sessionUpdate: 'usage_update', used: 6_000, size: 200_000, cost: { amount: 0.02, currency: 'USD' } });
+    assert.equal(mapper.costUsd, 0.02);
   });
 });
 

@@ -193,11 +193,14 @@ describe('the CLI renderers', () => {
       { id: 2, event: 'tool_call', data: { turnId: 't', id: 'c', name: 'Write', input: {}, status: 'running', title: 'n.txt', diffs: [{ path: '/w/n.txt', oldText: null, newText: 'hi\n' }] } },
       { id: 3, event: 'tool_result', data: { turnId: 't', id: 'c', output: 'written', isError: false } },
       { id: 4, event: 'plan', data: { turnId: 't', entries: [{ content: 'write', status: 'completed' }] } },
+      { id: 5, event: 'context', data: { turnId: 't', used: 1_000, size: 200_000 } },
+      { id: 6, event: 'context', data: { turnId: 't', used: 24_000, size: 200_000 } },
+      { id: 7, event: 'turn_end', data: { turnId: 't', ok: true } },
     ] as ChatEvent[];
     for (const e of events) printer.handle(e);
     printer.finish();
     assert.equal(out.text, '⏺ Write(n.txt)\n  + hi\n  ⎿  written\n☑ write\n');
-    assert.equal(err.text, '· mode: acceptEdits\n');
+    assert.equal(err.text, '· mode: acceptEdits\n· context 24k of 200k tokens (12%)\n', 'the context fill once, as it was at the end');
 
     const history: StoredMessage[] = [
       { id: 'u', turnId: 't', role: 'user', agent: 'claude', parts: [{ type: 'text', text: 'edit' }], turnStatus: 'succeeded', turnError: null, createdAt: '' },

@@ -155,6 +155,21 @@ describe('the web UI transcript', () => {
     });
   });
 
+  it('keeps the last context fill of a turn, and a cost the agent does not report unknown', () => {
+    const t = play([
+      ev('message', { turnId: 'c', role: 'user', parts: [{ type: 'text', text: 'hi' }] }),
+      ev('turn_start', { turnId: 'c', backend: 'warm_acp' }),
+      ev('context', { turnId: 'c', used: 1_200, size: 200_000 }),
+      ev('context', { turnId: 'c', used: 3_400, size: 200_000 }),
+      ev('usage', { turnId: 'c', inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: null }),
+      ev('turn_end', { turnId: 'c', ok: true }),
+    ]);
+    const [turn] = t.turns;
+    assert.deepEqual(turn!.context, { used: 3_400, size: 200_000 });
+    assert.equal(turn!.costUsd, null, 'unknown, not free');
+    assert.equal(turn!.tokens, 15);
+  });
+
   it('leaves the transcript it is given as it was', () => {
     const start = play([
       ev('message', { turnId: 'x', role: 'user', parts: [{ type: 'text', text: 'x' }] }),

@@ -33,6 +33,7 @@ export function TurnView({ turn, answer }: { turn: Turn; answer: Answer }) {
           {STATUS_LABEL[turn.status]}
           {turn.backend && ` · ${shortName(turn.backend)}`}
           {turn.tokens > 0 && ` · ${count(turn.tokens)} tokens · ${money(turn.costUsd)}`}
+          {turn.context && turn.context.size > 0 && ` · context ${count(turn.context.used)} of ${count(turn.context.size)}`}
         </div>
       </div>
     </article>

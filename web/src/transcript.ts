@@ -23,6 +23,8 @@ export interface Turn {
   /** Null while no usage with a cost has come: the agent may report none. */
   costUsd: number | null;
   tokens: number;
+  /** How full the agent's context window was when it last said, in tokens. */
+  context: { used: number; size: number } | null;
 }
 
 export interface Transcript {
@@ -50,7 +52,7 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
       if (e.data.role === 'user') {
         if (at < 0) {
           const text = e.data.parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
-          turns.push({ id: e.data.turnId, userText: text, status: 'starting', backend: null, reply: emptyFold, notices: [], error: null, costUsd: null, tokens: 0 });
+          turns.push({ id: e.data.turnId, userText: text, status: 'starting', backend: null, reply: emptyFold, notices: [], error: null, costUsd: null, tokens: 0, context: null });
         }
         break;
       }
@@ -73,6 +75,9 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
       break;
     case 'mode':
       update((turn) => notice(turn, { kind: 'mode', mode: e.data.mode }));
+      break;
+    case 'context':
+      update((turn) => ({ ...turn, context: { used: Number(e.data.used) || 0, size: Number(e.data.size) || 0 } }));
       break;
     case 'usage':
       update((turn) => ({

@@ -60,7 +60,7 @@ export class AcpTurnMapper {
         return [{ kind: 'mode', mode: update.currentModeId }];
       case 'usage_update':
         if (update.cost && update.cost.currency === 'USD') this.costUsd = update.cost.amount;
-        return [];
+        return [{ kind: 'context', used: update.used, size: update.size }];
       case 'user_message_chunk':
       case 'available_commands_update':
       case 'config_option_update':
