@@ -15,6 +15,7 @@ import { claudeAcpPath } from '../../src/agents/acp/agents/claude-acp.js';
 import { OutsideWorktreeError, readWorktreeFile, worktreePath, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
 import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
 import { AcpTurnMapper } from '../../src/agents/acp/acp-mapper.js';
+import { isCurrent, modelChoice } from '../../src/agents/acp/acp-config.js';
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
@@ -110,6 +111,18 @@ describe('AcpDriver with the real claude-agent-acp', () => {
     assert.match(last, /first answer/);
     await session.close();
     await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+  });
+
+  it("runs the chat's model through the agent's model option, and changes it on the same process", LIMIT, async () => {
+    const { chat, session } = await chatSession({ model: 'sonnet' });
+    assert.equal((await session.turn('which model?')).result.ok, true);
+    const pid = session.pid();
+    assert.match(String(chat.fake.mainRequests().at(-1)!.body.model), /sonnet/);
+    const t = await session.turn('and now?', { with: { model: 'haiku' } });
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.equal(session.pid(), pid, 'a model the agent offers is changed without a new process');
+    assert.match(String(chat.fake.mainRequests().at(-1)!.body.model), /haiku/);
+    await session.close();
   });
 
   it('resumes the conversation on the same machine without replaying it, and counts only the new turn', LIMIT, async () => {
@@ -314,6 +327,29 @@ describe('ACP updates as events', () => {
     assert.equal(mapper.costUsd, null, 'no cost given: unknown');
     mapper.map({ sessionUpdate: 'usage_update', used: 6_000, size: 200_000, cost: { amount: 0.02, currency: 'USD' } });
     assert.equal(mapper.costUsd, 0.02);
+  });
+});
+
+describe('ACP configuration options', () => {
+  const options = [
+    { id: 'mode', name: 'Mode', category: 'mode', type: 'select' as const, currentValue: 'auto', options: [{ value: 'auto', name: 'Auto' }] },
+    {
+      id: 'model',
+      name: 'Model',
+      category: 'model',
+      type: 'select' as const,
+      currentValue: 'default',
+      options: [{ group: 'g', name: 'Claude', options: [{ value: 'default', name: 'Default' }, { value: 'opus', name: 'Opus 5.5' }] }],
+    },
+  ];
+  it("sets the model option to the chat's model by value or by name, and leaves a model it does not offer to the agent", () => {
+    assert.deepEqual(modelChoice('opus', options), { configId: 'model', value: 'opus' });
+    assert.deepEqual(modelChoice('opus 5.5', options), { configId: 'model', value: 'opus' });
+    assert.equal(modelChoice('claude-opus-5-5-20261101', options), null);
+    assert.equal(modelChoice(null, options), null);
+    assert.equal(modelChoice('opus', options.slice(0, 1)), null, 'no model option');
+    assert.equal(isCurrent({ configId: 'model', value: 'default' }, options), true);
+    assert.equal(isCurrent({ configId: 'model', value: 'opus' }, options), false);
   });
 });
 

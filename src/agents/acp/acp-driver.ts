@@ -11,6 +11,7 @@ import {
   type InitializeResponse,
   type RequestPermissionRequest,
   type RequestPermissionResponse,
+  type SessionConfigOption,
   type SessionModeState,
   type SessionNotification,
 } from '@agentclientprotocol/sdk';
@@ -41,6 +42,7 @@ import type { AcpAgent, AcpLaunch } from './acp-agent.js';
 import type { AgentSessionFiles } from '../../store/agent-session-files.js';
 import { OutsideWorktreeError, readWorktreeFile, writeWorktreeFile } from './acp-fs.js';
 import { AcpTurnMapper } from './acp-mapper.js';
+import { isCurrent, modelChoice } from './acp-config.js';
 import { acpAsk, acpOutcome } from './acp-permissions.js';
 
 export interface AcpDriverDeps extends DriverProcessOptions {
@@ -207,6 +209,8 @@ class AcpSession implements AgentSession {
   private updates: Promise<void> = Promise.resolve();
   private sessionId: string | null = null;
   private modes: SessionModeState | null = null;
+  /** The agent's configuration options as it last reported them (its models among them). */
+  private config: SessionConfigOption[] | null = null;
   /** Whether the agent offers `session/close`, which lets it end the session its own way before its process goes. */
   private closable = false;
   private options: SessionOptions;
@@ -275,19 +279,23 @@ class AcpSession implements AgentSession {
       const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
       this.sessionId = token;
       this.modes = r.modes ?? null;
+      this.config = r.configOptions ?? null;
     } else if (token && caps.loadSession) {
       // The history it replays comes while no turn runs, so it reaches no turn.
       const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
       await this.updates;
       this.sessionId = token;
       this.modes = r.modes ?? null;
+      this.config = r.configOptions ?? null;
     } else {
       const r = await Promise.race([agent.request(methods.agent.session.new, { cwd, mcpServers: [], ...meta }), died]);
       this.sessionId = r.sessionId;
       this.modes = r.modes ?? null;
+      this.config = r.configOptions ?? null;
     }
     this.reports.resumeToken(this.sessionId);
     await Promise.race([this.applyMode(this.spec.permissionMode), died]);
+    await Promise.race([this.applyModel(this.spec.model), died]);
     if (this.current.kind === 'starting') this.current = { kind: 'idle' };
     this.deps.log.info({ chatId: this.spec.chatId, agent: this.spec.agent, pid: this.proc.pid, sessionId: this.sessionId, mode: this.modes?.currentModeId }, 'acp: session open');
   }
@@ -306,6 +314,14 @@ class AcpSession implements AgentSession {
     this.modes = { ...modes, currentModeId: wanted };
   }
 
+  /** Sets the agent's model option to the chat's model where it offers that model; otherwise its launch decided. */
+  private async applyModel(model: string | null): Promise<void> {
+    const choice = modelChoice(model, this.config);
+    if (!choice || isCurrent(choice, this.config)) return;
+    const r = await this.conn.agent.request(methods.agent.session.setConfigOption, { sessionId: this.sessionId!, ...choice });
+    this.config = r.configOptions;
+  }
+
   state(): SessionState {
     return this.current.kind === 'starting' ? 'idle' : this.current.kind;
   }
@@ -316,16 +332,18 @@ class AcpSession implements AgentSession {
 
   async reconfigure(options: SessionOptions): Promise<boolean> {
     if (this.current.kind !== 'idle') return false;
-    // The model and the working directory are the process's own.
-    if (options.model !== this.options.model || options.worktreePath !== this.options.worktreePath) return false;
+    // The working directory is the process's own; so is a model the agent takes only at its launch.
+    if (options.worktreePath !== this.options.worktreePath) return false;
+    if (options.model !== this.options.model && !modelChoice(options.model, this.config)) return false;
     // The agent changes its own mode (an approved plan leaves plan mode): what it is in now is compared.
     try {
       await this.applyMode(options.permissionMode);
+      await this.applyModel(options.model);
     } catch (err) {
-      this.deps.log.info({ chatId: this.spec.chatId, err }, 'acp: the mode was not changed; a new process takes it');
+      this.deps.log.info({ chatId: this.spec.chatId, err }, 'acp: the mode or model was not changed; a new process takes it');
       return false;
     }
-    this.options = { ...this.options, permissionMode: options.permissionMode };
+    this.options = { ...this.options, permissionMode: options.permissionMode, model: options.model };
     return true;
   }
 
@@ -420,6 +438,7 @@ class AcpSession implements AgentSession {
     this.updates = this.updates.then(() => {
       if (n.sessionId !== this.sessionId) return;
       if (n.update.sessionUpdate === 'current_mode_update' && this.modes) this.modes = { ...this.modes, currentModeId: n.update.currentModeId };
+      if (n.update.sessionUpdate === 'config_option_update') this.config = n.update.configOptions;
       if (n.update.sessionUpdate === 'usage_update' && n.update.cost?.currency === 'USD' && this.current.kind !== 'turn') this.costSeen = n.update.cost.amount;
       if (this.current.kind !== 'turn') return;
       const { ctx, mapper } = this.current.turn;
