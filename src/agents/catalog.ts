@@ -1,6 +1,7 @@
 import type { BackendKind } from '../api/views.js';
 import type { AcpAgent } from './acp/acp-agent.js';
 import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
+import { packageVersion } from './package-version.js';
 import { bundledClaudePath } from './claude/claude-install.js';
 
 /** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
@@ -9,6 +10,12 @@ export interface CatalogAgent {
   backends: readonly BackendKind[];
   /** The agent's executable on this machine, if it is installed. */
   locate(): string | null;
+  /**
+   * The installed version, where it can be read without running the agent (a package's
+   * own manifest): the registry otherwise asks the executable for `--version`, which for
+   * some agents takes seconds.
+   */
+  version?(): string | null;
   /** How the warm ACP backend runs it, for an agent that speaks ACP. */
   acp?: AcpAgent;
 }
@@ -17,7 +24,7 @@ export interface CatalogAgent {
 export const AGENT_CATALOG: readonly CatalogAgent[] = [
   { name: 'claude', backends: ['claude_sdk', 'claude_pty'], locate: bundledClaudePath },
   // Claude Code through its ACP adapter: the first agent of the warm ACP backend.
-  { name: 'claude-acp', backends: ['warm_acp'], locate: claudeAcpPath, acp: claudeAcp },
+  { name: 'claude-acp', backends: ['warm_acp'], locate: claudeAcpPath, version: () => packageVersion('@agentclientprotocol/claude-agent-acp'), acp: claudeAcp },
 ];
 
 /** The ACP agents of the catalog, by name. */

@@ -47,4 +47,26 @@ describe('the agent registry', () => {
     assert.match(env, /^PATH=/m, 'the agent still gets what it needs');
     assert.doesNotMatch(env, /registry-secret-token|registry-db-password|registry-own-secret|HEARTH_/);
   });
+
+  it('takes the version an agent declares without running it, and runs one that declares none', async () => {
+    const ran = path.join(dir, 'ran.txt');
+    const declared = path.join(dir, 'declared-agent');
+    const asked = path.join(dir, 'asked-agent');
+    for (const [file, name] of [[declared, 'declared'], [asked, 'asked']] as const) {
+      await writeFile(file, `#!/bin/sh\necho ${name} >> '${ran}'\necho "1.0.0 (${name})"\n`);
+      await chmod(file, 0o755);
+    }
+    const registry = new AgentRegistry(db.sql, 'registry-declared', {}, [
+      { name: 'declared', backends: ['warm_acp'], locate: () => declared, version: () => '2.6.0' },
+      { name: 'asked', backends: ['warm_acp'], locate: () => asked },
+      { name: 'gone', backends: ['warm_acp'], locate: () => path.join(dir, 'no-such-agent'), version: () => '1.0.0' },
+    ]);
+    const found = await registry.refresh();
+    assert.deepEqual(
+      found.map((a) => [a.agent, a.version]),
+      [['declared', '2.6.0'], ['asked', '1.0.0 (asked)']],
+      'a declared version whose entry point is missing lists nothing',
+    );
+    assert.equal(await readFile(ran, 'utf8'), 'asked\n', 'only the agent that declares no version was run');
+  });
 });

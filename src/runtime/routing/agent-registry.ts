@@ -29,6 +29,13 @@ async function versionOf(executable: string): Promise<string | null> {
   }
 }
 
+async function readable(file: string): Promise<boolean> {
+  return access(file, constants.R_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
 /**
  * The agents this node can run, found at start and written to `available_agents` under
  * the node's id (install paths differ between nodes).
@@ -49,13 +56,17 @@ export class AgentRegistry {
       ...Object.fromEntries(this.catalog.map((a) => [a.name, a.locate()])),
       ...this.overrides,
     };
-    const found: InstalledAgent[] = [];
-    for (const [agent, executable] of Object.entries(candidates)) {
-      if (!executable) continue;
-      const version = await versionOf(executable);
-      const backends = this.catalog.find((a) => a.name === agent)?.backends ?? [];
-      if (version !== null) found.push({ agent, installPath: executable, version, backends });
-    }
+    // Asked side by side: an agent that answers `--version` slowly holds up no other.
+    const checked = await Promise.all(
+      Object.entries(candidates).map(async ([agent, executable]): Promise<InstalledAgent | null> => {
+        if (!executable) return null;
+        const entry = this.catalog.find((a) => a.name === agent);
+        const known = agent in this.overrides ? null : (entry?.version?.() ?? null);
+        const version = known !== null && (await readable(executable)) ? known : await versionOf(executable);
+        return version === null ? null : { agent, installPath: executable, version, backends: entry?.backends ?? [] };
+      }),
+    );
+    const found = checked.filter((a): a is InstalledAgent => a !== null);
     this.agents = new Map(found.map((a) => [a.agent, a]));
     await this.sql.begin(async (tx) => {
       await tx`DELETE FROM available_agents WHERE node_id = ${this.nodeId}`;
