@@ -257,6 +257,29 @@ describe('AcpDriver with a stand-in agent', () => {
     await session.close();
   });
 
+  it("gives the agent its own variables and none of Hearth's secrets", LIMIT, async () => {
+    const chat = await chats.create();
+    const env = {
+      ...claudeEnv(chat.fake, chat.configDir),
+      HEARTH_TOKEN: 'acp-secret-token',
+      DATABASE_URL: 'postgres://u:acp-db-password@127.0.0.1/x',
+      PGPASSWORD: 'acp-pg-password',
+      MY_OWN_SECRET: 'acp-own-secret',
+      CLAUDE_CODE_MAX_RETRIES: '0',
+      UNRELATED_VARIABLE: 'not for agents',
+    };
+    const driver = new AcpDriver({ log, env, secrets: ['MY_OWN_SECRET'], processTagPrefix: chat.tagPrefix, homes: path.join(chat.configDir, 'agents') });
+    drivers.push(driver);
+    const session = await driver.open(acpSpec(chat, { installPath: STUB }), new RecordedReports());
+    assert.equal((await runTurn(session, 'env')).result.ok, true);
+    const seen = JSON.parse(await readFile(path.join(chat.worktree, 'env.json'), 'utf8')) as Record<string, string>;
+    assert.equal(seen.CLAUDE_CODE_MAX_RETRIES, '0', "the agent's own variables pass");
+    assert.ok(seen.PATH, 'and what any program needs');
+    for (const name of ['HEARTH_TOKEN', 'DATABASE_URL', 'PGPASSWORD', 'MY_OWN_SECRET', 'UNRELATED_VARIABLE']) assert.equal(seen[name], undefined, name);
+    assert.doesNotMatch(JSON.stringify(seen), /acp-secret-token|acp-db-password|acp-pg-password|acp-own-secret/);
+    await session.close();
+  });
+
   it('lets an idle agent close its session before its process is ended, and gives a busy one no such wait', LIMIT, async () => {
     const idle = await open();
     assert.equal((await runTurn(idle.session, 'say done')).result.ok, true);
