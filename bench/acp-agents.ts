@@ -23,7 +23,7 @@ import { startFakeModel } from '../test/fixtures/fake-anthropic.js';
 import { testSchema } from '../test/fixtures/database.js';
 import { benchAgentEnv } from './acp-agent-envs.js';
 import { median, ms, percentile, ratio, table } from './report.js';
-import { chat, type Chat, type Ctx, type Sample } from './bench-chats.js';
+import { chat, timedTurn, type Chat, type Ctx, type Sample } from './bench-chats.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
 const log = pino({ level: 'silent' });
@@ -50,19 +50,6 @@ async function driver(b: Bench): Promise<AcpDriver> {
 function open(b: Bench, d: AcpDriver, c: Chat): Promise<AgentSession> {
   const spec: SessionSpec = { chatId: c.id, agent: b.name, installPath: b.installPath, worktreePath: c.worktree, model: null, permissionMode: null, resume: c.token };
   return d.open(spec, { resumeToken: (token) => (c.token = token) });
-}
-
-async function timedTurn(session: AgentSession, text: string, started = performance.now()): Promise<Sample> {
-  let firstDelta = NaN;
-  const result = await session.prompt(text, {
-    signal: new AbortController().signal,
-    emit: (e) => {
-      if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
-    },
-    requestPermission: async () => ({ outcome: 'cancelled', message: 'nobody answers in a benchmark' }),
-  });
-  if (!result.ok) throw new Error(`turn failed: ${result.error}`);
-  return { firstDelta, end: performance.now() - started };
 }
 
 /** A first turn on a new driver, the session opened inside the time. */

@@ -19,7 +19,7 @@ import { lastUserText, startFakeModel, type RecordedRequest } from '../test/fixt
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
 import { testSchema } from '../test/fixtures/database.js';
 import { median, ms, percentile, ratio, table } from './report.js';
-import { chat, type Chat, type Ctx, type Sample } from './bench-chats.js';
+import { chat, promptTimed, type Chat, type Ctx, type Sample } from './bench-chats.js';
 
 const TURNS = 20;
 const PROMPTS = Array.from({ length: TURNS }, (_, i) => `prompt ${i + 1} of ${TURNS}`);
@@ -45,18 +45,11 @@ async function timedTurn(d: AgentDriver, c: Chat, kept: { session: AgentSession 
       { chatId: c.id, agent: 'claude', installPath, worktreePath: c.worktree, model: null, permissionMode: null, resume: c.token },
       { resumeToken: (token) => (c.token = token) },
     ));
-  let firstDelta = NaN;
-  const result = await session.prompt(text, {
-    signal: new AbortController().signal,
-    emit: (e) => {
-      if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
-    },
-    requestPermission: async () => ({ outcome: 'cancelled', message: 'nobody answers in a benchmark' }),
-  });
+  const { firstDelta, end, result } = await promptTimed(session, text, started);
   if (d.warm) kept.session = session;
   else await session.close();
   if (!result.ok) throw new Error(`${d.backend} turn "${text}" failed: ${result.error}`);
-  return { firstDelta, end: performance.now() - started };
+  return { firstDelta, end };
 }
 
 /** The whole conversation on one driver, which is disposed however it ends. */

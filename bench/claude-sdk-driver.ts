@@ -18,7 +18,7 @@ import { startFakeModel } from '../test/fixtures/fake-anthropic.js';
 import { claudeEnv, makeConfigDir } from '../test/fixtures/claude-env.js';
 import { testSchema } from '../test/fixtures/database.js';
 import { median, ms, percentile, ratio, table } from './report.js';
-import { chat, type Chat, type Ctx, type Sample } from './bench-chats.js';
+import { chat, timedTurn as turnOf, type Chat, type Ctx, type Sample } from './bench-chats.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
 const CLAUDE = bundledClaudePath() ?? 'claude';
@@ -81,16 +81,7 @@ function open(d: ClaudeSdkDriver, c: Chat): Promise<AgentSession> {
 
 /** One turn timed from `started` (before the session opens, for a first turn) to its first delta and its end. */
 async function timedTurn(session: AgentSession | Promise<AgentSession>, text: string, started = performance.now()): Promise<Sample> {
-  let firstDelta = NaN;
-  const result = await (await session).prompt(text, {
-    signal: new AbortController().signal,
-    emit: (e) => {
-      if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
-    },
-    requestPermission: async () => ({ outcome: 'cancelled', message: 'nobody answers in a benchmark' }),
-  });
-  if (!result.ok) throw new Error(`turn failed: ${result.error}`);
-  return { firstDelta, end: performance.now() - started };
+  return turnOf(await session, text, started);
 }
 
 /** Resident memory of the process alone and of its tree, in MiB, as the pool measures it; and what one measure of /proc costs. */

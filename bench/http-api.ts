@@ -23,7 +23,7 @@ import { testSchema } from '../test/fixtures/database.js';
 import { HearthClient, type SseEvent } from '../test/fixtures/hearth-client.js';
 import { median, ms, percentile, ratio, table } from './report.js';
 import { makeRepo } from '../test/fixtures/git-repo.js';
-import type { Sample } from './bench-chats.js';
+import { timedTurn, type Sample } from './bench-chats.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
 const PARALLEL = 20;
@@ -109,19 +109,7 @@ async function reconnectTurn(client: HearthClient, chatId: string, text: string)
 }
 
 /** A turn on the driver's session alone, timed from the prompt. */
-async function rawTurn(session: AgentSession, text: string): Promise<Sample> {
-  const started = performance.now();
-  let firstDelta = NaN;
-  const result = await session.prompt(text, {
-    signal: new AbortController().signal,
-    emit: (e) => {
-      if (e.kind === 'text_delta' && Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
-    },
-    requestPermission: async () => ({ outcome: 'cancelled', message: 'nobody answers in a benchmark' }),
-  });
-  if (!result.ok) throw new Error(`turn failed: ${result.error}`);
-  return { firstDelta, end: performance.now() - started };
-}
+const rawTurn = (session: AgentSession, text: string): Promise<Sample> => timedTurn(session, text);
 
 export async function benchHttpApi(): Promise<void> {
   const fake = await startFakeModel({ defaultReply: { kind: 'text', chunks: ['a ', 'short ', 'reply'] } });
