@@ -39,7 +39,7 @@ export class HearthApi {
     return this.request('POST', '/api/chats', body);
   }
 
-  sendMessage(id: string, body: { text: string; backend?: string }): Promise<AcceptedMessage> {
+  sendMessage(id: string, body: { text: string; agent?: string; backend?: string }): Promise<AcceptedMessage> {
     return this.request('POST', `/api/chats/${id}/messages`, body);
   }
 
