@@ -1,6 +1,6 @@
 import type { ChatEvent } from '../api/events.js';
 import type { PermissionAnswer, PermissionRequestView, PermissionRuleView, PermissionStatus } from '../api/permissions.js';
-import type { AcceptedMessage, ChatView, PermissionMode, StoredMessage } from '../api/views.js';
+import type { AcceptedMessage, AgentInfo, ChatView, PermissionMode, StoredMessage } from '../api/views.js';
 import { ApiError, CliError, UnauthorizedError, UnreachableError } from './errors.js';
 
 /**
@@ -26,6 +26,10 @@ export class HearthApi {
     readonly url: string,
     private readonly token: string | undefined,
   ) {}
+
+  async agents(): Promise<AgentInfo[]> {
+    return (await this.request<{ agents: AgentInfo[] }>('GET', '/api/agents')).agents;
+  }
 
   listChats(): Promise<{ chats: ChatView[] }> {
     return this.request('GET', '/api/chats');

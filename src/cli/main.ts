@@ -5,6 +5,7 @@ import { resolveConnection } from './connection.js';
 import { CliError, NoServerError, UnreachableError, UsageError } from './errors.js';
 import { printable } from './render.js';
 import { answerRequest } from './commands/answer.js';
+import { listAgents } from './commands/agents.js';
 import { listChats } from './commands/chats.js';
 import { deleteChat } from './commands/delete.js';
 import { showLog } from './commands/log.js';
@@ -118,6 +119,12 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .description('list the chats: id prefix, title or repository, agent, busy or idle, branch, cost so far')
     .addOption(json())
     .action(client((api, options: { json?: boolean }) => listChats(api, { json: Boolean(options.json) })));
+
+  program
+    .command('agents')
+    .description('list the agents the server can run (for new --agent and send --agent): version, backends up or down, whether they resume')
+    .addOption(json())
+    .action(client((api, options: { json?: boolean }) => listAgents(api, { json: Boolean(options.json) })));
 
   program
     .command('new')

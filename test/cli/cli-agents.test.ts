@@ -59,8 +59,19 @@ describe('hearth with several agents', () => {
     ]);
   });
 
-  it('new --agent makes a chat whose messages go to that agent', LIMIT, async () => {
+  it('agents lists what new --agent and send --agent take; new --agent makes a chat whose messages go to that agent', LIMIT, async () => {
     server ??= await suite.serve({ runtime: { prewarm: false } });
+    const listed = await hearth(['agents']);
+    assert.equal(listed.code, 0, shown(listed));
+    const lines = listed.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/));
+    const claude = server.runtime.registry.get('claude').version;
+    const acp = server.runtime.registry.get('claude-acp').version;
+    assert.deepEqual(lines, [
+      ['AGENT', 'VERSION', 'BACKENDS', 'RESUMES'],
+      ['claude', claude, 'SDK up, PTY up', 'yes'],
+      ['claude-acp', acp, 'ACP up', 'yes'],
+    ]);
+
     const made = await hearth(['new', '--agent', 'claude-acp', '--json', suite.repo]);
     assert.equal(made.code, 0, shown(made));
     const chat = JSON.parse(made.stdout) as { id: string; agent: string };

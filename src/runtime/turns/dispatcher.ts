@@ -49,9 +49,10 @@ export interface DispatcherDeps {
 const FOREIGN_KEY_VIOLATION = '23503';
 
 const STOPPED_DURING = 'the server stopped during this turn';
+const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
+
 /** The most messages a hand-over reads; older ones are counted, not read. */
 const HANDOVER_READ_LIMIT = 200;
-const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
 
 interface Turn {
   id: string;
@@ -426,7 +427,6 @@ export class Dispatcher {
    */
   private async promptFor(turn: Turn, session: AgentSession): Promise<string> {
     const kind: HandoverKind = this.newConversations.has(session) ? 'joining' : 'meanwhile';
-    this.newConversations.delete(session);
     const agent = turn.agent.agent;
     const rows = await this.deps.sql<
       { turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; status: TurnStatus | null; error: string | null; total: string }[]
@@ -434,19 +434,23 @@ export class Dispatcher {
       WITH current AS (
         SELECT ord FROM messages WHERE turn_id = ${turn.id} AND role = 'user'
       ), since AS (
-        -- The user's message of the agent's last turn that reached a session: the agent's conversation holds it and what came before.
+        -- The user's message of the agent's last turn that reached it (a session took it, or the
+        -- server stopped while it ran): the agent's conversation holds it and what came before.
         SELECT COALESCE(max(m.ord), 0) AS ord FROM messages m JOIN turns t ON t.id = m.turn_id
         WHERE ${kind === 'meanwhile'} AND m.chat_id = ${turn.chatId} AND m.role = 'user'
-          AND t.agent = ${agent} AND t.backend IS NOT NULL AND t.id <> ${turn.id}
+          AND t.agent = ${agent} AND t.id <> ${turn.id}
+          AND (t.backend IS NOT NULL OR (t.status = 'interrupted' AND t.started_at IS NOT NULL))
       )
       SELECT m.turn_id, m.role, m.agent, m.parts, t.status, t.error, count(*) OVER () AS total
       FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
       WHERE m.chat_id = ${turn.chatId}
         AND m.ord < (SELECT ord FROM current) AND m.ord > (SELECT ord FROM since)
-        -- Going on, the agent's own turns since are in its conversation already.
-        AND NOT (${kind === 'meanwhile'} AND t.agent IS NOT DISTINCT FROM ${agent} AND t.backend IS NOT NULL)
+        -- Going on, only what other agents were told and did: the agent's own turns since are in its conversation or never reached it.
+        AND NOT (${kind === 'meanwhile'} AND t.agent IS NOT DISTINCT FROM ${agent})
       ORDER BY m.ord DESC
       LIMIT ${HANDOVER_READ_LIMIT}`;
+    // Told once: from here on the conversation holds the chat up to this turn.
+    this.newConversations.delete(session);
     if (rows.length === 0) return turn.text;
     const history: HistoryMessage[] = rows.reverse().map((r) => ({
       turnId: r.turn_id,
