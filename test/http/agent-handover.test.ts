@@ -58,6 +58,8 @@ const usageOf = (turns: Turn[]) =>
     }),
     { input: 0, output: 0, cost: 0 },
   );
+/** The turn's status notices that say what its agent was told. */
+const notices = (t: Turn) => t.events.filter((e) => e.event === 'status' && / was told /.test(String(e.data.message))).map((e) => e.data.message);
 /** Everything the request's conversation holds, as text. */
 const conversationOf = (req: RecordedRequest) => JSON.stringify(req.body.messages);
 
@@ -85,6 +87,8 @@ describe('one chat, several agents', () => {
     assert.match(two.prompt, /User \(to claude\): Write the parser, call it PARSER-ALPHA\nclaude: CLAUDE-ONE: I wrote PARSER-ALPHA in parser\.ts\./);
     assert.ok(two.prompt.endsWith('Now the user says to you:\n\nReview the parser'), two.prompt);
     const handoverChars = two.prompt.length - 'Review the parser'.length;
+    assert.deepEqual(notices(two), ['claude-acp was told the conversation so far (1 exchange)'], 'the person sees the agent was briefed');
+    assert.deepEqual(notices(one), []);
 
     // Back to claude, whose conversation goes on: it is told only what happened since its last turn.
     const three = await turn(chat.id, 'Back to you: add a test', 'claude', 'CLAUDE-THREE: test added.', { input_tokens: 100, output_tokens: 10 });
@@ -94,6 +98,7 @@ describe('one chat, several agents', () => {
     assert.doesNotMatch(three.prompt, /CLAUDE-ONE|Write the parser/, 'what is in its own conversation is not told again');
     assert.ok(three.prompt.endsWith('Now the user says to you:\n\nBack to you: add a test'));
     assert.match(conversationOf(three.requests[0]!), /CLAUDE-ONE: I wrote PARSER-ALPHA/, "claude's own conversation went on");
+    assert.deepEqual(notices(three), ['claude was told what other agents did since its last turn (1 exchange)']);
 
     // And claude-acp again: it hears of claude's third turn, and nothing it already has.
     const four = await turn(chat.id, 'Check the test', 'claude-acp', 'ACP-FOUR: the test passes.', { input_tokens: 7, output_tokens: 3 });
@@ -105,6 +110,7 @@ describe('one chat, several agents', () => {
     // A message for the agent the chat already talks to, with nothing in between, goes as it is.
     const five = await turn(chat.id, 'Thanks', 'claude-acp', 'ACP-FIVE: welcome.', { input_tokens: 7, output_tokens: 3 });
     assert.equal(five.prompt, 'Thanks');
+    assert.deepEqual(notices(five), []);
     const elapsed = Date.now() - started;
 
     // The history keeps the user's own words and says who replied.

@@ -743,8 +743,10 @@ describe('what an agent is told of the chat', () => {
     const w = await world({ sdk: echo });
     const chat = await w.chat();
     for (let i = 0; i < 120; i++) await chat.run(`message ${i} ${'x'.repeat(300)}`);
-    await chat.run('now you', { agent: SOLO });
+    const last = await chat.run('now you', { agent: SOLO });
     const told = prompts(w).at(-1)!;
+    const notice = (await chat.logged()).filter((e) => e.kind === 'status' && e.data.turnId === last.turnId).map((e) => e.data.message);
+    assert.match(String(notice), /^solo was told the conversation so far \(\d+ exchanges, earlier ones left out\)$/);
     assert.ok(told.length < 26_000, `${told.length} characters`);
     assert.match(told, /<conversation>\n\[Earlier parts of the conversation are left out for length\.\]\n\n/, 'more messages than are read');
     assert.ok(told.includes('scripted: reply to message 119 '), 'the newest is kept');

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StoredPart } from '../../src/api/parts.js';
-import { HANDOVER_LIMITS, handoverPrompt, type HistoryMessage } from '../../src/runtime/turns/handover-prompt.js';
+import { HANDOVER_LIMITS, handover, handoverPrompt, type HistoryMessage } from '../../src/runtime/turns/handover-prompt.js';
 
 const user = (turnId: string, agent: string, text: string): HistoryMessage => ({
   turnId,
@@ -34,6 +34,7 @@ function told(prompt: string): string {
 describe('the hand-over prompt', () => {
   it('is the user text unchanged when there is nothing to tell', () => {
     assert.equal(handoverPrompt({ kind: 'joining', agent: 'codex', text: 'hello', history: [] }), 'hello');
+    assert.deepEqual(handover({ kind: 'meanwhile', agent: 'codex', text: 'hello', history: [] }), { prompt: 'hello', told: 0, leftOut: false });
     // A turn that left nothing to say (an empty reply, no user text) tells nothing either.
     assert.equal(handoverPrompt({ kind: 'joining', agent: 'codex', text: 'hello', history: [reply('t1', 'claude', { type: 'thinking', text: 'hm' })] }), 'hello');
   });
@@ -134,6 +135,8 @@ describe('the hand-over prompt', () => {
     assert.ok(prompt.length < HANDOVER_LIMITS.maxChars + 1_000, `the whole prefix is bounded: ${prompt.length}`);
     assert.match(body, /^\[(\d+) earlier exchanges are left out for length\.\]/);
     const dropped = Number(/^\[(\d+)/.exec(body)![1]);
+    const counted = handover({ kind: 'joining', agent: 'codex', text: 'the newest words', history });
+    assert.deepEqual({ told: counted.told, leftOut: counted.leftOut }, { told: 200 - dropped, leftOut: true }, 'it says how many exchanges it tells');
     assert.match(body, /answer 199 a+$/, 'the newest exchange is kept, whole');
     assert.doesNotMatch(body, /question 0 /, 'the oldest went first');
     assert.ok(body.includes(`question ${dropped} `) && !body.includes(`question ${dropped - 1} `), 'exactly the oldest ones went');

@@ -49,6 +49,7 @@ describe('the agent picker', () => {
     assert.equal(await page.getByTestId('chat-agents').innerText(), 'claude + claude-acp', 'the header names the agents the chat talks to');
     assert.match(await turns(page).nth(1).getByTestId('turn-status').innerText(), /^done · claude-acp · ACP/);
     assert.equal(await turns(page).nth(1).getByTestId('user-message').innerText(), 'Review the plan', 'the message shows as written');
+    await turns(page).nth(1).getByText('claude-acp was told the conversation so far (1 exchange)').waitFor();
     await web.screenshot(page, 'two-agents');
 
     // After a reload the picker stays with the agent last spoken to; the way back works too.

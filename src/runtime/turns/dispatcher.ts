@@ -16,7 +16,7 @@ import { StartCancelled, type StartGate } from '../sessions/start-gate.js';
 import type { SessionRecords } from '../sessions/session-records.js';
 import { isChatKey, sessionKey } from '../sessions/session-key.js';
 import { titleFromMessage } from '../chat-names.js';
-import { handoverPrompt, type HandoverKind, type HistoryMessage } from './handover-prompt.js';
+import { handover, type HandoverKind, type HistoryMessage } from './handover-prompt.js';
 import type { EventLog } from '../event-log.js';
 import type { PermissionRelay } from '../permissions/permission-relay.js';
 import { HearthError } from '../errors.js';
@@ -399,7 +399,7 @@ export class Dispatcher {
         // A turn stopped while its session was opening is not sent.
         const result = turn.controller.signal.aborted
           ? failedTurn('aborted', 'aborted')
-          : await lease.session.prompt(await this.promptFor(turn, lease.session), reply.context(turn.controller.signal)).catch(async (err: unknown) => {
+          : await lease.session.prompt(await this.promptFor(turn, lease.session, reply), reply.context(turn.controller.signal)).catch(async (err: unknown) => {
               // A session that throws breaks its contract: it is not trusted with another turn.
               if (driver.warm) await this.deps.pool.remove(turn.chatId, turn.agent.agent, 'it failed');
               throw err;
@@ -425,7 +425,7 @@ export class Dispatcher {
    * goes on is told what was said to other agents since this agent's last turn that
    * reached it. The stored message stays the user's own text.
    */
-  private async promptFor(turn: Turn, session: AgentSession): Promise<string> {
+  private async promptFor(turn: Turn, session: AgentSession, reply: TurnReply): Promise<string> {
     const kind: HandoverKind = this.newConversations.has(session) ? 'joining' : 'meanwhile';
     const agent = turn.agent.agent;
     const rows = await this.deps.sql<
@@ -460,9 +460,17 @@ export class Dispatcher {
       turnStatus: r.status,
       turnError: r.error,
     }));
-    const prompt = handoverPrompt({ kind, agent, text: turn.text, history, older: Number(rows[0]!.total) > rows.length });
-    this.deps.log.info({ chatId: turn.chatId, turnId: turn.id, agent, handover: kind, messages: Number(rows[0]!.total), chars: prompt.length - turn.text.length }, 'the prompt tells the agent what it has not seen of the chat');
-    return prompt;
+    const told = handover({ kind, agent, text: turn.text, history, older: Number(rows[0]!.total) > rows.length });
+    if (told.told === 0) return turn.text;
+    const chars = told.prompt.length - turn.text.length;
+    this.deps.log.info({ chatId: turn.chatId, turnId: turn.id, agent, handover: kind, exchanges: told.told, chars }, 'the prompt tells the agent what it has not seen of the chat');
+    // The person sees that the agent was briefed, though the stored message is their own words.
+    const exchanges = `${told.told} ${told.told === 1 ? 'exchange' : 'exchanges'}${told.leftOut ? ', earlier ones left out' : ''}`;
+    reply.emit({
+      kind: 'status',
+      message: kind === 'joining' ? `${agent} was told the conversation so far (${exchanges})` : `${agent} was told what other agents did since its last turn (${exchanges})`,
+    });
+    return told.prompt;
   }
 
   /**

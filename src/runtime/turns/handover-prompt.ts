@@ -54,10 +54,15 @@ export interface HandoverInput {
  * history, the prompt is the user's text unchanged.
  */
 export function handoverPrompt(input: HandoverInput, limits: HandoverLimits = HANDOVER_LIMITS): string {
+  return handover(input, limits).prompt;
+}
+
+/** The hand-over prompt, with how many exchanges it tells and whether it left earlier ones out. */
+export function handover(input: HandoverInput, limits: HandoverLimits = HANDOVER_LIMITS): { prompt: string; told: number; leftOut: boolean } {
   const entries = inTurnOrder(input.history)
     .map((turn) => turnEntry(turn, limits))
     .filter((e) => e !== '');
-  if (entries.length === 0) return input.text;
+  if (entries.length === 0) return { prompt: input.text, told: 0, leftOut: false };
   const kept: string[] = [];
   let size = 0;
   for (let i = entries.length - 1; i >= 0; i--) {
@@ -77,7 +82,8 @@ export function handoverPrompt(input: HandoverInput, limits: HandoverLimits = HA
     input.kind === 'joining'
       ? `[Hearth] You (${input.agent}) are joining a conversation in progress. This chat's working directory is shared: other agents, or an earlier session of yours that is no longer available, worked in it, and the files reflect what they did. Here is what was said so far, oldest first:`
       : `[Hearth] Meanwhile, in this chat, since your last turn, the user talked to other agents in the same working directory. Here is what was said and done, oldest first:`;
-  return `${intro}\n\n<conversation>\n${body}\n</conversation>\n\nNow the user says to you:\n\n${input.text}`;
+  const prompt = `${intro}\n\n<conversation>\n${body}\n</conversation>\n\nNow the user says to you:\n\n${input.text}`;
+  return { prompt, told: kept.length, leftOut: dropped > 0 || Boolean(input.older) };
 }
 
 /** Messages gathered by turn, turns in the order of their first message: a reply is stored after messages that came while it ran. */
