@@ -742,14 +742,15 @@ describe('what an agent is told of the chat', () => {
   it('bounds what it tells: the most recent part, saying that earlier parts are left out', async () => {
     const w = await world({ sdk: echo });
     const chat = await w.chat();
-    for (let i = 0; i < 120; i++) await chat.run(`message ${i} ${'x'.repeat(300)}`);
+    // 101 turns leave 202 messages, more than a hand-over reads.
+    for (let i = 0; i < 101; i++) await chat.run(`message ${i} ${'x'.repeat(300)}`);
     const last = await chat.run('now you', { agent: SOLO });
     const told = prompts(w).at(-1)!;
     const notice = (await chat.logged()).filter((e) => e.kind === 'status' && e.data.turnId === last.turnId).map((e) => e.data.message);
     assert.match(String(notice), /^solo was told the conversation so far \(\d+ exchanges, earlier ones left out\)$/);
     assert.ok(told.length < 26_000, `${told.length} characters`);
     assert.match(told, /<conversation>\n\[Earlier parts of the conversation are left out for length\.\]\n\n/, 'more messages than are read');
-    assert.ok(told.includes('scripted: reply to message 119 '), 'the newest is kept');
+    assert.ok(told.includes('scripted: reply to message 100 '), 'the newest is kept');
     assert.ok(!told.includes('message 0 '), 'the oldest goes');
     assert.ok(told.endsWith('\n\nnow you'));
     await w.close();
