@@ -1,8 +1,8 @@
-import type { BackendKind } from '../api/views.js';
+import { PERMISSION_MODES, type AgentCapabilities, type BackendKind } from '../api/views.js';
 import type { AcpAgent } from './acp/acp-agent.js';
 import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
-import { packageVersion } from './package-version.js';
 import { bundledClaudePath } from './claude/claude-install.js';
+import { packageVersion } from './package-version.js';
 
 /** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
 export interface CatalogAgent {
@@ -18,13 +18,23 @@ export interface CatalogAgent {
   version?(): string | null;
   /** How the warm ACP backend runs it, for an agent that speaks ACP. */
   acp?: AcpAgent;
+  /** What the agent can do, where it is known; clients are shown it. */
+  capabilities?: AgentCapabilities;
 }
 
 /** The routing table: which backends run which agent. The first agent installed is the default of a new chat. */
 export const AGENT_CATALOG: readonly CatalogAgent[] = [
-  { name: 'claude', backends: ['claude_sdk', 'claude_pty'], locate: bundledClaudePath },
+  { name: 'claude', backends: ['claude_sdk', 'claude_pty'], locate: bundledClaudePath, capabilities: { resumes: true, permissionModes: PERMISSION_MODES } },
   // Claude Code through its ACP adapter: the first agent of the warm ACP backend.
-  { name: 'claude-acp', backends: ['warm_acp'], locate: claudeAcpPath, version: () => packageVersion('@agentclientprotocol/claude-agent-acp'), acp: claudeAcp },
+  {
+    name: 'claude-acp',
+    backends: ['warm_acp'],
+    locate: claudeAcpPath,
+    version: () => packageVersion('@agentclientprotocol/claude-agent-acp'),
+    acp: claudeAcp,
+    // Its own mode ids; `auto` and `bypassPermissions` only where it offers them.
+    capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'auto', 'bypassPermissions'] },
+  },
 ];
 
 /** The ACP agents of the catalog, by name. */

@@ -90,11 +90,19 @@ export type PrewarmReport =
   | { prewarm: 'opening' | 'warm'; backend: BackendKind }
   | { prewarm: 'skipped'; reason: PrewarmSkip; message: string };
 
+/** What an agent can do: whether a conversation goes on after its process ends, and the permission modes it takes (others ask, as `default` does). */
+export interface AgentCapabilities {
+  resumes: boolean;
+  permissionModes: readonly PermissionMode[];
+}
+
 /** An agent installed on the server, and the backends that run it in the order they are tried. */
 export interface AgentInfo {
   name: string;
   version: string;
   backends: Array<{ kind: BackendKind; status: 'up' | 'down' }>;
+  /** Absent where Hearth does not know them. */
+  capabilities?: AgentCapabilities;
 }
 
 export interface HealthReport {
@@ -106,6 +114,8 @@ export interface HealthReport {
   backends?: Partial<Record<BackendKind, 'up' | 'down'>>;
   /** Why a backend is down, where that is known. */
   backendErrors?: Partial<Record<BackendKind, string>>;
+  /** The agents found on this node: up with their version, or down with why their executable does not start. */
+  agents?: Record<string, { status: 'up' | 'down'; version?: string; error?: string }>;
   /** What a person should fix for turns to work (no credentials for the agents, ...). */
   warnings?: { code: string; message: string }[];
 }

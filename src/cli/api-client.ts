@@ -1,6 +1,6 @@
 import type { ChatEvent } from '../api/events.js';
 import type { PermissionAnswer, PermissionRequestView, PermissionRuleView, PermissionStatus } from '../api/permissions.js';
-import type { AcceptedMessage, ChatView, PermissionMode, StoredMessage } from '../api/views.js';
+import type { AcceptedMessage, AgentInfo, ChatView, PermissionMode, StoredMessage } from '../api/views.js';
 import { ApiError, CliError, UnauthorizedError, UnreachableError } from './errors.js';
 
 /**
@@ -27,6 +27,10 @@ export class HearthApi {
     private readonly token: string | undefined,
   ) {}
 
+  async agents(): Promise<AgentInfo[]> {
+    return (await this.request<{ agents: AgentInfo[] }>('GET', '/api/agents')).agents;
+  }
+
   listChats(): Promise<{ chats: ChatView[] }> {
     return this.request('GET', '/api/chats');
   }
@@ -39,7 +43,7 @@ export class HearthApi {
     return this.request('POST', '/api/chats', body);
   }
 
-  sendMessage(id: string, body: { text: string; backend?: string }): Promise<AcceptedMessage> {
+  sendMessage(id: string, body: { text: string; agent?: string; backend?: string }): Promise<AcceptedMessage> {
     return this.request('POST', `/api/chats/${id}/messages`, body);
   }
 

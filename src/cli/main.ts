@@ -5,6 +5,7 @@ import { resolveConnection } from './connection.js';
 import { CliError, NoServerError, UnreachableError, UsageError } from './errors.js';
 import { printable } from './render.js';
 import { answerRequest } from './commands/answer.js';
+import { listAgents } from './commands/agents.js';
 import { listChats } from './commands/chats.js';
 import { deleteChat } from './commands/delete.js';
 import { showLog } from './commands/log.js';
@@ -120,10 +121,16 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(client((api, options: { json?: boolean }) => listChats(api, { json: Boolean(options.json) })));
 
   program
+    .command('agents')
+    .description('list the agents the server can run (for new --agent and send --agent): version, backends up or down, whether they resume')
+    .addOption(json())
+    .action(client((api, options: { json?: boolean }) => listAgents(api, { json: Boolean(options.json) })));
+
+  program
     .command('new')
     .description('start a chat on a git repository, in a worktree of its own on a new branch; prints the chat id')
     .argument('<repo>', 'path to the repository (it needs a commit), relative to the working directory')
-    .option('--agent <name>', 'agent to run (default: claude)')
+    .option('--agent <name>', "agent to run (default: the first installed; GET /api/agents lists them)")
     .option('--model <model>', 'model for the agent')
     .option('--title <title>', 'a title for the chat')
     .addOption(new Option('--permission-mode <mode>', 'what the agent may do without asking').choices([...PERMISSION_MODES]))
@@ -142,11 +149,12 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .argument('<chat>', 'chat id or a unique prefix of it')
     .argument('[text...]', 'the message; "-" or nothing reads it from stdin')
-    .addOption(new Option('--backend <backend>', 'the backend that runs this turn (one the chat\'s agent lists)').choices([...BACKEND_KINDS]))
+    .option('--agent <name>', "the agent this message is for, another of the chat's than its own; its first turn is told the conversation so far")
+    .addOption(new Option('--backend <backend>', 'the backend that runs this turn (one the agent lists)').choices([...BACKEND_KINDS]))
     .addOption(new Option('--json', 'print each event of the turn as one line of JSON ({id, event, data})'))
     .action(
-      client((api, chat: string, text: string[], options: { backend?: string; json?: boolean }) =>
-        sendMessage(api, chat, text, { backend: options.backend, json: Boolean(options.json) }),
+      client((api, chat: string, text: string[], options: { agent?: string; backend?: string; json?: boolean }) =>
+        sendMessage(api, chat, text, { agent: options.agent, backend: options.backend, json: Boolean(options.json) }),
       ),
     );
 

@@ -46,6 +46,14 @@ const healthSchema = {
     },
     /** Why a backend is down, where that is known. */
     backendErrors: { type: 'object', additionalProperties: { type: 'string' } },
+    agents: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        required: ['status'],
+        properties: { status: up, version: { type: 'string' }, error: { type: 'string' } },
+      },
+    },
     /** What a person should fix for turns to work (no credentials for the agents, ...). */
     warnings: {
       type: 'array',
@@ -77,6 +85,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
               pool: poolReport(deps.runtime),
               backends: deps.runtime.router.health(),
               ...backendErrors(deps.runtime),
+              agents: agentReport(deps.runtime),
               warnings: await deps.runtime.warnings(),
             }
           : {};
@@ -104,4 +113,12 @@ function poolReport(runtime: Runtime): NonNullable<HealthReport['pool']> {
 function backendErrors(runtime: Runtime): { backendErrors?: Record<string, string> } {
   const errors = runtime.router.errors();
   return Object.keys(errors).length > 0 ? { backendErrors: errors } : {};
+}
+
+function agentReport(runtime: Runtime): NonNullable<HealthReport['agents']> {
+  const { registry } = runtime;
+  return Object.fromEntries([
+    ...registry.list().map((a) => [a.agent, { status: 'up' as const, version: a.version }] as const),
+    ...registry.brokenAgents().map((a) => [a.agent, { status: 'down' as const, error: a.error }] as const),
+  ]);
 }

@@ -13,7 +13,7 @@ import { AgentReaper } from '../agents/process/agent-reaper.js';
 import type { BackendKind } from '../api/views.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
 import { AgentSessionFiles } from '../store/agent-session-files.js';
-import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning } from '../agents/claude/claude-credentials.js';
+import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning as CredentialWarning } from '../agents/claude/claude-credentials.js';
 import { AgentRegistry } from './routing/agent-registry.js';
 import { Router } from './routing/router.js';
 import { SessionPool } from './sessions/session-pool.js';
@@ -25,7 +25,8 @@ import { EventLog } from './event-log.js';
 import { PermissionRelay } from './permissions/permission-relay.js';
 import type { WorktreeConfig } from './worktrees.js';
 
-export type { RuntimeWarning } from '../agents/claude/claude-credentials.js';
+/** What a person should fix: the agents lack credentials, or an agent found on this node does not start. */
+export type RuntimeWarning = CredentialWarning | { code: 'agent_down'; message: string };
 
 export interface RuntimeConfig {
   nodeId: string;
@@ -88,6 +89,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
   });
   const registry = new AgentRegistry(sql, config.nodeId, config.agentPaths);
   await registry.refresh();
+  for (const a of registry.brokenAgents()) log.warn({ agent: a.agent, installPath: a.installPath, error: a.error }, 'an agent found on this node does not start; it is left out');
   const store = new PostgresSessionStore(sql, { log });
   // This instance's agents are told apart from those an earlier run of the node left.
   const instance = randomUUID();
@@ -153,7 +155,10 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     dispatcher,
     chats,
     permissions,
-    warnings: () => credentialWarnings(claudeEnv),
+    warnings: async () => [
+      ...(await credentialWarnings(claudeEnv)),
+      ...registry.brokenAgents().map((a) => ({ code: 'agent_down' as const, message: `agent ${a.agent} does not start: ${a.error}` })),
+    ],
     async close() {
       await dispatcher.close();
       await pool.close();

@@ -7,7 +7,7 @@ import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import type { TurnUsage } from '../../src/api/events.js';
 import type { BackendKind } from '../../src/api/views.js';
 import { apiSuite } from '../fixtures/api-suite.js';
-import { DEFAULT_USAGE, type ScriptedReply, type Usage } from '../fixtures/fake-anthropic.js';
+import { DEFAULT_USAGE, lastUserText, type ScriptedReply, type Usage } from '../fixtures/fake-anthropic.js';
 import { untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import { killGone } from '../fixtures/processes.js';
 import type { TestServer } from '../fixtures/test-server.js';
@@ -206,7 +206,10 @@ for (const road of ROADS) {
       assert.equal((await row(chatId)).status, 'crashed');
 
       ok(await turn(chatId, 'are you there?', { backend: road }));
-      assert.doesNotMatch(lastSent(), /MOOSE|this one is killed/, 'a fresh conversation');
+      // A fresh conversation: nothing of the lost one but Hearth's account of the chat, ahead of the message.
+      const request = suite.fake.mainRequests().at(-1)!;
+      assert.deepEqual((request.body.messages as Array<{ role: string }>).map((m) => m.role).filter((role) => role !== 'system'), ['user'], 'a fresh conversation');
+      assert.match(lastUserText(request), /^\[Hearth\] You \(claude\) are joining a conversation in progress\.[\s\S]*User \(to claude\): remember MOOSE\n[\s\S]*User \(to claude\): this one is killed\n[\s\S]*are you there\?$/);
       const r = await row(chatId);
       assert.equal(r.status, 'idle');
       assert.notEqual(r.agentSessionId, before);

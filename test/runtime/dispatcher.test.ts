@@ -693,6 +693,70 @@ describe('the dispatcher', () => {
   });
 });
 
+describe('what an agent is told of the chat', () => {
+  // Each reply names the user's own words: a prompt's last line.
+  const echo = { turn: (input: string) => ({ steps: [text(`reply to ${input.split('\n').at(-1)}`)] }) };
+  const prompts = (w: World) => w.sdk.prompts.map((p) => p.input);
+
+  it('tells a new conversation the chat so far, and one that goes on only what other agents did since its last turn', async () => {
+    const w = await world({ sdk: echo });
+    const chat = await w.chat();
+    await chat.run('one');
+    await chat.run('two', { agent: SOLO });
+    await chat.run('three');
+    await chat.run('four', { agent: SOLO });
+    await chat.run('five', { agent: SOLO });
+    const [one, two, three, four, five] = prompts(w);
+    assert.equal(one, 'one', 'nothing to tell before the first message');
+    assert.match(two!, /^\[Hearth\] You \(solo\) are joining a conversation in progress\./);
+    assert.ok(two!.includes('<conversation>\nUser (to scripted): one\nscripted: reply to one\n</conversation>\n\nNow the user says to you:\n\ntwo'), two);
+    assert.match(three!, /^\[Hearth\] Meanwhile, in this chat, since your last turn/);
+    assert.ok(three!.includes('<conversation>\nUser (to solo): two\nsolo: reply to two\n</conversation>\n\nNow the user says to you:\n\nthree'), three);
+    assert.ok(four!.includes('<conversation>\nUser (to scripted): three\nscripted: reply to three\n</conversation>'), four);
+    assert.equal(five, 'five', 'nothing happened since its last turn');
+    const stored = await db.sql<{ text: string }[]>`
+      SELECT parts::jsonb -> 0 ->> 'text' AS text FROM messages WHERE chat_id = ${chat.id} AND role = 'user' ORDER BY ord`;
+    assert.deepEqual(stored.map((r) => r.text), ['one', 'two', 'three', 'four', 'five'], 'the history keeps the user’s own words');
+    await w.close();
+  });
+
+  it('tells a session the chat when its agent opened another conversation than the one asked to resume, and nothing when it resumed', async () => {
+    const w = await world({ sdk: echo });
+    const chat = await w.chat();
+    w.sdk.nextOpen({ resumeToken: 'first' });
+    await chat.run('one');
+    await w.pool.remove(chat.id, AGENT);
+    // Asked to resume `first`, the agent says its conversation is another: it knows nothing of the chat.
+    w.sdk.nextOpen({ resumeToken: 'second' });
+    await chat.run('two');
+    assert.equal(w.sdk.opens[1]!.resume, 'first');
+    assert.match(prompts(w)[1]!, /^\[Hearth\] You \(scripted\) are joining[\s\S]*User \(to scripted\): one\nscripted: reply to one\n[\s\S]*\n\ntwo$/);
+    await w.pool.remove(chat.id, AGENT);
+    w.sdk.nextOpen({ resumeToken: 'second' });
+    await chat.run('three');
+    assert.equal(w.sdk.opens[2]!.resume, 'second');
+    assert.equal(prompts(w)[2], 'three', 'a resumed conversation holds the chat already');
+    await w.close();
+  });
+
+  it('bounds what it tells: the most recent part, saying that earlier parts are left out', async () => {
+    const w = await world({ sdk: echo });
+    const chat = await w.chat();
+    // 101 turns leave 202 messages, more than a hand-over reads.
+    for (let i = 0; i < 101; i++) await chat.run(`message ${i} ${'x'.repeat(300)}`);
+    const last = await chat.run('now you', { agent: SOLO });
+    const told = prompts(w).at(-1)!;
+    const notice = (await chat.logged()).filter((e) => e.kind === 'status' && e.data.turnId === last.turnId).map((e) => e.data.message);
+    assert.match(String(notice), /^solo was told the conversation so far \(\d+ exchanges, earlier ones left out\)$/);
+    assert.ok(told.length < 26_000, `${told.length} characters`);
+    assert.match(told, /<conversation>\n\[Earlier parts of the conversation are left out for length\.\]\n\n/, 'more messages than are read');
+    assert.ok(told.includes('scripted: reply to message 100 '), 'the newest is kept');
+    assert.ok(!told.includes('message 0 '), 'the oldest goes');
+    assert.ok(told.endsWith('\n\nnow you'));
+    await w.close();
+  });
+});
+
 /** Settles once the dispatcher has logged a message of this chat's whose text starts so. */
 async function logged(w: World, chatId: string, start: string): Promise<Record<string, unknown>> {
   for (;;) {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChatEvent } from '../../src/api/events.js';
 import { foldedParts } from '../../src/api/fold.js';
-import { applyEvent, applyEvents, busy, emptyTranscript, type Transcript } from '../../web/src/transcript.js';
+import { agentsOf, applyEvent, applyEvents, busy, emptyTranscript, type Transcript } from '../../web/src/transcript.js';
 
 let seq = 0;
 // Events as the server sends them: the name is the kind, the data does not repeat it.
@@ -82,6 +82,18 @@ describe('the web UI transcript', () => {
     const inFrames = applyEvents(applyEvents(emptyTranscript, run.slice(0, 20)), run.slice(10));
     assert.deepEqual(inFrames, oneByOne);
     assert.equal(applyEvents(oneByOne, []), oneByOne);
+  });
+
+  it('keeps which agent each turn was for, and the agents of the chat in the order they first spoke', () => {
+    const t = play([
+      ev('message', { turnId: 'x', role: 'user', agent: 'claude', messageId: 'u1', parts: [{ type: 'text', text: 'one' }] }),
+      ev('message', { turnId: 'y', role: 'user', agent: 'claude-acp', messageId: 'u2', parts: [{ type: 'text', text: 'two' }] }),
+      ev('turn_start', { turnId: 'y', agent: 'claude-acp', backend: 'warm_acp' }),
+      ev('message', { turnId: 'z', role: 'user', agent: 'claude', messageId: 'u3', parts: [{ type: 'text', text: 'three' }] }),
+    ]);
+    assert.deepEqual(t.turns.map((x) => [x.userText, x.agent]), [['one', 'claude'], ['two', 'claude-acp'], ['three', 'claude']]);
+    assert.deepEqual(agentsOf(t), ['claude', 'claude-acp']);
+    assert.deepEqual(agentsOf(emptyTranscript), []);
   });
 
   it('shows plans in the reply, and notices and mode changes where they arrived, apart from it', () => {

@@ -7,7 +7,7 @@ import { count, knownCost, money, shortName } from './format';
 import type { PermissionAnswer } from './api';
 import { PermissionModeSelect } from './PermissionModeSelect';
 import type { ChatEvent } from './api';
-import { applyEvents, busy, emptyTranscript } from './transcript';
+import { agentsOf, applyEvents, busy, emptyTranscript } from './transcript';
 import { TurnView } from './TurnView';
 
 /** One chat: its live transcript, what it has cost, and the composer. */
@@ -37,7 +37,8 @@ export function ChatView({
   const [transcript, dispatch] = useReducer(applyEvents, emptyTranscript);
   const [chat, setChat] = useState<Chat | null>(null);
   const [agents, setAgents] = useState<AgentInfo[]>([]);
-  const backends = agents.find((a) => a.name === chat?.agent)?.backends.map((b) => b.kind) ?? [];
+  /** The agent picked for the next message; until one is, the last one spoken to, else the chat's own. */
+  const [picked, setPicked] = useState<string | null>(null);
   const [connected, setConnected] = useState(false);
   const bottom = useRef<HTMLDivElement>(null);
   const follow = useRef(true);
@@ -99,6 +100,10 @@ export function ChatView({
   const cost = knownCost(sessions);
   const lastBackend = [...transcript.turns].reverse().find((t) => t.backend)?.backend ?? sessions[0]?.backend ?? null;
   const running = busy(transcript);
+  const spoken = agentsOf(transcript);
+  const installed = (name: string | null | undefined) => (name && agents.some((a) => a.name === name) ? name : null);
+  const lastAgent = [...transcript.turns].reverse().find((t) => t.agent)?.agent;
+  const agent = installed(picked) ?? installed(lastAgent) ?? installed(chat?.agent) ?? chat?.agent ?? null;
   const stop = async () => {
     await api.abort(chatId);
   };
@@ -135,7 +140,7 @@ export function ChatView({
         </div>
         {chat && <PermissionModeSelect api={api} chat={chat} running={running} onChanged={setChat} />}
         <div className="chat-stats" data-testid="chat-stats">
-          <span>{chat?.agent}</span>
+          <span data-testid="chat-agents">{spoken.length > 1 ? spoken.join(' + ') : chat?.agent}</span>
           {lastBackend && <span className="backend" data-testid="backend">{shortName(lastBackend)}</span>}
           <span data-testid="tokens">{count(tokens)} tokens</span>
           <span data-testid="cost">{money(cost)}</span>
@@ -157,16 +162,18 @@ export function ChatView({
       >
         {transcript.turns.length === 0 && <p className="hint">No messages yet.</p>}
         {transcript.turns.map((t) => (
-          <TurnView key={t.id} turn={t} answer={answer} />
+          <TurnView key={t.id} turn={t} answer={answer} showAgent={spoken.length > 1} />
         ))}
         <div ref={bottom} />
       </div>
       <Composer
         running={running}
-        backends={backends}
-        onSend={async (text, backend) => {
+        agents={agents}
+        agent={agent}
+        onAgent={setPicked}
+        onSend={async (text, options) => {
           follow.current = true;
-          await api.send(chatId, text, backend);
+          await api.send(chatId, text, options);
         }}
         onStop={stop}
       />

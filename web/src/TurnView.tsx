@@ -18,8 +18,11 @@ const STATUS_LABEL: Record<Turn['status'], string> = {
   interrupted: 'interrupted',
 };
 
-/** A user message and everything the agent did in reply, the turn's outcome and cost at its end. */
-export function TurnView({ turn, answer }: { turn: Turn; answer: Answer }) {
+/**
+ * A user message and everything the agent did in reply, the turn's outcome and cost at its
+ * end; in a chat that talks to several agents, which agent replied.
+ */
+export function TurnView({ turn, answer, showAgent = false }: { turn: Turn; answer: Answer; showAgent?: boolean }) {
   return (
     <article className={`turn ${turn.status}`} data-testid="turn" data-status={turn.status}>
       <div className="user-message" data-testid="user-message">
@@ -31,6 +34,14 @@ export function TurnView({ turn, answer }: { turn: Turn; answer: Answer }) {
         <TurnEnd turn={turn} />
         <div className="turn-status" data-testid="turn-status">
           {STATUS_LABEL[turn.status]}
+          {showAgent && turn.agent && (
+            <>
+              {' · '}
+              <span className="turn-agent" data-testid="turn-agent">
+                {turn.agent}
+              </span>
+            </>
+          )}
           {turn.backend && ` · ${shortName(turn.backend)}`}
           {turn.tokens > 0 && ` · ${count(turn.tokens)} tokens · ${money(turn.costUsd)}`}
           {turn.context && turn.context.size > 0 && ` · context ${count(turn.context.used)} of ${count(turn.context.size)}`}

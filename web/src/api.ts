@@ -103,8 +103,13 @@ export class Api {
     return this.request('DELETE', `/api/chats/${id}`);
   }
 
-  send(id: string, text: string, backend?: string): Promise<AcceptedMessage> {
-    return this.request('POST', `/api/chats/${id}/messages`, { text, ...(backend ? { backend } : {}) });
+  /** Sends a message, for the chat's own agent or the one named, on the backend named or the server's choice. */
+  send(id: string, text: string, options: { agent?: string; backend?: string } = {}): Promise<AcceptedMessage> {
+    return this.request('POST', `/api/chats/${id}/messages`, {
+      text,
+      ...(options.agent ? { agent: options.agent } : {}),
+      ...(options.backend ? { backend: options.backend } : {}),
+    });
   }
 
   /** Asks the server to start the chat's agent while the message is being typed. */

@@ -14,6 +14,8 @@ export type TurnStatus = 'starting' | 'queued' | 'running' | 'done' | 'failed' |
 
 export interface Turn {
   id: string;
+  /** The agent the message was for, which writes the reply. */
+  agent: string | null;
   userText: string;
   status: TurnStatus;
   backend: string | null;
@@ -52,14 +54,14 @@ export function applyEvent(t: Transcript, e: ChatEvent): Transcript {
       if (e.data.role === 'user') {
         if (at < 0) {
           const text = e.data.parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
-          turns.push({ id: e.data.turnId, userText: text, status: 'starting', backend: null, reply: emptyFold, notices: [], error: null, costUsd: null, tokens: 0, context: null });
+          turns.push({ id: e.data.turnId, agent: e.data.agent ?? null, userText: text, status: 'starting', backend: null, reply: emptyFold, notices: [], error: null, costUsd: null, tokens: 0, context: null });
         }
         break;
       }
       update((turn) => ({ ...turn, reply: foldEvent(turn.reply, agentEvent(e)) }));
       break;
     case 'turn_start':
-      update((turn) => ({ ...turn, status: 'running', backend: e.data.backend ?? null }));
+      update((turn) => ({ ...turn, status: 'running', backend: e.data.backend ?? null, agent: e.data.agent ?? turn.agent }));
       break;
     case 'text_delta':
     case 'thinking_delta':
@@ -111,6 +113,11 @@ export function applyEvents(t: Transcript, events: readonly ChatEvent[]): Transc
 /** An event of the reply as the fold takes it: its name is its kind, and the turn is the transcript's business. */
 function agentEvent(e: ChatEvent): AgentEvent {
   return agentEventOf(e.event as AgentEventKind, e.data);
+}
+
+/** The agents the transcript's turns were for, in the order they first spoke. */
+export function agentsOf(t: Transcript): string[] {
+  return [...new Set(t.turns.flatMap((x) => (x.agent ? [x.agent] : [])))];
 }
 
 /** Whether any turn is still going or waiting. */

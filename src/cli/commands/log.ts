@@ -35,13 +35,16 @@ export function renderHistory(messages: StoredMessage[], style: Style): string {
     turns.push(turn);
     if (message.turnId !== null) byTurn.set(message.turnId, turn);
   }
-  return turns.length === 0 ? '' : turns.map((turn) => renderTurn(turn, style)).join('\n\n') + '\n';
+  // In a chat that has talked to more than one agent, each reply says whose it is.
+  const several = new Set(messages.map((m) => m.agent)).size > 1;
+  return turns.length === 0 ? '' : turns.map((turn) => renderTurn(turn, style, several)).join('\n\n') + '\n';
 }
 
-function renderTurn(messages: StoredMessage[], style: Style): string {
+function renderTurn(messages: StoredMessage[], style: Style, nameAgents: boolean): string {
   const lines: string[] = [];
   const shown = new Set<string>();
   for (const message of messages) {
+    if (nameAgents && message.role === 'assistant' && message.agent) lines.push(style.dim(`· ${printable(message.agent)}`));
     for (const part of message.parts) {
       if (part.type === 'error') shown.add(part.message);
       lines.push(renderPart(part, message.role, style));

@@ -6,6 +6,8 @@ import { styleFor } from '../render.js';
 import { TurnPermissions } from '../turn-permissions.js';
 
 export interface SendOptions {
+  /** The agent the message is for; the chat's own when absent. */
+  agent?: string;
   backend?: string;
   json: boolean;
 }
@@ -27,7 +29,11 @@ export async function sendMessage(api: HearthApi, ref: string, words: string[], 
   const chatId = await resolveChatId(api, ref);
   const { lastEventId } = await api.getChat(chatId);
   if (!options.json && (await api.demo())) process.stderr.write('(demo mode: the reply comes from a scripted model, not from Claude)\n');
-  const { turnId } = await api.sendMessage(chatId, { text, ...(options.backend ? { backend: options.backend } : {}) });
+  const { turnId } = await api.sendMessage(chatId, {
+    text,
+    ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.backend ? { backend: options.backend } : {}),
+  });
   return followTurn(api, chatId, lastEventId, turnId, new LiveTurnPrinter(process.stdout, process.stderr, options.json));
 }
 

@@ -7,7 +7,8 @@ import { killTagged } from '../../agents/process/agent-process.js';
 import type { AgentCgroups } from '../../agents/process/agent-cgroups.js';
 import { agentEventData, agentEventOf, type AgentEvent, type AgentEventKind, type StopReason, type TurnErrorCode } from '../../api/events.js';
 import { emptyFold, foldEvent, foldEvents, foldedParts, REPLY_EVENT_KINDS, type TurnFold } from '../../api/fold.js';
-import { PERMISSION_MODES, type AcceptedMessage, type BackendKind, type PermissionMode, type PrewarmReport, type PrewarmSkip } from '../../api/views.js';
+import type { StoredPart } from '../../api/parts.js';
+import { PERMISSION_MODES, type AcceptedMessage, type BackendKind, type PermissionMode, type PrewarmReport, type PrewarmSkip, type TurnStatus } from '../../api/views.js';
 import type { AgentRegistry, InstalledAgent } from '../routing/agent-registry.js';
 import type { Router } from '../routing/router.js';
 import { PoolFull, type RoomPolicy, type SessionLease, type SessionPool } from '../sessions/session-pool.js';
@@ -15,6 +16,7 @@ import { StartCancelled, type StartGate } from '../sessions/start-gate.js';
 import type { SessionRecords } from '../sessions/session-records.js';
 import { isChatKey, sessionKey } from '../sessions/session-key.js';
 import { titleFromMessage } from '../chat-names.js';
+import { handover, type HandoverKind, type HistoryMessage } from './handover-prompt.js';
 import type { EventLog } from '../event-log.js';
 import type { PermissionRelay } from '../permissions/permission-relay.js';
 import { HearthError } from '../errors.js';
@@ -48,6 +50,9 @@ const FOREIGN_KEY_VIOLATION = '23503';
 
 const STOPPED_DURING = 'the server stopped during this turn';
 const NEVER_STARTED = 'the server stopped before this turn started; it was not run';
+
+/** The most messages a hand-over reads; older ones are counted, not read. */
+const HANDOVER_READ_LIMIT = 200;
 
 interface Turn {
   id: string;
@@ -129,6 +134,8 @@ export class Dispatcher {
   private readonly unpooled = new Set<AgentSession>();
   /** Prewarms under way, by (chat, agent). */
   private readonly prewarms = new Map<string, Prewarm>();
+  /** Sessions that began a new agent conversation and have not been prompted yet: their first prompt tells the chat so far. */
+  private readonly newConversations = new WeakSet<AgentSession>();
   readonly metrics: TurnMetrics = { turns: { succeeded: 0, failed: 0, aborted: 0 }, durations: [] };
 
   /** Aborted on close: nothing waits for an unreachable database after that. */
@@ -392,7 +399,7 @@ export class Dispatcher {
         // A turn stopped while its session was opening is not sent.
         const result = turn.controller.signal.aborted
           ? failedTurn('aborted', 'aborted')
-          : await lease.session.prompt(turn.text, reply.context(turn.controller.signal)).catch(async (err: unknown) => {
+          : await lease.session.prompt(await this.promptFor(turn, lease.session, reply), reply.context(turn.controller.signal)).catch(async (err: unknown) => {
               // A session that throws breaks its contract: it is not trusted with another turn.
               if (driver.warm) await this.deps.pool.remove(turn.chatId, turn.agent.agent, 'it failed');
               throw err;
@@ -410,6 +417,60 @@ export class Dispatcher {
       outcome = failure;
     }
     await this.finish(turn, reply.fold, outcome, backend, started);
+  }
+
+  /**
+   * What the agent is sent for a turn: the user's text, after what the chat holds that the
+   * agent's own conversation lacks. A new conversation is told the chat so far; one that
+   * goes on is told what was said to other agents since this agent's last turn that
+   * reached it. The stored message stays the user's own text.
+   */
+  private async promptFor(turn: Turn, session: AgentSession, reply: TurnReply): Promise<string> {
+    const kind: HandoverKind = this.newConversations.has(session) ? 'joining' : 'meanwhile';
+    const agent = turn.agent.agent;
+    const rows = await this.deps.sql<
+      { turn_id: string | null; role: 'user' | 'assistant'; agent: string | null; parts: string; status: TurnStatus | null; error: string | null; total: string }[]
+    >`
+      WITH current AS (
+        SELECT ord FROM messages WHERE turn_id = ${turn.id} AND role = 'user'
+      ), since AS (
+        -- The user's message of the agent's last turn that reached it (a session took it, or the
+        -- server stopped while it ran): the agent's conversation holds it and what came before.
+        SELECT COALESCE(max(m.ord), 0) AS ord FROM messages m JOIN turns t ON t.id = m.turn_id
+        WHERE ${kind === 'meanwhile'} AND m.chat_id = ${turn.chatId} AND m.role = 'user'
+          AND t.agent = ${agent} AND t.id <> ${turn.id}
+          AND (t.backend IS NOT NULL OR (t.status = 'interrupted' AND t.started_at IS NOT NULL))
+      )
+      SELECT m.turn_id, m.role, m.agent, m.parts, t.status, t.error, count(*) OVER () AS total
+      FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
+      WHERE m.chat_id = ${turn.chatId}
+        AND m.ord < (SELECT ord FROM current) AND m.ord > (SELECT ord FROM since)
+        -- Going on, only what other agents were told and did: the agent's own turns since are in its conversation or never reached it.
+        AND NOT (${kind === 'meanwhile'} AND t.agent IS NOT DISTINCT FROM ${agent})
+      ORDER BY m.ord DESC
+      LIMIT ${HANDOVER_READ_LIMIT}`;
+    // Told once: from here on the conversation holds the chat up to this turn.
+    this.newConversations.delete(session);
+    if (rows.length === 0) return turn.text;
+    const history: HistoryMessage[] = rows.reverse().map((r) => ({
+      turnId: r.turn_id,
+      role: r.role,
+      agent: r.agent,
+      parts: JSON.parse(r.parts) as StoredPart[],
+      turnStatus: r.status,
+      turnError: r.error,
+    }));
+    const told = handover({ kind, agent, text: turn.text, history, older: Number(rows[0]!.total) > rows.length });
+    if (told.told === 0) return turn.text;
+    const chars = told.prompt.length - turn.text.length;
+    this.deps.log.info({ chatId: turn.chatId, turnId: turn.id, agent, handover: kind, exchanges: told.told, chars }, 'the prompt tells the agent what it has not seen of the chat');
+    // The person sees that the agent was briefed, though the stored message is their own words.
+    const exchanges = `${told.told} ${told.told === 1 ? 'exchange' : 'exchanges'}${told.leftOut ? ', earlier ones left out' : ''}`;
+    reply.emit({
+      kind: 'status',
+      message: kind === 'joining' ? `${agent} was told the conversation so far (${exchanges})` : `${agent} was told what other agents did since its last turn (${exchanges})`,
+    });
+    return told.prompt;
   }
 
   /**
@@ -458,6 +519,8 @@ export class Dispatcher {
         },
       };
       const session = await this.deps.starts.run(() => driver.open(spec, reports), { signal: want.signal, urgent: want.urgent });
+      // A conversation other than the one asked for (none asked, or an agent that cannot resume) knows nothing of the chat.
+      if (resume === null || token !== resume) this.newConversations.add(session);
       const opened = token;
       await this.deps.records.opened({ chatId, agent, backend: driver.backend, worktreeId: chat.worktree_id, token: opened });
       recorded = true;
