@@ -1,3 +1,5 @@
+import type { PermissionMode } from '../../api/views.js';
+
 /**
  * What tells one ACP agent from another: how its process is started and where it keeps a
  * session on disk. The warm ACP backend runs every agent the same way otherwise.
@@ -7,6 +9,11 @@ export interface AcpAgent {
   envPrefixes: readonly string[];
   /** The process that serves one session. */
   launch(ctx: AcpLaunchContext): Promise<AcpLaunch>;
+  /**
+   * The agent's mode for each of Hearth's permission modes, where its modes have ids of
+   * their own; absent, or a mode it leaves out: the agent's mode of the same id.
+   */
+  modes?: Partial<Record<PermissionMode, string>>;
   /** `_meta` sent with `session/new`, `session/load` and `session/resume`: options only this agent reads. */
   sessionMeta?: Record<string, unknown>;
   /**

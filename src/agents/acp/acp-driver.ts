@@ -189,12 +189,16 @@ type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Tur
 /** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
 const DEFAULT_MODE = 'default';
 
-/** The agent's mode for Hearth's permission mode; null when it offers neither that nor a default. */
-export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState): string | null {
+/**
+ * The agent's mode for Hearth's permission mode, by the agent's own names for them where
+ * it has any; null when it offers neither that nor a default.
+ */
+export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState, named: AcpAgent['modes'] = {}): string | null {
   const offered = (id: string) => modes.availableModes.some((m) => m.id === id);
-  const wanted = mode ?? DEFAULT_MODE;
+  const wanted = named[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE;
   if (offered(wanted)) return wanted;
-  return offered(DEFAULT_MODE) ? DEFAULT_MODE : null;
+  const fallback = named[DEFAULT_MODE] ?? DEFAULT_MODE;
+  return offered(fallback) ? fallback : null;
 }
 
 class AcpSession implements AgentSession {
@@ -294,9 +298,10 @@ class AcpSession implements AgentSession {
   private async applyMode(mode: SessionOptions['permissionMode']): Promise<void> {
     const modes = this.modes;
     if (!modes) return;
-    const wanted = modeFor(mode, modes);
+    const named = this.agent.modes ?? {};
+    const wanted = modeFor(mode, modes, named);
     if (wanted === null || modes.currentModeId === wanted) return;
-    if (wanted !== (mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
+    if (wanted !== (named[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
     await this.conn.agent.request(methods.agent.session.setMode, { sessionId: this.sessionId!, modeId: wanted });
     this.modes = { ...modes, currentModeId: wanted };
   }
@@ -440,7 +445,7 @@ class AcpSession implements AgentSession {
     await this.updates;
     // The call asked about is shown, whole, before the question.
     for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput)) turn.ctx.emit(ev);
-    const ask = acpAsk(req, this.options.worktreePath);
+    const ask = acpAsk(req, this.options.worktreePath, turn.mapper.diffsOf(req.toolCall.toolCallId));
     const stopped = new Promise<PermissionDecision>((resolve) => {
       if (turn.ctx.signal.aborted) resolve({ outcome: 'cancelled', message: 'the turn was stopped' });
       turn.ctx.signal.addEventListener('abort', () => resolve({ outcome: 'cancelled', message: 'the turn was stopped' }), { once: true });

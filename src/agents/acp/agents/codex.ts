@@ -1,0 +1,138 @@
+// Codex through its ACP adapter, codex-acp, which runs `codex app-server` and speaks
+// ACP for it.
+//
+// Configuration. Every launch passes the whole configuration in its environment:
+// CODEX_CONFIG, a JSON object codex-acp hands to the app server as `-c` overrides
+// (the model provider) and merges into each thread's configuration (the rest). So no
+// config.toml is shared between the chats that start at once, and none of a user's
+// is read: CODEX_HOME is the agent's own home, which the driver makes private.
+//
+// Session files. Codex keeps a thread as one rollout, an append-only JSONL file at
+// `sessions/YYYY/MM/DD/rollout-<time>-<thread id>.jsonl` under CODEX_HOME, which holds
+// everything it replays or resumes: the thread's metadata (id, cwd, model, provider)
+// as its first line, then every item the model was sent and gave. A resume by id finds
+// the file by scanning `sessions/` for that id, so the rollout alone is mirrored; the
+// rest of CODEX_HOME (its state database, logs, caches) is rebuilt on the spot and
+// names no thread a resume needs.
+
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PermissionMode } from '../../../api/views.js';
+import { nodeScript, type AcpAgent } from '../acp-agent.js';
+
+/** The public OpenAI API, where OPENAI_BASE_URL does not point elsewhere. */
+const OPENAI_API = 'https://api.openai.com/v1';
+
+/** The provider id of Hearth's making: codex ignores a redefined built-in `openai`. */
+const PROVIDER = 'hearth-openai';
+
+/** The entry script of codex-acp, installed as one of Hearth's own packages, if it is. */
+export function codexAcpPath(): string | null {
+  try {
+    const pkg = fileURLToPath(import.meta.resolve('@agentclientprotocol/codex-acp/package.json'));
+    return path.join(path.dirname(pkg), 'dist', 'index.js');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The native codex binary that codex-acp's own dependency installs for this platform:
+ * run directly, it spares a Node launcher between the adapter and Codex. Null where
+ * none is laid out; codex-acp then starts its own launcher.
+ */
+export function codexBinaryPath(acpEntry: string): string | null {
+  const triple = TARGETS[`${process.platform}-${process.arch}`];
+  if (!triple) return null;
+  try {
+    const launcher = createRequire(acpEntry).resolve('@openai/codex/package.json');
+    const pkg = createRequire(launcher).resolve(`@openai/codex-${process.platform}-${process.arch}/package.json`);
+    const binary = path.join(path.dirname(pkg), 'vendor', triple, 'bin', 'codex');
+    return existsSync(binary) ? binary : null;
+  } catch {
+    return null;
+  }
+}
+
+const TARGETS: Record<string, string> = {
+  'linux-x64': 'x86_64-unknown-linux-musl',
+  'linux-arm64': 'aarch64-unknown-linux-musl',
+  'darwin-x64': 'x86_64-apple-darwin',
+  'darwin-arm64': 'aarch64-apple-darwin',
+};
+
+/** The configuration of one launch, as codex-acp reads it from CODEX_CONFIG. */
+export function codexConfig(env: Record<string, string>, model: string | null): Record<string, unknown> {
+  return {
+    model_provider: PROVIDER,
+    model_providers: {
+      [PROVIDER]: {
+        name: 'OpenAI',
+        base_url: env.OPENAI_BASE_URL || OPENAI_API,
+        env_key: 'OPENAI_API_KEY',
+        wire_api: 'responses',
+        // A failed model call fails the turn at once; the person decides whether to try again.
+        ...retries(env),
+      },
+    },
+    ...(model ? { model } : {}),
+    // Asks through ACP session/request_permission rather than a model-run reviewer.
+    approval_policy: 'on-request',
+    approvals_reviewer: 'user',
+    check_for_update_on_startup: false,
+    features: { code_mode: false, code_mode_only: false },
+    // No usage analytics or feedback uploads leave the machine.
+    analytics: { enabled: false },
+    feedback: { enabled: false },
+  };
+}
+
+/** The provider's retry counts, where the environment sets them (CODEX_REQUEST_MAX_RETRIES, CODEX_STREAM_MAX_RETRIES). */
+function retries(env: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  const request = Number.parseInt(env.CODEX_REQUEST_MAX_RETRIES ?? '', 10);
+  const stream = Number.parseInt(env.CODEX_STREAM_MAX_RETRIES ?? '', 10);
+  if (Number.isInteger(request) && request >= 0) out.request_max_retries = request;
+  if (Number.isInteger(stream) && stream >= 0) out.stream_max_retries = stream;
+  return out;
+}
+
+/** Hearth's permission modes as codex-acp's modes: each asks, or does not, as its namesake does. */
+export const CODEX_MODES: Partial<Record<PermissionMode, string>> = {
+  default: 'read-only',
+  acceptEdits: 'workspace-write',
+  plan: 'read-only',
+  dontAsk: 'agent-full-access',
+  bypassPermissions: 'agent-full-access',
+  // Codex's own reviewer, a model call, decides what runs: Claude's auto mode's namesake.
+  auto: 'agent',
+};
+
+export const codex: AcpAgent = {
+  envPrefixes: ['OPENAI_', 'CODEX_'],
+  launch: async ({ installPath, env, home, model }) => {
+    const native = codexBinaryPath(installPath);
+    return nodeScript(installPath, {
+      ...env,
+      CODEX_HOME: home,
+      CODEX_CONFIG: JSON.stringify(codexConfig(env, model)),
+      // Asks before acting until Hearth sets the chat's mode.
+      INITIAL_AGENT_MODE: CODEX_MODES.default!,
+      // No browser login on a server: an API key is the way in.
+      NO_BROWSER: '1',
+      ...(native ? { CODEX_PATH: native } : {}),
+    });
+  },
+  modes: CODEX_MODES,
+  sessionFiles: {
+    root: (env) => env.CODEX_HOME ?? '',
+    list: async (root, sessionId) => {
+      const sessions = path.join(root, 'sessions');
+      const names: string[] = await readdir(sessions, { recursive: true }).catch(() => []);
+      return names.filter((rel) => rel.endsWith(`-${sessionId}.jsonl`) && path.basename(rel).startsWith('rollout-')).map((rel) => path.join('sessions', rel));
+    },
+  },
+};
