@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { AcpDriver, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
-import { codexAcpPath, codexBinaryPath } from '../../src/agents/acp/agents/codex.js';
+import { CODEX_CONFIG_TOML, codexAcpPath, codexBinaryPath } from '../../src/agents/acp/agents/codex.js';
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import type { PermissionMode } from '../../src/api/views.js';
@@ -232,6 +232,17 @@ describe('AcpDriver with the real codex-acp', () => {
     assert.match(last, /keep the word LYNX/);
     assert.match(last, /I will keep LYNX/);
     await again.close();
+  });
+
+  it("runs the chat's model, and its home's config.toml is Hearth's", LIMIT, async () => {
+    const { chat, session } = await chatSession({ model: 'gpt-6-astra' });
+    chat.fake.enqueue({ kind: 'text', chunks: ['astra here'] });
+    const t = await session.turn('which model?');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.deepEqual(texts(t.events, 'text_delta'), ['astra here'], 'a model of the catalog, with no warning about it');
+    assert.equal(chat.fake.mainRequests().at(-1)!.body.model, 'gpt-6-astra');
+    assert.equal(await readFile(path.join(chat.configDir, 'agents', 'codex', 'config.toml'), 'utf8'), CODEX_CONFIG_TOML);
+    await session.close();
   });
 
   it("gives the agent what it needs and none of Hearth's secrets", LIMIT, async () => {

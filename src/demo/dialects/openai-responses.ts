@@ -11,7 +11,8 @@
 //   - the thread title: a `text.format` JSON schema (`{ title }`), on another
 //     model of the catalog;
 //   - in codex-acp's default `agent` mode, the "guardian" that reviews an action
-//     before it runs instead of asking a person: a JSON-schema `text.format` too.
+//     before it runs instead of asking a person: a JSON-schema `text.format` too
+//     (`risk_level`, `outcome`, ...), whose sampled answer approves it.
 // Codex's catalog models get their tools in `additional_tools` input items
 // rather than in `tools`, grouped in namespaces: in its "code mode" the model
 // has one freeform tool, `exec`, whose input is JavaScript calling the real
@@ -31,9 +32,16 @@
 // `call_id`, which the tool's output comes back under as a
 // `function_call_output` input item; a freeform tool's call is a
 // `custom_tool_call` whose `input` is the raw text (a scripted `tool_use` gives
-// it as `input.input`), answered by a `custom_tool_call_output`. `response.completed` carries the usage:
-// `input_tokens`, `input_tokens_details.cached_tokens`, `output_tokens` and the
-// `total_tokens` Codex requires. Codex tells an error by the HTTP status and an
+// it as `input.input`), answered by a `custom_tool_call_output`.
+//
+// Usage, errors, stalls
+// ---------------------
+// `response.completed` carries the usage, in OpenAI's terms: `input_tokens`
+// counts the cached tokens too, detailed in `input_tokens_details` as
+// `cached_tokens` (read) and `cache_write_tokens`; Codex requires
+// `total_tokens`. codex-acp takes the cached ones back out, so the turn reports
+// the scripted figures unchanged. A stall sends its text and never completes:
+// a stopped turn has no usage. Codex tells an error by the HTTP status and an
 // OpenAI error body; it retries 429 and 5xx by its provider's
 // `request_max_retries` and `stream_max_retries`, which the tests set to 0.
 

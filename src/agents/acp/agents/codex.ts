@@ -1,11 +1,14 @@
 // Codex through its ACP adapter, codex-acp, which runs `codex app-server` and speaks
 // ACP for it.
 //
-// Configuration. Every launch passes the whole configuration in its environment:
+// Configuration. What differs between launches goes in the launch's environment:
 // CODEX_CONFIG, a JSON object codex-acp hands to the app server as `-c` overrides
-// (the model provider) and merges into each thread's configuration (the rest). So no
-// config.toml is shared between the chats that start at once, and none of a user's
-// is read: CODEX_HOME is the agent's own home, which the driver makes private.
+// (the model provider) and merges into each chat thread's configuration (the model,
+// approvals). What holds for every launch on the node, and for Codex's own threads
+// too (the title, the guardian), is in CODEX_HOME/config.toml, rewritten whole at each
+// launch by a rename, so chats that start at once never read half a file. CODEX_HOME
+// is the agent's own home, which the driver makes private: none of a user's Codex
+// configuration is read.
 //
 // Session files. Codex keeps a thread as one rollout, an append-only JSONL file at
 // `sessions/YYYY/MM/DD/rollout-<time>-<thread id>.jsonl` under CODEX_HOME, which holds
@@ -16,7 +19,8 @@
 // names no thread a resume needs.
 
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,12 +86,28 @@ export function codexConfig(env: Record<string, string>, model: string | null): 
     // Asks through ACP session/request_permission rather than a model-run reviewer.
     approval_policy: 'on-request',
     approvals_reviewer: 'user',
-    check_for_update_on_startup: false,
-    features: { code_mode: false, code_mode_only: false },
-    // No usage analytics or feedback uploads leave the machine.
-    analytics: { enabled: false },
-    feedback: { enabled: false },
   };
+}
+
+/** Settings of every launch and every thread: no update checks, no analytics or feedback leave the machine. */
+export const CODEX_CONFIG_TOML = [
+  '# Written by Hearth at each start of Codex: changes here do not last.',
+  'check_for_update_on_startup = false',
+  '',
+  '[analytics]',
+  'enabled = false',
+  '',
+  '[feedback]',
+  'enabled = false',
+  '',
+].join('\n');
+
+/** Writes the node's config.toml under a name of its own first, so no reader sees it half written. */
+async function writeConfigToml(home: string): Promise<void> {
+  const file = path.join(home, 'config.toml');
+  const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(partial, CODEX_CONFIG_TOML, { mode: 0o644 });
+  await rename(partial, file);
 }
 
 /** The provider's retry counts, where the environment sets them (CODEX_REQUEST_MAX_RETRIES, CODEX_STREAM_MAX_RETRIES). */
@@ -115,6 +135,7 @@ export const codex: AcpAgent = {
   envPrefixes: ['OPENAI_', 'CODEX_'],
   launch: async ({ installPath, env, home, model }) => {
     const native = codexBinaryPath(installPath);
+    await writeConfigToml(home);
     return nodeScript(installPath, {
       ...env,
       CODEX_HOME: home,
