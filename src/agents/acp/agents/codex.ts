@@ -18,7 +18,7 @@
 // rest of CODEX_HOME (its state database, logs, caches) is rebuilt on the spot and
 // names no thread a resume needs.
 
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -49,13 +49,18 @@ export function codexAcpPath(): string | null {
  * none is laid out; codex-acp then starts its own launcher.
  */
 export function codexBinaryPath(acpEntry: string): string | null {
+  return nativeCodex(acpEntry)?.binary ?? null;
+}
+
+/** The native binary and the package that installed it. */
+function nativeCodex(acpEntry: string): { binary: string; packageRoot: string } | null {
   const triple = TARGETS[`${process.platform}-${process.arch}`];
   if (!triple) return null;
   try {
     const launcher = createRequire(acpEntry).resolve('@openai/codex/package.json');
     const pkg = createRequire(launcher).resolve(`@openai/codex-${process.platform}-${process.arch}/package.json`);
     const binary = path.join(path.dirname(pkg), 'vendor', triple, 'bin', 'codex');
-    return existsSync(binary) ? binary : null;
+    return existsSync(binary) ? { binary, packageRoot: realpathSync(path.dirname(launcher)) } : null;
   } catch {
     return null;
   }
@@ -134,7 +139,7 @@ export const CODEX_MODES: Partial<Record<PermissionMode, string>> = {
 export const codex: AcpAgent = {
   envPrefixes: ['OPENAI_', 'CODEX_'],
   launch: async ({ installPath, env, home, model }) => {
-    const native = codexBinaryPath(installPath);
+    const native = nativeCodex(installPath);
     await writeConfigToml(home);
     return nodeScript(installPath, {
       ...env,
@@ -144,7 +149,8 @@ export const codex: AcpAgent = {
       INITIAL_AGENT_MODE: CODEX_MODES.default!,
       // No browser login on a server: an API key is the way in.
       NO_BROWSER: '1',
-      ...(native ? { CODEX_PATH: native } : {}),
+      // What the package's launcher would tell the binary it starts: where its package lies, and that npm manages it.
+      ...(native ? { CODEX_PATH: native.binary, CODEX_MANAGED_PACKAGE_ROOT: native.packageRoot, CODEX_MANAGED_BY_NPM: '1' } : {}),
     });
   },
   modes: CODEX_MODES,
