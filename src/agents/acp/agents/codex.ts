@@ -15,12 +15,14 @@
 // everything it replays or resumes: the thread's metadata (id, cwd, model, provider)
 // as its first line, then every item the model was sent and gave. A resume by id finds
 // the file by scanning `sessions/` for that id, so the rollout alone is mirrored; the
-// rest of CODEX_HOME (its state database, logs, caches) is rebuilt on the spot and
-// names no thread a resume needs.
+// rest of CODEX_HOME (its SQLite state, logs, the title index, caches) is rebuilt on
+// the spot and holds nothing a resume reads. Codex's side threads (the guardian's
+// reviews, sub-agents it spawns when asked to) have rollouts under ids of their own:
+// the thread goes on without them, their results being in its own rollout.
 
 import { existsSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { readdir, rename, writeFile } from 'node:fs/promises';
+import { chown, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,12 +109,21 @@ export const CODEX_CONFIG_TOML = [
   '',
 ].join('\n');
 
-/** Writes the node's config.toml under a name of its own first, so no reader sees it half written. */
+/**
+ * Writes the node's config.toml under a name of its own first, so no reader sees it half
+ * written; it belongs to whoever owns the home, the user Codex runs as.
+ */
 async function writeConfigToml(home: string): Promise<void> {
   const file = path.join(home, 'config.toml');
   const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(partial, CODEX_CONFIG_TOML, { mode: 0o644 });
-  await rename(partial, file);
+  try {
+    await writeFile(partial, CODEX_CONFIG_TOML, { mode: 0o600 });
+    const owner = await stat(home);
+    if (owner.uid !== process.getuid?.()) await chown(partial, owner.uid, owner.gid);
+    await rename(partial, file);
+  } finally {
+    await rm(partial, { force: true });
+  }
 }
 
 /** The provider's retry counts, where the environment sets them (CODEX_REQUEST_MAX_RETRIES, CODEX_STREAM_MAX_RETRIES). */
@@ -125,7 +136,12 @@ function retries(env: Record<string, string>): Record<string, number> {
   return out;
 }
 
-/** Hearth's permission modes as codex-acp's modes: each asks, or does not, as its namesake does. */
+/**
+ * Hearth's permission modes as codex-acp's modes. `read-only` asks before any write and
+ * any command that would leave the sandbox; `workspace-write` edits and runs commands in
+ * the worktree unasked; full access never asks. Codex's plan mode is a way of talking,
+ * not of permitting, so Hearth's plan mode is read-only.
+ */
 export const CODEX_MODES: Partial<Record<PermissionMode, string>> = {
   default: 'read-only',
   acceptEdits: 'workspace-write',
