@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
-import { AcpDriver, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
-import { CODEX_CONFIG_TOML, codexAcpPath, codexBinaryPath } from '../../src/agents/acp/agents/codex.js';
+import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
+import { CODEX_CONFIG_TOML, CODEX_MODES, codexAcpPath, codexBinaryPath } from '../../src/agents/acp/agents/codex.js';
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import type { PermissionMode } from '../../src/api/views.js';
@@ -269,5 +269,18 @@ describe('AcpDriver with the real codex-acp', () => {
     for (const present of ['PATH=', 'HOME=', `OPENAI_BASE_URL=${chat.fake.url}/v1`, 'CODEX_HOME=']) assert.ok(env.includes(present), `${present} reaches the agent`);
     for (const secret of ['db-secret', 'token-secret', 'configured-secret', 'not-allowlisted']) assert.ok(!env.includes(secret), `${secret} stays out`);
     await session.close();
+  });
+});
+
+describe("Codex's modes", () => {
+  const modes = { currentModeId: 'agent', availableModes: ['read-only', 'workspace-write', 'agent', 'agent-full-access'].map((id) => ({ id, name: id })) };
+  it("takes codex-acp's mode for each of Hearth's, and read-only for none", () => {
+    assert.equal(modeFor(null, modes, CODEX_MODES), 'read-only');
+    assert.equal(modeFor('default', modes, CODEX_MODES), 'read-only');
+    assert.equal(modeFor('plan', modes, CODEX_MODES), 'read-only');
+    assert.equal(modeFor('acceptEdits', modes, CODEX_MODES), 'workspace-write');
+    assert.equal(modeFor('bypassPermissions', modes, CODEX_MODES), 'agent-full-access');
+    assert.equal(modeFor('auto', modes, CODEX_MODES), 'agent');
+    assert.equal(modeFor('acceptEdits', { currentModeId: 'read-only', availableModes: [{ id: 'read-only', name: 'r' }] }, CODEX_MODES), 'read-only');
   });
 });
