@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
@@ -165,6 +165,21 @@ describe('AcpDriver with the real codex-acp', () => {
     assert.equal((await readFile(path.join(chat.worktree, 'allowed.txt'), 'utf8')).trim(), 'allowed');
     const result = t.events.find((e) => e.kind === 'tool_result');
     assert.ok(result && result.kind === 'tool_result' && !result.isError && /allowed/.test(result.output), JSON.stringify(result));
+    await session.close();
+  });
+
+  it("keeps a person's standing answer to the chat: Codex is allowed once, and writes no rule of its own for the node", LIMIT, async () => {
+    const { chat, session } = await chatSession({ permissionMode: 'default' });
+    const command = 'echo always >> always.txt';
+    const run = () => codexToolCall(chat, { kind: 'shell', command, description: 'append' }, 'default').reply;
+    chat.fake.enqueue(run(), { kind: 'text', chunks: ['once'] }, run(), { kind: 'text', chunks: ['twice'] });
+    const person = new ScriptedPerson(pick('allow_always'), pick('allow_once'));
+    assert.equal((await session.turn('append', { answer: person.answer })).result.ok, true);
+    const again = await session.turn('append again', { answer: person.answer });
+    assert.equal(again.result.ok, true, JSON.stringify(again.result));
+    assert.equal(person.asks.length, 2, 'Codex asked again: it was not told "always"');
+    assert.equal(await readFile(path.join(chat.worktree, 'always.txt'), 'utf8'), 'always\nalways\n');
+    assert.equal(existsSync(path.join(chat.configDir, 'agents', 'codex', 'rules')) && (await readdir(path.join(chat.configDir, 'agents', 'codex', 'rules'))).length > 0, false, 'no rule in the node-wide home');
     await session.close();
   });
 

@@ -14,6 +14,12 @@ export interface AcpAgent {
    * their own; absent, or a mode it leaves out: the agent's mode of the same id.
    */
   modes?: Partial<Record<PermissionMode, string>>;
+  /**
+   * Whether the agent keeps an "always" answer past the chat, in its home, for every chat
+   * on the node. Such an agent is answered "once" each time: the chat's own rule stands
+   * in for its standing answer.
+   */
+  alwaysOutlivesChat?: boolean;
   /** `_meta` sent with `session/new`, `session/load` and `session/resume`: options only this agent reads. */
   sessionMeta?: Record<string, unknown>;
   /**

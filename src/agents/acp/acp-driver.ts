@@ -462,7 +462,8 @@ class AcpSession implements AgentSession {
       turn.stop = { kind: 'unasked', message: decision.message };
       this.cancel();
     }
-    return { outcome: acpOutcome(req.options, decision) };
+    const given = this.agent.alwaysOutlivesChat && decision.outcome === 'selected' && decision.kind === 'allow_always' ? { ...decision, kind: 'allow_once' as const } : decision;
+    return { outcome: acpOutcome(req.options, given) };
   }
 
   async close(): Promise<void> {

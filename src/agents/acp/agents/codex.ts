@@ -170,6 +170,8 @@ export const codex: AcpAgent = {
     });
   },
   modes: CODEX_MODES,
+  // Codex writes an "always" for a command into CODEX_HOME/rules, which every chat on the node reads.
+  alwaysOutlivesChat: true,
   sessionFiles: {
     root: (env) => env.CODEX_HOME ?? '',
     list: async (root, sessionId) => {
