@@ -168,6 +168,33 @@ describe('AcpDriver with the real codex-acp', () => {
     await session.close();
   });
 
+  it('fails a turn whose model call fails, with the error, and the next turn works', LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'error', status: 400, message: 'the scripted request was refused' });
+    const t = await session.turn('this fails');
+    assert.ok(!t.result.ok && t.result.code === 'api_error', JSON.stringify(t.result));
+    assert.match(t.result.error, /^codex: .*the scripted request was refused/);
+    assert.deepEqual(texts(t.events, 'text_delta'), [], 'the error is no reply');
+    chat.fake.enqueue({ kind: 'text', chunks: ['fine again'] });
+    const next = await session.turn('and now?');
+    assert.equal(next.result.ok, true, JSON.stringify(next.result));
+    assert.deepEqual(texts(next.events, 'text_delta'), ['fine again']);
+    await session.close();
+  });
+
+  it('retries a failed model call as often as CODEX_REQUEST_MAX_RETRIES allows', LIMIT, async () => {
+    const chat = await chats.create();
+    const driver = codexDriver(chat, chat.configDir, { env: codexEnv(chat.fake, chat.configDir, { CODEX_REQUEST_MAX_RETRIES: '1' }) });
+    drivers.push(driver);
+    const session = new ChatSession(driver, codexSpec(chat));
+    chat.fake.enqueue({ kind: 'error', status: 500 }, { kind: 'text', chunks: ['second try'] });
+    const t = await session.turn('try twice');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.deepEqual(texts(t.events, 'text_delta'), ['second try']);
+    assert.equal(chat.fake.mainRequests().length, 2);
+    await session.close();
+  });
+
   it("keeps a person's standing answer to the chat: Codex is allowed once, and writes no rule of its own for the node", LIMIT, async () => {
     const { chat, session } = await chatSession({ permissionMode: 'default' });
     const command = 'echo always >> always.txt';

@@ -1,3 +1,4 @@
+import type { SessionUpdate } from '@agentclientprotocol/sdk';
 import type { PermissionMode } from '../../api/views.js';
 
 /**
@@ -20,6 +21,11 @@ export interface AcpAgent {
    * in for its standing answer.
    */
   alwaysOutlivesChat?: boolean;
+  /**
+   * Whether an update says the turn has failed, for an agent that ends a failed turn as
+   * it ends any other, with what went wrong as the reply's text.
+   */
+  turnFailed?(update: SessionUpdate): boolean;
   /** `_meta` sent with `session/new`, `session/load` and `session/resume`: options only this agent reads. */
   sessionMeta?: Record<string, unknown>;
   /**

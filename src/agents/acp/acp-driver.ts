@@ -179,6 +179,8 @@ interface Turn {
   ctx: TurnContext;
   mapper: AcpTurnMapper;
   stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
+  /** The error the agent reported in the turn's updates, as the words it gave it; null while it reports none. */
+  failure: { said: string } | null;
 }
 
 /** How long a turn's end waits for its files to be stored; a slower mirror goes on behind it. */
@@ -333,7 +335,7 @@ class AcpSession implements AgentSession {
     if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
-    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' } };
+    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' }, failure: null };
     this.current = { kind: 'turn', turn };
     try {
       const result = await this.runTurn(turn, input);
@@ -372,6 +374,7 @@ class AcpSession implements AgentSession {
       const usage = this.usageOf(outcome.r as { usage?: unknown }, turn.mapper);
       if (turn.stop.kind === 'aborted') return failedTurn('aborted', 'aborted', usage);
       if (turn.stop.kind === 'unasked') return failedTurn('agent_error', `${this.spec.agent} stopped: ${turn.stop.message}`, usage);
+      if (turn.failure) return failedTurn('api_error', `${this.spec.agent}: ${turn.failure.said.trim() || 'the model call failed'}`, usage);
       return succeededTurn(usage, outcome.r.stopReason);
     } finally {
       clearTimeout(watchdog);
@@ -421,8 +424,14 @@ class AcpSession implements AgentSession {
       if (n.update.sessionUpdate === 'current_mode_update' && this.modes) this.modes = { ...this.modes, currentModeId: n.update.currentModeId };
       if (n.update.sessionUpdate === 'usage_update' && n.update.cost?.currency === 'USD' && this.current.kind !== 'turn') this.costSeen = n.update.cost.amount;
       if (this.current.kind !== 'turn') return;
-      const { ctx, mapper } = this.current.turn;
-      for (const ev of mapper.map(n.update)) ctx.emit(ev);
+      const turn = this.current.turn;
+      if (this.agent.turnFailed?.(n.update)) turn.failure = { said: '' };
+      // What the agent says once it has failed is the error, not a reply.
+      if (turn.failure) {
+        if (n.update.sessionUpdate === 'agent_message_chunk' && n.update.content.type === 'text') turn.failure.said += n.update.content.text;
+        return;
+      }
+      for (const ev of turn.mapper.map(n.update)) turn.ctx.emit(ev);
     });
   }
 

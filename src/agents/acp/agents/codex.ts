@@ -85,7 +85,6 @@ export function codexConfig(env: Record<string, string>, model: string | null): 
         base_url: env.OPENAI_BASE_URL || OPENAI_API,
         env_key: 'OPENAI_API_KEY',
         wire_api: 'responses',
-        // A failed model call fails the turn at once; the person decides whether to try again.
         ...retries(env),
       },
     },
@@ -126,7 +125,11 @@ async function writeConfigToml(home: string): Promise<void> {
   }
 }
 
-/** The provider's retry counts, where the environment sets them (CODEX_REQUEST_MAX_RETRIES, CODEX_STREAM_MAX_RETRIES). */
+/**
+ * The provider's retry counts, where the environment sets them: CODEX_REQUEST_MAX_RETRIES
+ * and CODEX_STREAM_MAX_RETRIES are Hearth's names for the provider's `request_max_retries`
+ * and `stream_max_retries`; unset, Codex's own defaults hold.
+ */
 function retries(env: Record<string, string>): Record<string, number> {
   const out: Record<string, number> = {};
   const request = Number.parseInt(env.CODEX_REQUEST_MAX_RETRIES ?? '', 10);
@@ -172,6 +175,8 @@ export const codex: AcpAgent = {
   modes: CODEX_MODES,
   // Codex writes an "always" for a command into CODEX_HOME/rules, which every chat on the node reads.
   alwaysOutlivesChat: true,
+  // codex-acp marks a failed model call by the thread's status, then says the error as the reply and ends the turn as usual.
+  turnFailed: (update) => update.sessionUpdate === 'session_info_update' && (update._meta?.codex as { threadStatus?: { type?: unknown } } | undefined)?.threadStatus?.type === 'systemError',
   sessionFiles: {
     root: (env) => env.CODEX_HOME ?? '',
     list: async (root, sessionId) => {
