@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
@@ -14,6 +14,7 @@ import { CODEX_CONFIG_TOML, CODEX_MODES, codexAcpPath, codexBinaryPath } from '.
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import type { PermissionMode } from '../../src/api/views.js';
+import { startDemo } from '../../src/demo/demo-mode.js';
 import { AgentSessionFiles } from '../../src/store/agent-session-files.js';
 import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
 import { codexEnv } from '../fixtures/codex-env.js';
@@ -288,6 +289,28 @@ describe('AcpDriver with the real codex-acp', () => {
     assert.equal(chat.fake.mainRequests().at(-1)!.body.model, 'gpt-6-astra');
     assert.equal(await readFile(path.join(chat.configDir, 'agents', 'codex', 'config.toml'), 'utf8'), CODEX_CONFIG_TOML);
     await session.close();
+  });
+
+  it("holds the demo's conversation: Codex lists the repository with its shell tool, against the demo's scripted model", LIMIT, async () => {
+    const chat = await chats.create();
+    await writeFile(path.join(chat.worktree, 'README.md'), 'demo\n');
+    const dataDir = await chats.configDir();
+    const demo = await startDemo(dataDir, { PATH: process.env.PATH, HOME: dataDir, OPENAI_API_KEY: 'a-real-key-that-must-stay-out', OPENAI_BASE_URL: 'https://api.example.invalid/v1' });
+    try {
+      const driver = new AcpDriver({ log, env: demo.agentEnv as Record<string, string>, processTagPrefix: chat.tagPrefix, homes: path.join(dataDir, 'agents') });
+      drivers.push(driver);
+      const session = await driver.open(codexSpec(chat), new RecordedReports());
+      const t = await runTurn(session, 'what is here?');
+      assert.equal(t.result.ok, true, JSON.stringify(t.result));
+      const result = t.events.find((e) => e.kind === 'tool_result');
+      assert.ok(result && result.kind === 'tool_result' && /README\.md/.test(result.output), JSON.stringify(result));
+      const reply = texts(t.events, 'text_delta').join('');
+      assert.match(reply, /stands in for Codex's model/);
+      assert.match(reply, /- `README\.md`/);
+      await session.close();
+    } finally {
+      await demo.close();
+    }
   });
 
   it("gives the agent what it needs and none of Hearth's secrets", LIMIT, async () => {
