@@ -1,6 +1,7 @@
 import { PERMISSION_MODES, type AgentCapabilities, type BackendKind } from '../api/views.js';
 import type { AcpAgent } from './acp/acp-agent.js';
 import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
+import { codex, codexAcpPath } from './acp/agents/codex.js';
 import { bundledClaudePath } from './claude/claude-install.js';
 import { packageVersion } from './package-version.js';
 
@@ -34,6 +35,16 @@ export const AGENT_CATALOG: readonly CatalogAgent[] = [
     acp: claudeAcp,
     // Its own mode ids; `auto` and `bypassPermissions` only where it offers them.
     capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'auto', 'bypassPermissions'] },
+  },
+  // OpenAI's Codex through codex-acp, against any Responses API endpoint.
+  {
+    name: 'codex',
+    backends: ['warm_acp'],
+    locate: codexAcpPath,
+    version: () => packageVersion('@agentclientprotocol/codex-acp'),
+    acp: codex,
+    // Each of Hearth's modes maps onto a sandbox and approval policy of Codex's.
+    capabilities: { resumes: true, permissionModes: PERMISSION_MODES },
   },
 ];
 

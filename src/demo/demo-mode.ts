@@ -15,16 +15,15 @@ export interface Demo {
  * `hearth serve --demo`: a scripted model on loopback with the agents pointed at it, so a
  * round trip works with no API key. The agents get a configuration directory of their
  * own in the data directory, so the user's Claude login and settings are neither used
- * nor touched.
+ * nor touched; Codex keeps its state in its agent home, configured by Hearth alone.
  */
 export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promise<Demo> {
   const model = await startScriptedModel({ reply: demoReply, chunkDelayMs: 25 });
   const configDir = path.resolve(dataDir, 'demo-claude');
   await mkdir(configDir, { recursive: true, mode: 0o700 });
   // No credential or endpoint of the user's may reach the scripted model or win over it.
-  const base = Object.fromEntries(
-    Object.entries(env).filter(([name]) => !name.startsWith('ANTHROPIC_') && !name.startsWith('CLAUDE_')),
-  );
+  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_'];
+  const base = Object.fromEntries(Object.entries(env).filter(([name]) => !theirs.some((p) => name.startsWith(p))));
   return {
     url: model.url,
     agentEnv: {
@@ -36,6 +35,9 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
       DISABLE_AUTOUPDATER: '1',
       DISABLE_TELEMETRY: '1',
       DISABLE_ERROR_REPORTING: '1',
+      // Codex speaks the Responses API to the same scripted model.
+      OPENAI_BASE_URL: `${model.url}/v1`,
+      OPENAI_API_KEY: 'hearth-demo-key-not-a-secret',
     },
     close: () => model.close(),
   };

@@ -1,3 +1,5 @@
+import { offeredTools, openaiResponses } from './dialects/openai-responses.js';
+import type { ServedReply } from './model-dialect.js';
 import { lastToolResult, lastUserText, type RecordedRequest, type ScriptedReply } from './scripted-model.js';
 
 /**
@@ -7,21 +9,15 @@ import { lastToolResult, lastUserText, type RecordedRequest, type ScriptedReply 
  */
 export function demoReply(req: RecordedRequest): ScriptedReply {
   const found = lastToolResult(req);
-  if (found === null) {
-    return {
-      kind: 'tool_use',
-      name: 'Bash',
-      input: { command: 'ls -A', description: 'List the repository' },
-      text: `(Demo) You asked: "${short(lastUserText(req))}". Let me look at the repository first.`,
-    };
-  }
+  if (found === null) return { ...listing(req), text: `(Demo) You asked: "${short(lastUserText(req))}". Let me look at the repository first.` };
+  const codex = req.dialect === openaiResponses.name;
   const files = found
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && line !== '.git');
   const listed = files.slice(0, 8).map((f) => `- \`${f}\``).join('\n');
   const answer = [
-    `**This is Hearth's demo.** A scripted model on this machine stands in for Claude, so no API key is needed; `,
+    `**This is Hearth's demo.** A scripted model on this machine stands in for ${codex ? "Codex's model" : 'Claude'}, so no API key is needed; `,
     `the tool call above really ran, in this chat's own git worktree.\n\n`,
     files.length > 0
       ? `The repository's top level holds ${files.length === 1 ? 'one entry' : `${files.length} entries`}:\n\n${listed}\n\n`
@@ -31,10 +27,24 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
     "const res = await fetch('/api/chats', { headers: { authorization: `Bearer ${token}` } });\n",
     'const { chats } = await res.json();\n',
     '```\n\n',
-    'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set, a `claude setup-token` token in `CLAUDE_CODE_OAUTH_TOKEN`, or a Claude login, to talk to Claude itself.',
+    codex
+      ? 'Run `hearth serve` without `--demo`, with `OPENAI_API_KEY` set, to talk to OpenAI itself.'
+      : 'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set, a `claude setup-token` token in `CLAUDE_CODE_OAUTH_TOKEN`, or a Claude login, to talk to Claude itself.',
   ].join('');
   // Word by word, so the answer visibly streams.
   return { kind: 'text', chunks: answer.match(/\S+\s*/g) ?? [answer] };
+}
+
+/**
+ * The call that lists the repository, in the agent's own tools: Claude Code's Bash, or
+ * Codex's exec_command, which its catalog models reach through JavaScript for `exec`.
+ */
+function listing(req: RecordedRequest): Extract<ServedReply, { kind: 'tool_use' }> {
+  if (req.dialect !== openaiResponses.name) return { kind: 'tool_use', name: 'Bash', input: { command: 'ls -A', description: 'List the repository' } };
+  if (offeredTools(req.body).get('exec') === 'custom') {
+    return { kind: 'tool_use', name: 'exec', input: { input: "const r = await tools.exec_command({ cmd: 'ls -A' });\ntext(r.output ?? r);" } };
+  }
+  return { kind: 'tool_use', name: 'exec_command', input: { cmd: 'ls -A' } };
 }
 
 function short(text: string): string {

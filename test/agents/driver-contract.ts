@@ -10,6 +10,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AgentEvent, PermissionOptionKind } from '../../src/api/events.js';
 import type { AgentDriver, AgentSession, SessionSpec } from '../../src/agents/contract/driver.js';
+import type { PermissionMode } from '../../src/api/views.js';
 import { AgentStartError } from '../../src/agents/contract/errors.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { DEFAULT_USAGE, type RecordedRequest, type ScriptedReply } from '../fixtures/fake-anthropic.js';
@@ -18,6 +19,28 @@ import { atListPrice, ChatSession, RecordedReports, runTurn, texts, type Usage }
 import { alive } from '../fixtures/processes.js';
 import { pick, ScriptedPerson, untilStopped } from '../fixtures/scripted-person.js';
 import { proposePlan } from '../fixtures/plan-replies.js';
+
+/** What a case has the model make the agent do, in no agent's words. */
+export type ToolIntent =
+  | { kind: 'shell'; command: string; description: string }
+  | { kind: 'write'; path: string; content: string };
+
+/** An agent's own tool call for an intent: the model's reply that makes it, and how the driver shows it. */
+export interface ToolCallScript {
+  reply: ScriptedReply;
+  /** The call's name and input, as its `tool_call` event gives them. */
+  name: string;
+  input: unknown;
+  /** The tool a request to a person about the call names. */
+  askedTool: string;
+}
+
+/** Claude Code's tools: Bash and Write, shown and asked about under their own names. */
+export function claudeToolCall(_chat: BackendChat, intent: ToolIntent): ToolCallScript {
+  const [name, input]: [string, Record<string, unknown>] =
+    intent.kind === 'shell' ? ['Bash', { command: intent.command, description: intent.description }] : ['Write', { file_path: intent.path, content: intent.content }];
+  return { reply: { kind: 'tool_use', name, input }, name, input, askedTool: name };
+}
 
 export interface DriverFactory {
   /** The driver's name in test titles. */
@@ -37,6 +60,12 @@ export interface DriverFactory {
    * answer of; without it, a standing answer covers the very command asked about.
    */
   suggestsPrefixes?: boolean;
+  /** The agent's tool call for an intent, in a session of the permission mode given; Claude Code's by default. */
+  toolCall?(chat: BackendChat, intent: ToolIntent, mode: PermissionMode | null): ToolCallScript;
+  /** The cost the driver reports for the model's figures; Claude Code's list price by default. */
+  price?(usage: Partial<Usage>): number;
+  /** The agent's id for the conversation as a model request carries it, to compare with its resume token. */
+  sessionIdSent?(req: RecordedRequest): unknown;
   /**
    * Cases that cannot hold for this driver's agent, by title, each with why: they are
    * reported as skipped with the reason, never passed.
@@ -48,6 +77,9 @@ export interface DriverFactory {
 const LIMIT = { timeout: 90_000 };
 
 export function driverContract(factory: DriverFactory): void {
+  const toolCall = (chat: BackendChat, intent: ToolIntent, mode: PermissionMode | null) => (factory.toolCall ?? claudeToolCall)(chat, intent, mode);
+  const price = factory.price ?? atListPrice;
+  const sessionIdSent = factory.sessionIdSent ?? ((req: RecordedRequest) => req.headers['x-claude-code-session-id']);
   const it = (title: string, options: TestOptions, fn: () => Promise<void>) => {
     const why = factory.cannotHold?.[title];
     return nodeIt(title, why ? { ...options, skip: `cannot hold for ${factory.name}: ${why}` } : options, fn);
@@ -88,7 +120,7 @@ export function driverContract(factory: DriverFactory): void {
       assert.deepEqual(t.result, {
         ok: true,
         stopReason: 'end_turn',
-        usage: { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 10, outputTokens: 5 }) },
+        usage: { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 10, outputTokens: 5 }) },
       });
       assert.deepEqual(texts(t.events, 'thinking_delta'), ['weighing ', 'options']);
       assert.deepEqual(texts(t.events, 'text_delta'), ['the ', 'verdict']);
@@ -107,11 +139,8 @@ export function driverContract(factory: DriverFactory): void {
 
     it('reports a tool call before its result, and the tool runs in the worktree', LIMIT, async () => {
       const { chat, session } = await opened(bypass);
-      factory.script(
-        chat,
-        { kind: 'tool_use', name: 'Bash', input: { command: 'echo built > built.txt && cat built.txt', description: 'build' } },
-        { kind: 'text', chunks: ['Built it.'] },
-      );
+      const built = toolCall(chat, { kind: 'shell', command: 'echo built > built.txt && cat built.txt', description: 'build' }, bypass.permissionMode);
+      factory.script(chat, built.reply, { kind: 'text', chunks: ['Built it.'] });
       const t = await runTurn(session, 'build it');
       assert.equal(t.result.ok, true, JSON.stringify(t.result));
       const callAt = t.events.findIndex((e) => e.kind === 'tool_call');
@@ -119,8 +148,8 @@ export function driverContract(factory: DriverFactory): void {
       assert.ok(callAt >= 0 && callAt < resultAt, 'the call, then its result');
       const call = t.events[callAt] as Extract<AgentEvent, { kind: 'tool_call' }>;
       const result = t.events[resultAt] as Extract<AgentEvent, { kind: 'tool_result' }>;
-      assert.equal(call.name, 'Bash');
-      assert.deepEqual(call.input, { command: 'echo built > built.txt && cat built.txt', description: 'build' });
+      assert.equal(call.name, built.name);
+      assert.deepEqual(call.input, built.input);
       assert.equal(result.id, call.id);
       assert.equal(result.isError, false);
       assert.match(result.output, /built/);
@@ -139,12 +168,12 @@ export function driverContract(factory: DriverFactory): void {
         usage: { input_tokens: 200, output_tokens: 20, cache_read_input_tokens: 1000, cache_creation_input_tokens: 50 },
       });
       const two = await runTurn(session, 'count me again');
-      assert.deepEqual(one.result.usage, { inputTokens: 100, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 100, outputTokens: 10 }) });
+      assert.deepEqual(one.result.usage, { inputTokens: 100, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 100, outputTokens: 10 }) });
       const second = { inputTokens: 200, outputTokens: 20, cacheReadTokens: 1000, cacheWriteTokens: 50 };
-      assert.deepEqual(two.result.usage, { ...second, costUsd: atListPrice(second) });
+      assert.deepEqual(two.result.usage, { ...second, costUsd: price(second) });
       assert.ok(reports.last, 'a resume token was reported');
       assert.deepEqual(new Set(reports.tokens), new Set([reports.last]), 'one conversation, one token');
-      assert.equal(reports.last, chat.fake.mainRequests().at(-1)!.headers['x-claude-code-session-id'], 'the token is the one the agent uses');
+      assert.equal(reports.last, sessionIdSent(chat.fake.mainRequests().at(-1)!), 'the token is the one the agent uses');
     });
 
     it('says busy to a second prompt while a turn runs', LIMIT, async () => {
@@ -232,12 +261,12 @@ export function driverContract(factory: DriverFactory): void {
       // The stopped call's input as the API reported it; its output as Claude Code estimates it from what streamed.
       assert.equal(u.inputTokens, DEFAULT_USAGE.input_tokens);
       assert.ok(u.outputTokens > 0, JSON.stringify(u));
-      assert.equal(u.costUsd, atListPrice(u), `cost ${u.costUsd} for ${u.inputTokens} in, ${u.outputTokens} out`);
+      assert.equal(u.costUsd, price(u), `cost ${u.costUsd} for ${u.inputTokens} in, ${u.outputTokens} out`);
 
       factory.script(chat, { kind: 'text', chunks: ['again'], usage: { input_tokens: 20, output_tokens: 10 } });
       const next = await runTurn(session, 'after the stop');
       assert.equal(next.result.ok, true);
-      assert.deepEqual(next.result.usage, { inputTokens: 20, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 20, outputTokens: 10 }) });
+      assert.deepEqual(next.result.usage, { inputTokens: 20, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 20, outputTokens: 10 }) });
     });
 
     it('returns crashed for an agent killed mid-turn, closes the session, leaves no process, and a fresh open works', LIMIT, async () => {
@@ -250,7 +279,7 @@ export function driverContract(factory: DriverFactory): void {
       await writeFile(marker, '');
       factory.script(
         chat,
-        { kind: 'tool_use', name: 'Bash', input: { command: `tail -f /dev/null ${marker} > /dev/null 2>&1 &\necho started`, description: 'background' } },
+        toolCall(chat, { kind: 'shell', command: `tail -f /dev/null ${marker} > /dev/null 2>&1 &\necho started`, description: 'background' }, bypass.permissionMode).reply,
         { kind: 'stall', chunks: ['working on it'] },
       );
       let killed = 0;
@@ -310,7 +339,7 @@ export function driverContract(factory: DriverFactory): void {
         assert.ok(last.includes(earlier), `the resumed request carries "${earlier}"`);
       }
       assert.equal(again.last, token, 'the same conversation goes on');
-      assert.deepEqual(t.result.usage, { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 10, outputTokens: 5 }) });
+      assert.deepEqual(t.result.usage, { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 10, outputTokens: 5 }) });
     });
 
     it('ends a turn in flight on close, leaves no process, and closes once', LIMIT, async () => {
@@ -364,14 +393,15 @@ export function driverContract(factory: DriverFactory): void {
       it('asks before writing a file, with the diff and options of ACP kinds, and writes it when allowed', LIMIT, async () => {
         const { chat, session } = await opened(asking);
         const file = path.join(chat.worktree, 'allowed.txt');
-        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'yes\n' } }, { kind: 'text', chunks: ['wrote it'] });
+        const write = toolCall(chat, { kind: 'write', path: file, content: 'yes\n' }, asking.permissionMode);
+        factory.script(chat, write.reply, { kind: 'text', chunks: ['wrote it'] });
         const person = new ScriptedPerson(pick('allow_once'));
         const t = await runTurn(session, 'write it', { answer: person.answer });
         assert.equal(t.result.ok, true, JSON.stringify(t.result));
         const ask = person.only();
         const { call, result } = toolEvents(t.events);
         assert.equal(ask.kind, 'permission');
-        assert.equal(ask.tool, 'Write');
+        assert.equal(ask.tool, write.askedTool);
         assert.equal(ask.toolCallId, call?.id, 'the request names its tool call');
         assert.deepEqual(ask.details?.diffs, [{ path: file, oldText: null, newText: 'yes\n' }]);
         assert.ok(ask.options.length >= 2 && ask.options.every((o) => ACP_KINDS.includes(o.kind) && o.label), JSON.stringify(ask.options));
@@ -385,7 +415,7 @@ export function driverContract(factory: DriverFactory): void {
       it('writes nothing when denied, and the agent hears the person’s words', LIMIT, async () => {
         const { chat, session } = await opened(asking);
         const file = path.join(chat.worktree, 'denied.txt');
-        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'no\n' } }, { kind: 'text', chunks: ['as you wish'] });
+        factory.script(chat, toolCall(chat, { kind: 'write', path: file, content: 'no\n' }, asking.permissionMode).reply, { kind: 'text', chunks: ['as you wish'] });
         const person = new ScriptedPerson(pick('reject_once', { message: 'put it in NOTES-ELSEWHERE.md instead' }));
         const t = await runTurn(session, 'write it', { answer: person.answer });
         assert.equal(t.result.ok, true, JSON.stringify(t.result));
@@ -399,14 +429,15 @@ export function driverContract(factory: DriverFactory): void {
       it('asks before running a command, with the command, where it runs, and the prefix a standing answer would cover', LIMIT, async () => {
         const { chat, session } = await opened(asking);
         const command = 'npm test -- --grep parser';
-        factory.script(chat, { kind: 'tool_use', name: 'Bash', input: { command, description: 'run the tests' } }, { kind: 'text', chunks: ['not then'] });
+        const run = toolCall(chat, { kind: 'shell', command, description: 'run the tests' }, asking.permissionMode);
+        factory.script(chat, run.reply, { kind: 'text', chunks: ['not then'] });
         const person = new ScriptedPerson(pick('reject_once'));
         const t = await runTurn(session, 'test it', { answer: person.answer });
         assert.equal(t.result.ok, true, JSON.stringify(t.result));
         const ask = person.only();
         assert.equal(ask.kind, 'permission');
         assert.equal(ask.subject, command);
-        assert.deepEqual(ask.rule, { tool: 'Bash', prefix: factory.suggestsPrefixes === false ? command : 'npm test' });
+        assert.deepEqual(ask.rule, { tool: run.askedTool, prefix: factory.suggestsPrefixes === false ? command : 'npm test' });
         assert.equal(ask.details?.command, command);
         assert.equal(ask.details?.cwd, chat.worktree);
         assert.ok(ask.options.some((o) => o.kind === 'allow_always'), 'a standing answer is offered');
@@ -482,7 +513,7 @@ export function driverContract(factory: DriverFactory): void {
         await runTurn(session, 'first');
         const pid = session.pid();
         const file = path.join(chat.worktree, 'never.txt');
-        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } });
+        factory.script(chat, toolCall(chat, { kind: 'write', path: file, content: 'x' }, asking.permissionMode).reply);
         const controller = new AbortController();
         let abortedAt = 0;
         const person = new ScriptedPerson(
@@ -511,7 +542,7 @@ export function driverContract(factory: DriverFactory): void {
       it('stops the turn, saying why, when a request cannot be put to anyone, and the session goes on', LIMIT, async () => {
         const { chat, session } = await opened(asking);
         const file = path.join(chat.worktree, 'unasked.txt');
-        factory.script(chat, { kind: 'tool_use', name: 'Write', input: { file_path: file, content: 'x' } });
+        factory.script(chat, toolCall(chat, { kind: 'write', path: file, content: 'x' }, asking.permissionMode).reply);
         // The default context: nobody is there to answer.
         const t = await runTurn(session, 'write it');
         assert.ok(!t.result.ok && t.result.code === 'agent_error', JSON.stringify(t.result));

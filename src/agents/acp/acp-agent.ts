@@ -1,3 +1,6 @@
+import type { SessionUpdate } from '@agentclientprotocol/sdk';
+import type { PermissionMode } from '../../api/views.js';
+
 /**
  * What tells one ACP agent from another: how its process is started and where it keeps a
  * session on disk. The warm ACP backend runs every agent the same way otherwise.
@@ -7,6 +10,22 @@ export interface AcpAgent {
   envPrefixes: readonly string[];
   /** The process that serves one session. */
   launch(ctx: AcpLaunchContext): Promise<AcpLaunch>;
+  /**
+   * The agent's mode for each of Hearth's permission modes, where its modes have ids of
+   * their own; absent, or a mode it leaves out: the agent's mode of the same id.
+   */
+  modes?: Partial<Record<PermissionMode, string>>;
+  /**
+   * Whether the agent keeps an "always" answer past the chat, in its home, for every chat
+   * on the node. Such an agent is answered "once" each time: the chat's own rule stands
+   * in for its standing answer.
+   */
+  alwaysOutlivesChat?: boolean;
+  /**
+   * Whether an update says the turn has failed, for an agent that ends a failed turn as
+   * it ends any other, with what went wrong as the reply's text.
+   */
+  turnFailed?(update: SessionUpdate): boolean;
   /** `_meta` sent with `session/new`, `session/load` and `session/resume`: options only this agent reads. */
   sessionMeta?: Record<string, unknown>;
   /**

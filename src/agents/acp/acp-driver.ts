@@ -181,6 +181,8 @@ interface Turn {
   ctx: TurnContext;
   mapper: AcpTurnMapper;
   stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
+  /** The error the agent reported in the turn's updates, as the words it gave it; null while it reports none. */
+  failure: { said: string } | null;
 }
 
 /** How long a turn's end waits for its files to be stored; a slower mirror goes on behind it. */
@@ -193,12 +195,16 @@ type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Tur
 /** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
 const DEFAULT_MODE = 'default';
 
-/** The agent's mode for Hearth's permission mode; null when it offers neither that nor a default. */
-export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState): string | null {
+/**
+ * The agent's mode for Hearth's permission mode, by the agent's own names for them where
+ * it has any; null when it offers neither that nor a default.
+ */
+export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState, named: AcpAgent['modes'] = {}): string | null {
   const offered = (id: string) => modes.availableModes.some((m) => m.id === id);
-  const wanted = mode ?? DEFAULT_MODE;
+  const wanted = named[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE;
   if (offered(wanted)) return wanted;
-  return offered(DEFAULT_MODE) ? DEFAULT_MODE : null;
+  const fallback = named[DEFAULT_MODE] ?? DEFAULT_MODE;
+  return offered(fallback) ? fallback : null;
 }
 
 class AcpSession implements AgentSession {
@@ -307,9 +313,10 @@ class AcpSession implements AgentSession {
   private async applyMode(mode: SessionOptions['permissionMode']): Promise<void> {
     const modes = this.modes;
     if (!modes) return;
-    const wanted = modeFor(mode, modes);
+    const named = this.agent.modes ?? {};
+    const wanted = modeFor(mode, modes, named);
     if (wanted === null || modes.currentModeId === wanted) return;
-    if (wanted !== (mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
+    if (wanted !== (named[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
     await this.conn.agent.request(methods.agent.session.setMode, { sessionId: this.sessionId!, modeId: wanted });
     this.modes = { ...modes, currentModeId: wanted };
   }
@@ -351,7 +358,7 @@ class AcpSession implements AgentSession {
     if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
-    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' } };
+    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' }, failure: null };
     this.current = { kind: 'turn', turn };
     try {
       const result = await this.runTurn(turn, input);
@@ -390,6 +397,7 @@ class AcpSession implements AgentSession {
       const usage = this.usageOf(outcome.r as { usage?: unknown }, turn.mapper);
       if (turn.stop.kind === 'aborted') return failedTurn('aborted', 'aborted', usage);
       if (turn.stop.kind === 'unasked') return failedTurn('agent_error', `${this.spec.agent} stopped: ${turn.stop.message}`, usage);
+      if (turn.failure) return failedTurn('api_error', `${this.spec.agent}: ${turn.failure.said.trim() || 'the model call failed'}`, usage);
       return succeededTurn(usage, outcome.r.stopReason);
     } finally {
       clearTimeout(watchdog);
@@ -441,8 +449,14 @@ class AcpSession implements AgentSession {
       if (n.update.sessionUpdate === 'config_option_update') this.config = n.update.configOptions;
       if (n.update.sessionUpdate === 'usage_update' && n.update.cost?.currency === 'USD' && this.current.kind !== 'turn') this.costSeen = n.update.cost.amount;
       if (this.current.kind !== 'turn') return;
-      const { ctx, mapper } = this.current.turn;
-      for (const ev of mapper.map(n.update)) ctx.emit(ev);
+      const turn = this.current.turn;
+      if (this.agent.turnFailed?.(n.update)) turn.failure = { said: '' };
+      // What the agent says once it has failed is the error, not a reply.
+      if (turn.failure) {
+        if (n.update.sessionUpdate === 'agent_message_chunk' && n.update.content.type === 'text') turn.failure.said += n.update.content.text;
+        return;
+      }
+      for (const ev of turn.mapper.map(n.update)) turn.ctx.emit(ev);
     });
   }
 
@@ -465,7 +479,7 @@ class AcpSession implements AgentSession {
     await this.updates;
     // The call asked about is shown, whole, before the question.
     for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput)) turn.ctx.emit(ev);
-    const ask = acpAsk(req, this.options.worktreePath);
+    const ask = acpAsk(req, this.options.worktreePath, turn.mapper.diffsOf(req.toolCall.toolCallId));
     const stopped = new Promise<PermissionDecision>((resolve) => {
       if (turn.ctx.signal.aborted) resolve({ outcome: 'cancelled', message: 'the turn was stopped' });
       turn.ctx.signal.addEventListener('abort', () => resolve({ outcome: 'cancelled', message: 'the turn was stopped' }), { once: true });
@@ -482,7 +496,8 @@ class AcpSession implements AgentSession {
       turn.stop = { kind: 'unasked', message: decision.message };
       this.cancel();
     }
-    return { outcome: acpOutcome(req.options, decision) };
+    const given = this.agent.alwaysOutlivesChat && decision.outcome === 'selected' && decision.kind === 'allow_always' ? { ...decision, kind: 'allow_once' as const } : decision;
+    return { outcome: acpOutcome(req.options, given) };
   }
 
   async close(): Promise<void> {

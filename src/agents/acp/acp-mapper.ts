@@ -22,16 +22,17 @@ export class AcpTurnMapper {
         return this.chunk('thinking', update.content);
       case 'tool_call': {
         const name = toolName(update) ?? update.title;
-        const held: HeldCall = { name, input: update.rawInput, status: update.status ?? 'pending', details: details(update), announced: false };
+        const held: HeldCall = { name, input: update.rawInput, status: update.status ?? 'pending', details: details(update), announced: false, output: terminalOutput(update._meta) };
         this.calls.set(update.toolCallId, held);
-        const done = finished(update.status, update.toolCallId, update.content, update.rawOutput);
+        const done = finished(update.status, update.toolCallId, update.content, update.rawOutput, held.output);
         // A call whose input is still being written is announced once it is whole.
         return [...(hasInput(update.rawInput) || done.length ? this.announce(update.toolCallId) : []), ...done];
       }
       case 'tool_call_update': {
         const id = update.toolCallId;
         const call = this.calls.get(id);
-        const done = finished(update.status, id, update.content, update.rawOutput);
+        if (call) call.output += terminalOutput(update._meta);
+        const done = finished(update.status, id, update.content, update.rawOutput, call?.output ?? '');
         const more = details(update);
         if (call && !call.announced) {
           if (update.rawInput !== undefined) call.input = update.rawInput;
@@ -86,6 +87,11 @@ export class AcpTurnMapper {
     return [{ kind: 'tool_call', id, name: call.name, input: whole, status: toolStatus(call.status), ...call.details }];
   }
 
+  /** The diffs the agent has shown for a call so far, for a request about it that leaves them out. */
+  diffsOf(id: string): FileDiff[] {
+    return this.calls.get(id)?.details.diffs ?? [];
+  }
+
   private setInput(id: string, input: unknown): void {
     const part = this.parts.find((p) => p.type === 'tool_call' && p.id === id);
     if (part && part.type === 'tool_call') part.input = input;
@@ -111,6 +117,14 @@ interface HeldCall {
   status: ToolCallStatus;
   details: ReturnType<typeof details>;
   announced: boolean;
+  /** The command output streamed so far in `_meta` terminal chunks (codex-acp's `terminal_output_delta`). */
+  output: string;
+}
+
+/** A command output chunk an agent sends in `_meta` rather than as content, as codex-acp does for a client without terminals. */
+function terminalOutput(meta: Record<string, unknown> | null | undefined): string {
+  const chunk = (meta?.terminal_output_delta ?? meta?.terminal_output) as { data?: unknown } | undefined;
+  return typeof chunk?.data === 'string' ? chunk.data : '';
 }
 
 /** Whether the agent has given the call's input: claude-agent-acp first sends `{}` while the model writes it. */
@@ -151,14 +165,15 @@ export function diffsOf(content: ToolCallContent[] | null | undefined): FileDiff
 }
 
 /** A tool_result for a call that has ended, or nothing while it runs. */
-function finished(status: ToolCallStatus | null | undefined, id: string, content: ToolCallContent[] | null | undefined, raw: unknown): AgentEvent[] {
+function finished(status: ToolCallStatus | null | undefined, id: string, content: ToolCallContent[] | null | undefined, raw: unknown, streamed: string): AgentEvent[] {
   if (status !== 'completed' && status !== 'failed') return [];
-  return [{ kind: 'tool_result', id, output: outputOf(content, raw), isError: status === 'failed' }];
+  return [{ kind: 'tool_result', id, output: outputOf(content, raw, streamed), isError: status === 'failed' }];
 }
 
-function outputOf(content: ToolCallContent[] | null | undefined, raw: unknown): string {
+function outputOf(content: ToolCallContent[] | null | undefined, raw: unknown, streamed: string): string {
   const texts = (content ?? []).flatMap((c) => (c.type === 'content' && c.content.type === 'text' ? [c.content.text] : []));
   if (texts.length) return texts.join('\n');
+  if (streamed) return streamed;
   if (typeof raw === 'string') return raw;
   return raw === undefined || raw === null ? '' : JSON.stringify(raw);
 }

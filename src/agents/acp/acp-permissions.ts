@@ -1,5 +1,5 @@
 import type { PermissionOption as AcpOption, RequestPermissionOutcome, RequestPermissionRequest } from '@agentclientprotocol/sdk';
-import type { PermissionOption, PermissionOptionKind } from '../../api/events.js';
+import type { FileDiff, PermissionOption, PermissionOptionKind } from '../../api/events.js';
 import type { PermissionAsk, PermissionDecision } from '../contract/driver.js';
 import { diffsOf } from './acp-mapper.js';
 
@@ -11,7 +11,7 @@ const PLAN_KINDS: readonly PermissionOptionKind[] = ['allow_once', 'reject_once'
  * are the ACP kinds, one option per kind: agents name their options differently (and
  * rename them between versions), so the answer goes back by kind.
  */
-export function acpAsk(req: RequestPermissionRequest, cwd: string): PermissionAsk {
+export function acpAsk(req: RequestPermissionRequest, cwd: string, shown: readonly FileDiff[] = []): PermissionAsk {
   const call = req.toolCall;
   const claude = (call._meta?.claudeCode ?? {}) as { toolName?: unknown };
   const tool = call.name ?? (typeof claude.toolName === 'string' ? claude.toolName : null) ?? call.title ?? 'tool';
@@ -27,7 +27,9 @@ export function acpAsk(req: RequestPermissionRequest, cwd: string): PermissionAs
     options.push({ id: o.kind, kind: o.kind, label: o.name });
   }
   const command = commandOf(input);
-  const diffs = diffsOf(call.content);
+  // codex-acp shows a file change's diff in its tool_call, and asks about the change without it.
+  const given = diffsOf(call.content);
+  const diffs = given.length ? given : [...shown];
   if (plan !== null) return { kind: 'plan', toolCallId: call.toolCallId, tool, input, options, plan };
   return {
     kind: 'permission',
