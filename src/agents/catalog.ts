@@ -1,6 +1,7 @@
 import type { BackendKind } from '../api/views.js';
 import type { AcpAgent } from './acp/acp-agent.js';
 import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
+import { gemini, geminiPath } from './acp/agents/gemini.js';
 import { bundledClaudePath } from './claude/claude-install.js';
 
 /** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
@@ -18,6 +19,7 @@ export const AGENT_CATALOG: readonly CatalogAgent[] = [
   { name: 'claude', backends: ['claude_sdk', 'claude_pty'], locate: bundledClaudePath },
   // Claude Code through its ACP adapter: the first agent of the warm ACP backend.
   { name: 'claude-acp', backends: ['warm_acp'], locate: claudeAcpPath, acp: claudeAcp },
+  { name: 'gemini', backends: ['warm_acp'], locate: geminiPath, acp: gemini },
 ];
 
 /** The ACP agents of the catalog, by name. */

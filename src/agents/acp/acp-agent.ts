@@ -1,3 +1,5 @@
+import type { PermissionMode } from '../../api/views.js';
+
 /**
  * What tells one ACP agent from another: how its process is started and where it keeps a
  * session on disk. The warm ACP backend runs every agent the same way otherwise.
@@ -15,6 +17,22 @@ export interface AcpAgent {
    * agent's sessions live only where it ran.
    */
   sessionFiles?: AcpSessionFiles;
+  /** The agent's mode for each of Hearth's permission modes it names otherwise; a mode left out is looked up by its own id. */
+  modes?: Partial<Record<PermissionMode, string>>;
+  /** The tool's own name for a call the agent names by title only; null where it cannot tell. */
+  toolName?(call: { toolCallId: string }): string | null;
+  /** A turn's tokens where the agent returns them elsewhere than in the prompt response's `usage`. */
+  usage?(response: { _meta?: Record<string, unknown> | null }): AcpTokens | null;
+  /** Whether the history `session/load` replays may still be coming after the load has answered. */
+  replaysAfterLoad?: boolean;
+}
+
+/** A turn's tokens, in the prompt response's `usage` terms. */
+export interface AcpTokens {
+  inputTokens: number;
+  outputTokens: number;
+  cachedReadTokens?: number;
+  cachedWriteTokens?: number;
 }
 
 export interface AcpLaunchContext {
@@ -40,6 +58,8 @@ export interface AcpSessionFiles {
   root(env: Record<string, string>): string;
   /** The session's files under the root, relative to it; those missing are left out. */
   list(root: string, sessionId: string, worktreePath: string): Promise<string[]>;
+  /** Readies the session's files for the agent's own `session/load`, once they are in place and before it starts. */
+  prepare?(root: string, sessionId: string, worktreePath: string): Promise<void>;
 }
 
 /** An agent that is a Node script, run with the server's own Node. */
