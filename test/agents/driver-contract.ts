@@ -38,6 +38,14 @@ export interface DriverFactory {
    */
   suggestsPrefixes?: boolean;
   /**
+   * The agent's name for a tool the cases name as Claude Code does (Bash, Write): the
+   * name its tool calls and requests carry. The `script` hook gives the model's replies
+   * the agent's names itself. Default: the same name.
+   */
+  toolName?: (claudeName: string) => string;
+  /** What a turn of these tokens costs as the agent reports it. Default: Claude Code's list price. */
+  price?: (usage: Partial<Usage>) => number;
+  /**
    * Cases that cannot hold for this driver's agent, by title, each with why: they are
    * reported as skipped with the reason, never passed.
    */
@@ -48,6 +56,8 @@ export interface DriverFactory {
 const LIMIT = { timeout: 90_000 };
 
 export function driverContract(factory: DriverFactory): void {
+  const tool = factory.toolName ?? ((name: string) => name);
+  const price = factory.price ?? atListPrice;
   const it = (title: string, options: TestOptions, fn: () => Promise<void>) => {
     const why = factory.cannotHold?.[title];
     return nodeIt(title, why ? { ...options, skip: `cannot hold for ${factory.name}: ${why}` } : options, fn);
@@ -88,7 +98,7 @@ export function driverContract(factory: DriverFactory): void {
       assert.deepEqual(t.result, {
         ok: true,
         stopReason: 'end_turn',
-        usage: { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 10, outputTokens: 5 }) },
+        usage: { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 10, outputTokens: 5 }) },
       });
       assert.deepEqual(texts(t.events, 'thinking_delta'), ['weighing ', 'options']);
       assert.deepEqual(texts(t.events, 'text_delta'), ['the ', 'verdict']);
@@ -119,7 +129,7 @@ export function driverContract(factory: DriverFactory): void {
       assert.ok(callAt >= 0 && callAt < resultAt, 'the call, then its result');
       const call = t.events[callAt] as Extract<AgentEvent, { kind: 'tool_call' }>;
       const result = t.events[resultAt] as Extract<AgentEvent, { kind: 'tool_result' }>;
-      assert.equal(call.name, 'Bash');
+      assert.equal(call.name, tool('Bash'));
       assert.deepEqual(call.input, { command: 'echo built > built.txt && cat built.txt', description: 'build' });
       assert.equal(result.id, call.id);
       assert.equal(result.isError, false);
@@ -139,9 +149,9 @@ export function driverContract(factory: DriverFactory): void {
         usage: { input_tokens: 200, output_tokens: 20, cache_read_input_tokens: 1000, cache_creation_input_tokens: 50 },
       });
       const two = await runTurn(session, 'count me again');
-      assert.deepEqual(one.result.usage, { inputTokens: 100, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 100, outputTokens: 10 }) });
+      assert.deepEqual(one.result.usage, { inputTokens: 100, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 100, outputTokens: 10 }) });
       const second = { inputTokens: 200, outputTokens: 20, cacheReadTokens: 1000, cacheWriteTokens: 50 };
-      assert.deepEqual(two.result.usage, { ...second, costUsd: atListPrice(second) });
+      assert.deepEqual(two.result.usage, { ...second, costUsd: price(second) });
       assert.ok(reports.last, 'a resume token was reported');
       assert.deepEqual(new Set(reports.tokens), new Set([reports.last]), 'one conversation, one token');
       assert.equal(reports.last, chat.fake.mainRequests().at(-1)!.headers['x-claude-code-session-id'], 'the token is the one the agent uses');
@@ -232,12 +242,12 @@ export function driverContract(factory: DriverFactory): void {
       // The stopped call's input as the API reported it; its output as Claude Code estimates it from what streamed.
       assert.equal(u.inputTokens, DEFAULT_USAGE.input_tokens);
       assert.ok(u.outputTokens > 0, JSON.stringify(u));
-      assert.equal(u.costUsd, atListPrice(u), `cost ${u.costUsd} for ${u.inputTokens} in, ${u.outputTokens} out`);
+      assert.equal(u.costUsd, price(u), `cost ${u.costUsd} for ${u.inputTokens} in, ${u.outputTokens} out`);
 
       factory.script(chat, { kind: 'text', chunks: ['again'], usage: { input_tokens: 20, output_tokens: 10 } });
       const next = await runTurn(session, 'after the stop');
       assert.equal(next.result.ok, true);
-      assert.deepEqual(next.result.usage, { inputTokens: 20, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 20, outputTokens: 10 }) });
+      assert.deepEqual(next.result.usage, { inputTokens: 20, outputTokens: 10, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 20, outputTokens: 10 }) });
     });
 
     it('returns crashed for an agent killed mid-turn, closes the session, leaves no process, and a fresh open works', LIMIT, async () => {
@@ -310,7 +320,7 @@ export function driverContract(factory: DriverFactory): void {
         assert.ok(last.includes(earlier), `the resumed request carries "${earlier}"`);
       }
       assert.equal(again.last, token, 'the same conversation goes on');
-      assert.deepEqual(t.result.usage, { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: atListPrice({ inputTokens: 10, outputTokens: 5 }) });
+      assert.deepEqual(t.result.usage, { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 10, outputTokens: 5 }) });
     });
 
     it('ends a turn in flight on close, leaves no process, and closes once', LIMIT, async () => {
@@ -371,7 +381,7 @@ export function driverContract(factory: DriverFactory): void {
         const ask = person.only();
         const { call, result } = toolEvents(t.events);
         assert.equal(ask.kind, 'permission');
-        assert.equal(ask.tool, 'Write');
+        assert.equal(ask.tool, tool('Write'));
         assert.equal(ask.toolCallId, call?.id, 'the request names its tool call');
         assert.deepEqual(ask.details?.diffs, [{ path: file, oldText: null, newText: 'yes\n' }]);
         assert.ok(ask.options.length >= 2 && ask.options.every((o) => ACP_KINDS.includes(o.kind) && o.label), JSON.stringify(ask.options));
@@ -406,7 +416,7 @@ export function driverContract(factory: DriverFactory): void {
         const ask = person.only();
         assert.equal(ask.kind, 'permission');
         assert.equal(ask.subject, command);
-        assert.deepEqual(ask.rule, { tool: 'Bash', prefix: factory.suggestsPrefixes === false ? command : 'npm test' });
+        assert.deepEqual(ask.rule, { tool: tool('Bash'), prefix: factory.suggestsPrefixes === false ? command : 'npm test' });
         assert.equal(ask.details?.command, command);
         assert.equal(ask.details?.cwd, chat.worktree);
         assert.ok(ask.options.some((o) => o.kind === 'allow_always'), 'a standing answer is offered');

@@ -5,8 +5,12 @@
 // temporary file and a rename, since concurrent chats share the home): API-key auth,
 // no telemetry, no usage statistics, no auto-update, no session clean-up, and the
 // default approval mode, in which edits and shell commands are asked about through
-// `session/request_permission`. The worktree stays an untrusted folder to it, so a
-// repository's own `.gemini/settings.json` changes none of that.
+// `session/request_permission`. The worktree is a trusted folder to it
+// (GEMINI_CLI_TRUST_WORKSPACE): in an untrusted one it refuses the modes that ask less
+// (`autoEdit`, `yolo`). A trusted folder's own `.gemini/settings.json` counts, as a
+// repository's `.claude/settings.json` does for Claude Code; the same file is also
+// gemini's system settings (GEMINI_CLI_SYSTEM_SETTINGS_PATH), which win over a
+// repository's, so none of the keys above can be changed by one.
 //
 // What is mirrored
 // ----------------
@@ -66,10 +70,14 @@ export const GEMINI_SETTINGS = {
   tools: { useRipgrep: false },
 } as const;
 
+function settingsPath(home: string): string {
+  return path.join(home, '.gemini', 'settings.json');
+}
+
 /** The settings file, written whole through a temporary file, its directory and it owned as the home is. */
 async function writeSettings(home: string): Promise<void> {
-  const dir = path.join(home, '.gemini');
-  const file = path.join(dir, 'settings.json');
+  const file = settingsPath(home);
+  const dir = path.dirname(file);
   const text = `${JSON.stringify(GEMINI_SETTINGS, null, 2)}\n`;
   const owner = await stat(home);
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -181,6 +189,8 @@ export const gemini: AcpAgent = {
       {
         ...rest,
         HOME: home,
+        GEMINI_CLI_SYSTEM_SETTINGS_PATH: settingsPath(home),
+        GEMINI_CLI_TRUST_WORKSPACE: 'true',
         // One process: without it gemini starts a second Node with more memory and relays to it.
         GEMINI_CLI_NO_RELAUNCH: 'true',
         GEMINI_MODEL: model ?? GEMINI_DEFAULT_MODEL,
