@@ -71,6 +71,8 @@ driverContract({
     'asks approval of a plan with its text, and once approved the agent leaves plan mode, for this turn only':
       "the case scripts Claude Code's plan tools (a plan file, ExitPlanMode); gemini's plan mode has tools of other names and inputs",
     'keeps the agent planning when its plan is not approved, with the person’s note': "the case scripts Claude Code's plan tools, and an ACP outcome carries no note",
+    'stops a turn mid-stream promptly, and the next turn works and sees the conversation':
+      'gemini rolls its history back to before a prompt it was stopped in (and its chat file with it): the stopped prompt never reaches the model again; the rest is held below',
   },
 });
 
@@ -156,6 +158,40 @@ describe('AcpDriver with the real Gemini CLI', () => {
     assert.equal(texts(t.events, 'text_delta').join(''), 'made it');
     const message = t.events.find((e) => e.kind === 'message');
     assert.ok(message?.kind === 'message' && message.parts.some((p) => p.type === 'tool_call' && p.name === 'run_shell_command'));
+    await session.close();
+  });
+
+  it('stops a turn mid-stream promptly, on the same process, and the next turn works and sees the conversation before it', LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'text', chunks: ['warming up'] });
+    assert.equal((await session.turn('before the abort')).result.ok, true);
+    const pid = session.pid();
+    chat.fake.enqueue({ kind: 'stall', chunks: ['partial '] });
+    const controller = new AbortController();
+    let abortedAt = 0;
+    const t = await session.turn('this one stalls', {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.kind === 'text_delta' && !abortedAt) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
+    });
+    const took = performance.now() - abortedAt;
+    assert.ok(abortedAt > 0, 'the turn streamed');
+    assert.deepEqual(t.result, { ok: false, code: 'aborted', error: 'aborted', usage: null });
+    assert.ok(took < 3_000, `the stop took ${took.toFixed(0)} ms`);
+    assert.equal(session.pid(), pid, 'still the same warm process');
+    chat.fake.enqueue({ kind: 'text', chunks: ['back again'] });
+    const next = await session.turn('after the abort');
+    assert.equal(next.result.ok, true, JSON.stringify(next.result));
+    assert.deepEqual(texts(next.events, 'text_delta'), ['back again']);
+    assert.equal(session.pid(), pid);
+    const last = sent(chat.fake.mainRequests().at(-1));
+    assert.match(last, /before the abort/);
+    assert.match(last, /warming up/);
+    assert.doesNotMatch(last, /this one stalls/, 'gemini leaves the stopped prompt out of its history');
     await session.close();
   });
 

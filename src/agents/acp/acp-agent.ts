@@ -23,6 +23,8 @@ export interface AcpAgent {
   toolName?(call: { toolCallId: string }): string | null;
   /** A turn's tokens where the agent returns them elsewhere than in the prompt response's `usage`. */
   usage?(response: { _meta?: Record<string, unknown> | null }): AcpTokens | null;
+  /** The client file-system methods offered to it, where not both. */
+  clientFs?: { readTextFile: boolean; writeTextFile: boolean };
   /** Whether the history `session/load` replays may still be coming after the load has answered. */
   replaysAfterLoad?: boolean;
 }

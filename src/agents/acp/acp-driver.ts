@@ -275,10 +275,11 @@ class AcpSession implements AgentSession {
     const died = this.gone.then(() => Promise.reject(new Error(`the agent exited${exitNote(this.proc)}`)));
     // Only the races below read it; once the session is open, the agent's exit is no start failure.
     died.catch(() => {});
+    const fs: { readTextFile: boolean; writeTextFile: boolean } = this.agent.clientFs ?? { readTextFile: true, writeTextFile: true };
     const init: InitializeResponse = await Promise.race([
       agent.request(methods.agent.initialize, {
         protocolVersion: PROTOCOL_VERSION,
-        clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: false },
+        clientCapabilities: { fs: { readTextFile: fs.readTextFile, writeTextFile: fs.writeTextFile }, terminal: false },
         clientInfo: { name: 'hearth', version: '1' },
       }),
       died,

@@ -162,8 +162,11 @@ function details(u: {
   return out;
 }
 
+/** The diffs of a call's content; one that marks itself a new file (`_meta.kind: "add"`, as Gemini CLI's do) has no old text. */
 export function diffsOf(content: ToolCallContent[] | null | undefined): FileDiff[] {
-  return (content ?? []).flatMap((c) => (c.type === 'diff' ? [{ path: c.path, oldText: c.oldText ?? null, newText: c.newText }] : []));
+  return (content ?? []).flatMap((c) =>
+    c.type === 'diff' ? [{ path: c.path, oldText: c._meta?.kind === 'add' ? null : (c.oldText ?? null), newText: c.newText }] : [],
+  );
 }
 
 /** A tool_result for a call that has ended, or nothing while it runs. */

@@ -208,4 +208,8 @@ export const gemini: AcpAgent = {
     return { inputTokens: Number(count.input_tokens) || 0, outputTokens: Number(count.output_tokens) || 0 };
   },
   replaysAfterLoad: true,
+  // It reads through its own file system: an error of the client's read reaches it as no
+  // Error, so it never takes a missing file for one and cannot write a new file. Its
+  // writes inside the worktree still come through the client, confined there.
+  clientFs: { readTextFile: false, writeTextFile: true },
 };
