@@ -23,7 +23,7 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
   await mkdir(configDir, { recursive: true, mode: 0o700 });
   // No credential or endpoint of the user's may reach the scripted model or win over it.
   const base = Object.fromEntries(
-    Object.entries(env).filter(([name]) => !name.startsWith('ANTHROPIC_') && !name.startsWith('CLAUDE_')),
+    Object.entries(env).filter(([name]) => !['ANTHROPIC_', 'CLAUDE_', 'GEMINI_', 'GOOGLE_'].some((prefix) => name.startsWith(prefix))),
   );
   return {
     url: model.url,
@@ -36,6 +36,9 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
       DISABLE_AUTOUPDATER: '1',
       DISABLE_TELEMETRY: '1',
       DISABLE_ERROR_REPORTING: '1',
+      // Gemini CLI speaks the Gemini API to the same model.
+      GEMINI_API_KEY: 'hearth-demo-key-not-a-secret',
+      GOOGLE_GEMINI_BASE_URL: model.url,
     },
     close: () => model.close(),
   };

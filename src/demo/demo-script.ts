@@ -6,11 +6,14 @@ import { lastToolResult, lastUserText, type RecordedRequest, type ScriptedReply 
  * found, saying plainly that it is a scripted demo.
  */
 export function demoReply(req: RecordedRequest): ScriptedReply {
-  const found = lastToolResult(req);
+  const gemini = req.dialect === 'gemini';
+  const result = lastToolResult(req);
+  const found = result !== null && gemini ? shellOutput(result) : result;
   if (found === null) {
     return {
       kind: 'tool_use',
-      name: 'Bash',
+      // Each agent's own shell tool: Claude Code's Bash, Gemini CLI's run_shell_command.
+      name: gemini ? 'run_shell_command' : 'Bash',
       input: { command: 'ls -A', description: 'List the repository' },
       text: `(Demo) You asked: "${short(lastUserText(req))}". Let me look at the repository first.`,
     };
@@ -21,7 +24,7 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
     .filter((line) => line && line !== '.git');
   const listed = files.slice(0, 8).map((f) => `- \`${f}\``).join('\n');
   const answer = [
-    `**This is Hearth's demo.** A scripted model on this machine stands in for Claude, so no API key is needed; `,
+    `**This is Hearth's demo.** A scripted model on this machine stands in for ${gemini ? 'Gemini' : 'Claude'}, so no API key is needed; `,
     `the tool call above really ran, in this chat's own git worktree.\n\n`,
     files.length > 0
       ? `The repository's top level holds ${files.length === 1 ? 'one entry' : `${files.length} entries`}:\n\n${listed}\n\n`
@@ -31,10 +34,26 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
     "const res = await fetch('/api/chats', { headers: { authorization: `Bearer ${token}` } });\n",
     'const { chats } = await res.json();\n',
     '```\n\n',
-    'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set, a `claude setup-token` token in `CLAUDE_CODE_OAUTH_TOKEN`, or a Claude login, to talk to Claude itself.',
+    gemini
+      ? 'Run `hearth serve` without `--demo`, with `GEMINI_API_KEY` set, to talk to Gemini itself.'
+      : 'Run `hearth serve` without `--demo`, with `ANTHROPIC_API_KEY` set, a `claude setup-token` token in `CLAUDE_CODE_OAUTH_TOKEN`, or a Claude login, to talk to Claude itself.',
   ].join('');
   // Word by word, so the answer visibly streams.
   return { kind: 'text', chunks: answer.match(/\S+\s*/g) ?? [answer] };
+}
+
+/**
+ * What a command printed, from Gemini CLI's report of its shell tool: the lines after
+ * `Output:`, up to the exit code or process group it adds, without the wrapper around it.
+ */
+function shellOutput(report: string): string {
+  const body = report.replace(/^\s*<untrusted_context>\n?/, '').replace(/\n?<\/untrusted_context>\s*$/, '');
+  const at = body.indexOf('Output:');
+  if (at < 0) return body;
+  const rest = body.slice(at + 'Output:'.length).replace(/^ /, '');
+  const end = rest.search(/\n(?:Error|Exit Code|Signal|Background PIDs|Process Group PGID):/);
+  const out = end < 0 ? rest : rest.slice(0, end);
+  return out.trim() === '(empty)' ? '' : out;
 }
 
 function short(text: string): string {

@@ -268,6 +268,24 @@ describe('AcpDriver with the real Gemini CLI', () => {
     await third.close();
   });
 
+  it("fails the turn with the model's error, and the warm session goes on", LIMIT, async () => {
+    const { chat, session } = await chatSession();
+    chat.fake.enqueue({ kind: 'text', chunks: ['warm'] });
+    assert.equal((await session.turn('first')).result.ok, true);
+    const pid = session.pid();
+    // A 400 is not retried; 429 and 5xx are, by gemini itself, with its own backoff.
+    chat.fake.enqueue({ kind: 'error', status: 400, message: 'scripted refusal of this request' });
+    const t = await session.turn('this one fails');
+    assert.ok(!t.result.ok && t.result.code === 'agent_error', JSON.stringify(t.result));
+    assert.match(t.result.error, /^gemini failed the turn: .*scripted refusal of this request/s);
+    assert.equal(session.pid(), pid, 'the same process');
+    chat.fake.enqueue({ kind: 'text', chunks: ['fine again'] });
+    const next = await session.turn('and now?');
+    assert.equal(next.result.ok, true, JSON.stringify(next.result));
+    assert.equal(session.pid(), pid);
+    await session.close();
+  });
+
   it('fails the start for the session, saying why, when the load finds no such session', LIMIT, async () => {
     const chat = await chats.create();
     const driver = driverFor(chat);

@@ -396,6 +396,13 @@ class AcpSession implements AgentSession {
         ),
         this.gone.then(() => ({ kind: 'gone' as const })),
       ]);
+      if (outcome.kind === 'failed' && outcome.err instanceof RequestError && this.proc.running && turn.stop.kind === 'running') {
+        // The agent answered the prompt with an error (Gemini CLI does for the model's): it lives on, and so does the session.
+        await this.updates;
+        const message = turn.mapper.message();
+        if (message) ctx.emit(message);
+        return failedTurn('agent_error', `${this.spec.agent} failed the turn: ${whyFailed(outcome.err)}`);
+      }
       if (outcome.kind !== 'answered') return await this.ended(turn, outcome.kind === 'failed' ? whyFailed(outcome.err) : 'the agent exited');
       // Every update the agent sent before its answer is applied before the turn ends.
       await this.updates;
