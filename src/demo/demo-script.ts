@@ -14,7 +14,8 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
       kind: 'tool_use',
       // Each agent's own shell tool: Claude Code's Bash, Gemini CLI's run_shell_command.
       name: gemini ? 'run_shell_command' : 'Bash',
-      input: { command: 'ls -A', description: 'List the repository' },
+      // Gemini CLI runs commands in a terminal, where ls lists in columns unless told one a line.
+      input: { command: gemini ? 'ls -A1' : 'ls -A', description: 'List the repository' },
       text: `(Demo) You asked: "${short(lastUserText(req))}". Let me look at the repository first.`,
     };
   }

@@ -127,8 +127,10 @@ describe('AcpDriver with the real Gemini CLI', () => {
     assert.ok(chat.fake.requests.every((r) => r.dialect === 'gemini' && r.path.includes('/models/gemini-2.5-flash:')), chat.fake.requests.map((r) => r.path).join(', '));
     const home = path.join(chat.configDir, 'agents', 'gemini');
     assert.deepEqual(JSON.parse(await readFile(path.join(home, '.gemini', 'settings.json'), 'utf8')), GEMINI_SETTINGS);
+    const closing = performance.now();
     await session.close();
-    await waitUntil('every tagged process to be gone', () => !alive(pid) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
+    t.diagnostic(`closed in ${(performance.now() - closing).toFixed(0)} ms`);
+    await waitUntil('every tagged process to be gone', () => !alive(pid) && !alive(-pid) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
   });
 
   it('shows a shell call it asked about, runs it in the worktree once allowed, and the model gets the output', LIMIT, async () => {

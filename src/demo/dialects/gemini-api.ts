@@ -2,9 +2,54 @@
 // enough for the real Gemini CLI (`gemini --acp`) to hold a conversation with it over
 // loopback.
 //
+// What Gemini CLI 0.61 sends
+// ---------------------------
+// Everything goes to `POST /v1beta/models/{model}:<method>` under
+// GOOGLE_GEMINI_BASE_URL, the key in `x-goog-api-key`:
+//   - `:streamGenerateContent?alt=sse` for every turn of the agent (and of its
+//     subagents): `contents`, `systemInstruction`, and `tools` with the
+//     agent's `functionDeclarations`. Its first user content carries a
+//     `<session_context>` part (date, OS, workspace listing) before the prompt.
+//   - `:generateContent` for its helpers, all of which ask for JSON
+//     (`generationConfig.responseMimeType: "application/json"` with a
+//     `responseJsonSchema`): the model router's classifier (not sent once
+//     GEMINI_MODEL pins the model), the next-speaker check, the LLM loop check,
+//     the write_file content corrector. Compression and session summaries,
+//     where they happen, offer no tools.
+//   - `:countTokens`, answered here with a rough count.
+// With the model pinned, plain turns, tool calls and loads send nothing but
+// main turns.
+//
 // Main turns versus auxiliary requests
 // ------------------------------------
-// PLACEHOLDER
+// The rule: a main turn is a `POST ...:streamGenerateContent` that offers
+// function declarations and asks for no JSON. Every agent turn offers the
+// agent its tools; no helper does, and every helper asks for JSON or is not
+// streamed. Auxiliary requests get an answer of the shape they ask for (a
+// sample of the schema), with zero usage.
+//
+// How it streams and what gemini makes of it
+// -----------------------------------------
+// Each part goes out as one SSE chunk (`data: {candidates:[{content:{role:
+// "model", parts:[part]}}]}`); the last carries `finishReason: "STOP"` and
+// `usageMetadata { promptTokenCount, candidatesTokenCount,
+// cachedContentTokenCount, totalTokenCount }`, where the prompt count includes
+// the cached tokens, as the API's does. Thinking is parts with `thought: true`;
+// gemini shows each as "**<subject>**\n<description>", the subject being the
+// part's leading bold text. A tool call is a `functionCall { id, name, args }`
+// part; gemini renames the call `<name>__<id>` and sends the result back as a
+// `functionResponse { id, name, response: { output } }` (or `{ error }`), its
+// shell's output wrapped as "<untrusted_context>\nOutput: ...\n...".
+// Gemini returns only input and output tokens to its ACP client.
+//
+// Errors and retries
+// ------------------
+// An error reply is the HTTP status with Google's body, `{ error: { code,
+// message, status } }` (status RESOURCE_EXHAUSTED for 429, and so on; a
+// reply's `errorType` overrides it). Gemini retries 429 and 5xx itself, up to
+// `general.maxAttempts` (10) with backoff; a 400 ends the prompt at once with
+// a JSON-RPC error carrying the message. A stall sends its chunks and then
+// keeps the stream open, with SSE comments to keep the socket busy.
 
 import type http from 'node:http';
 import { sampleFor, sendJson, ZERO_USAGE, type ModelDialect, type RecordedRequest, type ReplyTools, type ServedReply, type UnclassifiedRequest, type Usage } from '../model-dialect.js';
@@ -64,7 +109,8 @@ function lastUserText(req: RecordedRequest): string {
   for (let i = all.length - 1; i >= 0; i--) {
     const c = all[i]!;
     if (c.role !== 'user') continue;
-    const texts = (c.parts ?? []).filter((p) => typeof p.text === 'string' && !p.thought).map((p) => p.text!);
+    // Gemini CLI sends its session context as a part of the first prompt's own.
+    const texts = (c.parts ?? []).filter((p) => typeof p.text === 'string' && !p.thought && !p.text.startsWith('<session_context>')).map((p) => p.text!);
     if (texts.length) return texts.join('\n');
   }
   return '';
@@ -159,7 +205,9 @@ async function respond(reply: ServedReply, r: RecordedRequest, res: http.ServerR
   const n = tools.nextId();
   const model = route(r)?.model ?? 'gemini-fake';
   const usage = reply.kind === 'stall' ? tools.fallbackUsage : (reply.usage ?? tools.fallbackUsage);
-  const parts = partsOf(reply, n);
+  const made = partsOf(reply, n);
+  // A reply of no parts still ends with a chunk that says so.
+  const parts = made.length || reply.kind === 'stall' ? made : [{ text: '' }];
   const responseId = `resp_fake_${n}`;
   const candidate = (p: Part[], finish: boolean) => ({
     content: { role: 'model', parts: p },
