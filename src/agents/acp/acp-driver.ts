@@ -275,11 +275,11 @@ class AcpSession implements AgentSession {
     const died = this.gone.then(() => Promise.reject(new Error(`the agent exited${exitNote(this.proc)}`)));
     // Only the races below read it; once the session is open, the agent's exit is no start failure.
     died.catch(() => {});
-    const fs: { readTextFile: boolean; writeTextFile: boolean } = this.agent.clientFs ?? { readTextFile: true, writeTextFile: true };
+    const files = this.agent.clientFs ?? { readTextFile: true, writeTextFile: true };
     const init: InitializeResponse = await Promise.race([
       agent.request(methods.agent.initialize, {
         protocolVersion: PROTOCOL_VERSION,
-        clientCapabilities: { fs: { readTextFile: fs.readTextFile, writeTextFile: fs.writeTextFile }, terminal: false },
+        clientCapabilities: { fs: { readTextFile: files.readTextFile, writeTextFile: files.writeTextFile }, terminal: false },
         clientInfo: { name: 'hearth', version: '1' },
       }),
       died,
@@ -365,7 +365,7 @@ class AcpSession implements AgentSession {
     if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
-    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind), this.agent.toolName), stop: { kind: 'running' } };
+    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind), (call) => this.agent.toolName?.(call) ?? null), stop: { kind: 'running' } };
     this.current = { kind: 'turn', turn };
     try {
       const result = await this.runTurn(turn, input);
@@ -488,7 +488,7 @@ class AcpSession implements AgentSession {
     await this.updates;
     // The call asked about is shown, whole, before the question.
     for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput, req.toolCall)) turn.ctx.emit(ev);
-    const ask = acpAsk(req, this.options.worktreePath, this.agent.toolName);
+    const ask = acpAsk(req, this.options.worktreePath, (call) => this.agent.toolName?.(call) ?? null);
     const stopped = new Promise<PermissionDecision>((resolve) => {
       if (turn.ctx.signal.aborted) resolve({ outcome: 'cancelled', message: 'the turn was stopped' });
       turn.ctx.signal.addEventListener('abort', () => resolve({ outcome: 'cancelled', message: 'the turn was stopped' }), { once: true });
