@@ -74,7 +74,8 @@ describe('the new chat dialog', () => {
     const version = server.runtime.registry.get('claude').version;
     await dialog.getByLabel('Agent').locator('option', { hasText: version }).waitFor({ state: 'attached' });
     const acp = server.runtime.registry.get('claude-acp').version;
-    assert.deepEqual(await dialog.getByLabel('Agent').locator('option').allInnerTexts(), [`claude ${version}`, `claude-acp ${acp}`]);
+    const gemini = server.runtime.registry.get('gemini').version;
+    assert.deepEqual(await dialog.getByLabel('Agent').locator('option').allInnerTexts(), [`claude ${version}`, `claude-acp ${acp}`, `gemini ${gemini}`]);
     assert.equal(await dialog.getByLabel('Agent').inputValue(), 'claude');
     assert.match(await dialog.getByText(/agent's default/).first().innerText(), /Optional/);
     await shot(page, 'dialog');
