@@ -270,6 +270,25 @@ describe('AcpDriver with the real Gemini CLI', () => {
     await third.close();
   });
 
+  it('keeps the worktree untrusted where it asks, and trusts it only in a process opened in a mode that asks less', LIMIT, async () => {
+    const { chat, session } = await chatSession({ permissionMode: 'default' });
+    chat.fake.enqueue({ kind: 'tool_use', name: 'run_shell_command', input: { command: 'echo asked > asked.txt', description: 'x' } }, { kind: 'text', chunks: ['done'] });
+    const person = new ScriptedPerson(pick('allow_once'));
+    const one = await session.turn('run it', { answer: person.answer });
+    assert.equal(one.result.ok, true, JSON.stringify(one.result));
+    assert.equal(person.only().tool, 'run_shell_command');
+    const pid = session.pid();
+
+    // The running process, in an untrusted folder, refuses yolo: the chat gets a trusted one, and goes on.
+    chat.fake.enqueue({ kind: 'tool_use', name: 'run_shell_command', input: { command: 'echo unasked > unasked.txt', description: 'x' } }, { kind: 'text', chunks: ['done again'] });
+    const two = await session.turn('run another', { with: { permissionMode: 'bypassPermissions' } });
+    assert.equal(two.result.ok, true, JSON.stringify(two.result));
+    assert.notEqual(session.pid(), pid, 'a new process for the mode');
+    assert.equal((await readFile(path.join(chat.worktree, 'unasked.txt'), 'utf8')).trim(), 'unasked');
+    assert.match(sent(chat.fake.mainRequests().at(-1)), /echo asked > asked\.txt/, 'with the conversation');
+    await session.close();
+  });
+
   it("fails the turn with the model's error, and the warm session goes on", LIMIT, async () => {
     const { chat, session } = await chatSession();
     chat.fake.enqueue({ kind: 'text', chunks: ['warm'] });

@@ -47,6 +47,8 @@ export interface AcpLaunchContext {
   worktreePath: string;
   /** The model the chat asks for; null leaves the agent's default. */
   model: string | null;
+  /** The permission mode the session opens in; a change the running agent refuses opens a new process. */
+  permissionMode: PermissionMode | null;
 }
 
 export interface AcpLaunch {

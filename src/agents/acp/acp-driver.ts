@@ -82,7 +82,7 @@ export class AcpDriver implements AgentDriver {
     const home = path.join(this.deps.homes, spec.agent);
     await makePrivateDir(home);
     if (user) await giveTo(user, home);
-    return agent.launch({ installPath: spec.installPath, env: user ? asUserEnv(allowed, user) : allowed, home, worktreePath: spec.worktreePath, model: spec.model });
+    return agent.launch({ installPath: spec.installPath, env: user ? asUserEnv(allowed, user) : allowed, home, worktreePath: spec.worktreePath, model: spec.model, permissionMode: spec.permissionMode });
   }
 
   unavailable(): string | null {

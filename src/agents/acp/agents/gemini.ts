@@ -5,12 +5,17 @@
 // temporary file and a rename, since concurrent chats share the home): API-key auth,
 // no telemetry, no usage statistics, no auto-update, no session clean-up, and the
 // default approval mode, in which edits and shell commands are asked about through
-// `session/request_permission`. The worktree is a trusted folder to it
-// (GEMINI_CLI_TRUST_WORKSPACE): in an untrusted one it refuses the modes that ask less
-// (`autoEdit`, `yolo`). A trusted folder's own `.gemini/settings.json` counts, as a
-// repository's `.claude/settings.json` does for Claude Code; the same file is also
-// gemini's system settings (GEMINI_CLI_SYSTEM_SETTINGS_PATH), which win over a
-// repository's, so none of the keys above can be changed by one.
+// `session/request_permission`. The same file is also gemini's system settings
+// (GEMINI_CLI_SYSTEM_SETTINGS_PATH), which win over any other, a machine's or a
+// repository's.
+//
+// The worktree is an untrusted folder to it (GEMINI_CLI_TRUST_WORKSPACE=false), so a
+// repository's own `.gemini` (settings, policies that allow tools unasked, hooks, agents)
+// counts for nothing, except in a session that opens in `acceptEdits` or
+// `bypassPermissions`: gemini refuses its `autoEdit` and `yolo` in an untrusted folder, so
+// such a session trusts the worktree. A chat that moves into one of those modes gets a new
+// process (the running one refuses the mode); one that moves back out keeps its trusted
+// process until it next starts.
 //
 // What is mirrored
 // ----------------
@@ -180,7 +185,7 @@ function toolName({ toolCallId }: { toolCallId: string }): string | null {
 
 export const gemini: AcpAgent = {
   envPrefixes: ['GEMINI_', 'GOOGLE_'],
-  launch: async ({ installPath, env, home, model }) => {
+  launch: async ({ installPath, env, home, model, permissionMode }) => {
     await writeSettings(home);
     // Its own home variable would move `.gemini` away from the home given here.
     const rest = Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'GEMINI_CLI_HOME'));
@@ -190,7 +195,7 @@ export const gemini: AcpAgent = {
         ...rest,
         HOME: home,
         GEMINI_CLI_SYSTEM_SETTINGS_PATH: settingsPath(home),
-        GEMINI_CLI_TRUST_WORKSPACE: 'true',
+        GEMINI_CLI_TRUST_WORKSPACE: permissionMode === 'acceptEdits' || permissionMode === 'bypassPermissions' ? 'true' : 'false',
         // One process: without it gemini starts a second Node with more memory and relays to it.
         GEMINI_CLI_NO_RELAUNCH: 'true',
         GEMINI_MODEL: model ?? GEMINI_DEFAULT_MODEL,
