@@ -68,7 +68,7 @@ async function firstTurn(b: Bench, c: Chat, text: string): Promise<Sample> {
  * of Hearth between the first chunk and the clock.
  */
 async function bareWarmTurns(b: Bench, c: Chat, n: number): Promise<Sample[]> {
-  const launch = await b.agent.launch({ installPath: b.installPath, env: agentEnv(b.env, { allowPrefixes: b.agent.envPrefixes }), home: await newDir(b.ctx, 'hearth-bench-acp-bare-'), worktreePath: c.worktree, model: null });
+  const launch = await b.agent.launch({ installPath: b.installPath, env: agentEnv(b.env, { allowPrefixes: b.agent.envPrefixes }), home: await newDir(b.ctx, 'hearth-bench-acp-bare-'), worktreePath: c.worktree, model: null, permissionMode: null });
   const child = spawn(launch.command, launch.args, { cwd: c.worktree, env: launch.env, stdio: ['pipe', 'pipe', 'ignore'] });
   let onChunk: (() => void) | null = null;
   const conn = client({ name: 'bench' })

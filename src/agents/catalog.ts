@@ -2,6 +2,7 @@ import { PERMISSION_MODES, type AgentCapabilities, type BackendKind } from '../a
 import type { AcpAgent } from './acp/acp-agent.js';
 import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
 import { codex, codexAcpPath } from './acp/agents/codex.js';
+import { gemini, geminiPath } from './acp/agents/gemini.js';
 import { bundledClaudePath } from './claude/claude-install.js';
 import { packageVersion } from './package-version.js';
 
@@ -45,6 +46,17 @@ export const AGENT_CATALOG: readonly CatalogAgent[] = [
     acp: codex,
     // Each of Hearth's modes maps onto a sandbox and approval policy of Codex's.
     capabilities: { resumes: true, permissionModes: PERMISSION_MODES },
+  },
+  // Google's Gemini CLI in its ACP mode, against any Gemini API endpoint.
+  {
+    name: 'gemini',
+    backends: ['warm_acp'],
+    locate: geminiPath,
+    // Asking the bundle for `--version` takes seconds: it starts a second Node of its own.
+    version: () => packageVersion('@google/gemini-cli'),
+    acp: gemini,
+    // It resumes by `session/load` alone; Hearth's `dontAsk` and `auto` have no mode of its own.
+    capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'bypassPermissions'] },
   },
 ];
 

@@ -22,7 +22,7 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
   const configDir = path.resolve(dataDir, 'demo-claude');
   await mkdir(configDir, { recursive: true, mode: 0o700 });
   // No credential or endpoint of the user's may reach the scripted model or win over it.
-  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_'];
+  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_', 'GEMINI_', 'GOOGLE_'];
   const base = Object.fromEntries(Object.entries(env).filter(([name]) => !theirs.some((p) => name.startsWith(p))));
   return {
     url: model.url,
@@ -38,6 +38,9 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
       // Codex speaks the Responses API to the same scripted model.
       OPENAI_BASE_URL: `${model.url}/v1`,
       OPENAI_API_KEY: 'hearth-demo-key-not-a-secret',
+      // Gemini CLI speaks the Gemini API to the same model.
+      GEMINI_API_KEY: 'hearth-demo-key-not-a-secret',
+      GOOGLE_GEMINI_BASE_URL: model.url,
     },
     close: () => model.close(),
   };

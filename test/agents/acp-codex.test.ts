@@ -86,8 +86,8 @@ driverContract({
   spec: codexSpec,
   script: (chat, ...replies) => chat.fake.enqueue(...replies),
   toolCall: codexToolCall,
-  // codex-acp reports tokens and no cost.
-  price: () => 0,
+  // codex-acp reports tokens and no cost: it is unknown.
+  price: () => null,
   sessionIdSent: (req) => req.headers['session-id'],
   // Its standing answer names the command whole, as asked.
   suggestsPrefixes: false,

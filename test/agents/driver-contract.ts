@@ -62,8 +62,8 @@ export interface DriverFactory {
   suggestsPrefixes?: boolean;
   /** The agent's tool call for an intent, in a session of the permission mode given; Claude Code's by default. */
   toolCall?(chat: BackendChat, intent: ToolIntent, mode: PermissionMode | null): ToolCallScript;
-  /** The cost the driver reports for the model's figures; Claude Code's list price by default. */
-  price?(usage: Partial<Usage>): number;
+  /** The cost the driver reports for the model's figures, null for an agent that reports none; Claude Code's list price by default. */
+  price?(usage: Partial<Usage>): number | null;
   /** The agent's id for the conversation as a model request carries it, to compare with its resume token. */
   sessionIdSent?(req: RecordedRequest): unknown;
   /**

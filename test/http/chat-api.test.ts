@@ -260,7 +260,7 @@ describe('chat API: bad input gets a clear 4xx and changes nothing', () => {
       [{ repoPath: path.join(root, 'missing') }, 400, /does not exist/],
       [{ repoPath: root }, 400, /not a git repository/],
       [{ repoPath: tmpdir() }, 400, /outside the allowed roots .*HEARTH_REPO_ROOTS/],
-      [{ repoPath: repo, agent: 'codex' }, 400, /agent "codex" is not installed on this node \(installed: claude, claude-acp\)/],
+      [{ repoPath: repo, agent: 'no-such-agent' }, 400, /agent "no-such-agent" is not installed on this node \(installed: claude, claude-acp, [^)]*\bgemini\b/],
       [{ repoPath: repo, permissionMode: 'yolo' }, 400, /permissionMode/],
       [{ repoPath: repo, surprise: 1 }, 400, /surprise|additional/],
     ];

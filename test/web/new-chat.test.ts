@@ -75,7 +75,8 @@ describe('the new chat dialog', () => {
     await dialog.getByLabel('Agent').locator('option', { hasText: version }).waitFor({ state: 'attached' });
     const acp = server.runtime.registry.get('claude-acp').version;
     const codex = server.runtime.registry.get('codex').version;
-    assert.deepEqual(await dialog.getByLabel('Agent').locator('option').allInnerTexts(), [`claude ${version}`, `claude-acp ${acp}`, `codex ${codex}`]);
+    const gemini = server.runtime.registry.get('gemini').version;
+    assert.deepEqual(await dialog.getByLabel('Agent').locator('option').allInnerTexts(), [`claude ${version}`, `claude-acp ${acp}`, `codex ${codex}`, `gemini ${gemini}`]);
     assert.equal(await dialog.getByLabel('Agent').inputValue(), 'claude');
     assert.match(await dialog.getByText(/agent's default/).first().innerText(), /Optional/);
     await shot(page, 'dialog');

@@ -34,6 +34,22 @@ export interface AcpAgent {
    * agent's sessions live only where it ran.
    */
   sessionFiles?: AcpSessionFiles;
+  /** The tool's own name for a call the agent names by title only; null where it cannot tell. */
+  toolName?(call: { toolCallId: string }): string | null;
+  /** A turn's tokens where the agent returns them elsewhere than in the prompt response's `usage`. */
+  usage?(response: { _meta?: Record<string, unknown> | null }): AcpTokens | null;
+  /** The client file-system methods offered to it, where not both. */
+  clientFs?: { readTextFile: boolean; writeTextFile: boolean };
+  /** Whether the history `session/load` replays may still be coming after the load has answered. */
+  replaysAfterLoad?: boolean;
+}
+
+/** A turn's tokens, in the prompt response's `usage` terms. */
+export interface AcpTokens {
+  inputTokens: number;
+  outputTokens: number;
+  cachedReadTokens?: number;
+  cachedWriteTokens?: number;
 }
 
 export interface AcpLaunchContext {
@@ -46,6 +62,8 @@ export interface AcpLaunchContext {
   worktreePath: string;
   /** The model the chat asks for; null leaves the agent's default. */
   model: string | null;
+  /** The permission mode the session opens in; a change the running agent refuses opens a new process. */
+  permissionMode: PermissionMode | null;
 }
 
 export interface AcpLaunch {
@@ -59,6 +77,8 @@ export interface AcpSessionFiles {
   root(env: Record<string, string>): string;
   /** The session's files under the root, relative to it; those missing are left out. */
   list(root: string, sessionId: string, worktreePath: string): Promise<string[]>;
+  /** Readies the session's files for the agent's own `session/load`, once they are in place and before it starts. */
+  prepare?(root: string, sessionId: string, worktreePath: string): Promise<void>;
 }
 
 /** An agent that is a Node script, run with the server's own Node. */

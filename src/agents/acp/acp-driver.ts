@@ -84,7 +84,7 @@ export class AcpDriver implements AgentDriver {
     const home = path.join(this.deps.homes, spec.agent);
     await makePrivateDir(home);
     if (user) await giveTo(user, home);
-    return agent.launch({ installPath: spec.installPath, env: user ? asUserEnv(allowed, user) : allowed, home, worktreePath: spec.worktreePath, model: spec.model });
+    return agent.launch({ installPath: spec.installPath, env: user ? asUserEnv(allowed, user) : allowed, home, worktreePath: spec.worktreePath, model: spec.model, permissionMode: spec.permissionMode });
   }
 
   unavailable(): string | null {
@@ -105,7 +105,10 @@ export class AcpDriver implements AgentDriver {
     const launch = await this.launch(agent, spec).catch((err: unknown) => {
       throw new AgentStartError(spec.agent, `${spec.agent} could not be prepared: ${(err as Error).message}`, '', { cause: err });
     });
-    if (spec.resume) await this.restore(agent, spec, spec.resume, launch);
+    if (spec.resume) {
+      await this.restore(agent, spec, spec.resume, launch);
+      await this.prepare(agent, spec, spec.resume, launch);
+    }
     const proc = new AgentProcess({
       command: launch.command,
       args: launch.args,
@@ -125,7 +128,7 @@ export class AcpDriver implements AgentDriver {
       await session.close();
       this.deps.log.error({ chatId: spec.chatId, err }, 'acp: agent failed to start');
       const scope = !existsSync(spec.worktreePath) || spec.resume || spec.model || spec.permissionMode ? 'session' : 'node';
-      throw new AgentStartError(spec.agent, `${spec.agent} did not start: ${(err as Error).message}`, tail, { cause: err, scope });
+      throw new AgentStartError(spec.agent, `${spec.agent} did not start: ${whyFailed(err)}`, tail, { cause: err, scope });
     }
     if (this.disposed) {
       await session.close();
@@ -148,6 +151,17 @@ export class AcpDriver implements AgentDriver {
       if (written) this.deps.log.info({ chatId: spec.chatId, agent: spec.agent, sessionId, written }, 'acp: session files restored from the database');
     } catch (err) {
       this.deps.log.warn({ chatId: spec.chatId, agent: spec.agent, sessionId, err }, 'acp: session files could not be restored');
+    }
+  }
+
+  /** Lets the agent ready its files for its own load; a failure is logged, and the load tells what it finds. */
+  private async prepare(agent: AcpAgent, spec: SessionSpec, sessionId: string, launch: AcpLaunch): Promise<void> {
+    const files = agent.sessionFiles;
+    if (!files?.prepare) return;
+    try {
+      await files.prepare(files.root(launch.env), sessionId, spec.worktreePath);
+    } catch (err) {
+      this.deps.log.warn({ chatId: spec.chatId, agent: spec.agent, sessionId, err }, 'acp: session files could not be readied for the load');
     }
   }
 
@@ -185,6 +199,10 @@ interface Turn {
   failure: { said: string } | null;
 }
 
+/** A loaded session's replay is over once no update has come for this long, or at the latest after the other. */
+const REPLAY_QUIET_MS = 150;
+const REPLAY_MAX_MS = 3_000;
+
 /** How long a turn's end waits for its files to be stored; a slower mirror goes on behind it. */
 const MIRROR_WAIT_MS = 5_000;
 /** How long an idle agent gets to close its session before its process is ended. */
@@ -195,15 +213,12 @@ type State = { kind: 'starting' } | { kind: 'idle' } | { kind: 'turn'; turn: Tur
 /** claude-agent-acp offers Hearth's permission modes under the same ids but `dontAsk`; null asks, as Hearth's other Claude backends do. */
 const DEFAULT_MODE = 'default';
 
-/**
- * The agent's mode for Hearth's permission mode, by the agent's own names for them where
- * it has any; null when it offers neither that nor a default.
- */
-export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState, named: AcpAgent['modes'] = {}): string | null {
+/** The agent's mode for Hearth's permission mode; null when it offers neither that nor a default. */
+export function modeFor(mode: SessionOptions['permissionMode'], modes: SessionModeState, names: AcpAgent['modes'] = {}): string | null {
   const offered = (id: string) => modes.availableModes.some((m) => m.id === id);
-  const wanted = named[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE;
+  const wanted = names[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE;
   if (offered(wanted)) return wanted;
-  const fallback = named[DEFAULT_MODE] ?? DEFAULT_MODE;
+  const fallback = names[DEFAULT_MODE] ?? DEFAULT_MODE;
   return offered(fallback) ? fallback : null;
 }
 
@@ -223,6 +238,8 @@ class AcpSession implements AgentSession {
   /** The session's running cost as the agent last reported it. */
   private costSeen = 0;
   private readonly unknownKinds = new Set<string>();
+  /** How many updates have come, for telling when a replay has gone quiet. */
+  private updateCount = 0;
   /** Settles once the agent can no longer answer: its process exited or its stdout closed. */
   private readonly gone: Promise<void>;
 
@@ -268,10 +285,11 @@ class AcpSession implements AgentSession {
     const died = this.gone.then(() => Promise.reject(new Error(`the agent exited${exitNote(this.proc)}`)));
     // Only the races below read it; once the session is open, the agent's exit is no start failure.
     died.catch(() => {});
+    const files = this.agent.clientFs ?? { readTextFile: true, writeTextFile: true };
     const init: InitializeResponse = await Promise.race([
       agent.request(methods.agent.initialize, {
         protocolVersion: PROTOCOL_VERSION,
-        clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: false },
+        clientCapabilities: { fs: { readTextFile: files.readTextFile, writeTextFile: files.writeTextFile }, terminal: false },
         clientInfo: { name: 'hearth', version: '1' },
       }),
       died,
@@ -289,8 +307,9 @@ class AcpSession implements AgentSession {
     } else if (token && caps.loadSession) {
       // The history it replays comes while no turn runs, so it reaches no turn.
       const r = await Promise.race([agent.request(methods.agent.session.load, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
-      await this.updates;
       this.sessionId = token;
+      if (this.agent.replaysAfterLoad) await Promise.race([this.replayDone(), died]);
+      await this.updates;
       this.modes = r.modes ?? null;
       this.config = r.configOptions ?? null;
     } else {
@@ -307,16 +326,29 @@ class AcpSession implements AgentSession {
   }
 
   /**
+   * Resolves once the replay of a loaded session has gone quiet: an agent that goes on
+   * replaying after its answer would otherwise have the history land in the first turn.
+   */
+  private async replayDone(): Promise<void> {
+    const deadline = Date.now() + REPLAY_MAX_MS;
+    let seen = this.updateCount;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, REPLAY_QUIET_MS));
+      if (this.updateCount === seen || Date.now() > deadline) return;
+      seen = this.updateCount;
+    }
+  }
+
+  /**
    * Puts the agent in the mode for Hearth's permission mode: the mode of that id, or
    * where the agent offers none such, its `default`, which asks before acting.
    */
   private async applyMode(mode: SessionOptions['permissionMode']): Promise<void> {
     const modes = this.modes;
     if (!modes) return;
-    const named = this.agent.modes ?? {};
-    const wanted = modeFor(mode, modes, named);
+    const wanted = modeFor(mode, modes, this.agent.modes);
     if (wanted === null || modes.currentModeId === wanted) return;
-    if (wanted !== (named[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
+    if (wanted !== (this.agent.modes?.[mode ?? DEFAULT_MODE] ?? mode ?? DEFAULT_MODE)) this.deps.log.warn({ chatId: this.spec.chatId, mode, instead: wanted }, 'acp: the agent offers no such mode');
     await this.conn.agent.request(methods.agent.session.setMode, { sessionId: this.sessionId!, modeId: wanted });
     this.modes = { ...modes, currentModeId: wanted };
   }
@@ -358,7 +390,7 @@ class AcpSession implements AgentSession {
     if (this.current.kind === 'closed') return failedTurn('closed', 'the session has ended');
     if (this.current.kind === 'turn') return failedTurn('busy', 'a turn is already running in this session');
     if (ctx.signal.aborted) return failedTurn('aborted', 'aborted');
-    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind)), stop: { kind: 'running' }, failure: null };
+    const turn: Turn = { ctx, mapper: new AcpTurnMapper((kind) => this.unknown(kind), (call) => this.agent.toolName?.(call) ?? null), stop: { kind: 'running' }, failure: null };
     this.current = { kind: 'turn', turn };
     try {
       const result = await this.runTurn(turn, input);
@@ -389,7 +421,14 @@ class AcpSession implements AgentSession {
         ),
         this.gone.then(() => ({ kind: 'gone' as const })),
       ]);
-      if (outcome.kind !== 'answered') return await this.ended(turn, outcome.kind === 'failed' ? (outcome.err as Error).message : 'the agent exited');
+      if (outcome.kind === 'failed' && outcome.err instanceof RequestError && this.proc.running && turn.stop.kind === 'running') {
+        // The agent answered the prompt with an error (Gemini CLI does for the model's): it lives on, and so does the session.
+        await this.updates;
+        const message = turn.mapper.message();
+        if (message) ctx.emit(message);
+        return failedTurn('agent_error', `${this.spec.agent} failed the turn: ${whyFailed(outcome.err)}`);
+      }
+      if (outcome.kind !== 'answered') return await this.ended(turn, outcome.kind === 'failed' ? whyFailed(outcome.err) : 'the agent exited');
       // Every update the agent sent before its answer is applied before the turn ends.
       await this.updates;
       const message = turn.mapper.message();
@@ -426,7 +465,10 @@ class AcpSession implements AgentSession {
 
   /** The turn's tokens as the agent returns them with its answer, and its cost as the change in the session's running cost. */
   private usageOf(response: { usage?: unknown }, mapper: AcpTurnMapper): TurnUsage | null {
-    const u = response.usage as { inputTokens?: number; outputTokens?: number; cachedReadTokens?: number; cachedWriteTokens?: number } | null | undefined;
+    const u = (response.usage ?? this.agent.usage?.(response as { _meta?: Record<string, unknown> | null })) as
+      | { inputTokens?: number; outputTokens?: number; cachedReadTokens?: number; cachedWriteTokens?: number }
+      | null
+      | undefined;
     const cost = mapper.costUsd;
     // An agent that reports no cost leaves it unknown rather than free.
     const costUsd = cost !== null ? round(Math.max(0, cost - this.costSeen)) : null;
@@ -443,6 +485,7 @@ class AcpSession implements AgentSession {
 
   /** Queues one update behind those before it. */
   private update(n: SessionNotification): void {
+    this.updateCount++;
     this.updates = this.updates.then(() => {
       if (n.sessionId !== this.sessionId) return;
       if (n.update.sessionUpdate === 'current_mode_update' && this.modes) this.modes = { ...this.modes, currentModeId: n.update.currentModeId };
@@ -478,8 +521,8 @@ class AcpSession implements AgentSession {
     // Updates sent before the request are the turn's before it is asked.
     await this.updates;
     // The call asked about is shown, whole, before the question.
-    for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput)) turn.ctx.emit(ev);
-    const ask = acpAsk(req, this.options.worktreePath, turn.mapper.diffsOf(req.toolCall.toolCallId));
+    for (const ev of turn.mapper.announce(req.toolCall.toolCallId, req.toolCall.rawInput, req.toolCall)) turn.ctx.emit(ev);
+    const ask = acpAsk(req, this.options.worktreePath, turn.mapper.diffsOf(req.toolCall.toolCallId), (call) => this.agent.toolName?.(call) ?? null);
     const stopped = new Promise<PermissionDecision>((resolve) => {
       if (turn.ctx.signal.aborted) resolve({ outcome: 'cancelled', message: 'the turn was stopped' });
       turn.ctx.signal.addEventListener('abort', () => resolve({ outcome: 'cancelled', message: 'the turn was stopped' }), { once: true });
@@ -528,6 +571,14 @@ async function fsAnswer<T>(file: string, work: () => Promise<T>): Promise<T> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw RequestError.resourceNotFound(file);
     throw new RequestError(-32603, (err as Error).message);
   }
+}
+
+/** An error's message, with the details an agent's JSON-RPC error carries beside it. */
+function whyFailed(err: unknown): string {
+  const message = (err as Error).message;
+  if (!(err instanceof RequestError)) return message;
+  const details = (err.data as { details?: unknown } | undefined)?.details;
+  return typeof details === 'string' && details && !message.includes(details) ? `${message}: ${details}` : message;
 }
 
 function round(usd: number): number {

@@ -1,4 +1,4 @@
-import type { ContentBlock, SessionUpdate, ToolCallContent, ToolCallStatus, ToolKind as AcpToolKind } from '@agentclientprotocol/sdk';
+import type { ContentBlock, SessionUpdate, ToolCallContent, ToolCallStatus, ToolCallUpdate, ToolKind as AcpToolKind } from '@agentclientprotocol/sdk';
 import type { AgentEvent, FileDiff, FileLocation, ToolKind, ToolStatus } from '../../api/events.js';
 import type { MessagePart } from '../../api/parts.js';
 
@@ -12,7 +12,11 @@ export class AcpTurnMapper {
   /** Costs as the agent reports them: a running total for the session. */
   costUsd: number | null = null;
 
-  constructor(private readonly unknownKind: (kind: string) => void) {}
+  constructor(
+    private readonly unknownKind: (kind: string) => void,
+    /** The agent's own way to name a call it gives only a title. */
+    private readonly nameOf: (call: { toolCallId: string }) => string | null = () => null,
+  ) {}
 
   map(update: SessionUpdate): AgentEvent[] {
     switch (update.sessionUpdate) {
@@ -21,15 +25,19 @@ export class AcpTurnMapper {
       case 'agent_thought_chunk':
         return this.chunk('thinking', update.content);
       case 'tool_call': {
-        const name = toolName(update) ?? update.title;
-        const held: HeldCall = { name, input: update.rawInput, status: update.status ?? 'pending', details: details(update), announced: false, output: terminalOutput(update._meta) };
-        this.calls.set(update.toolCallId, held);
+        const held = this.hold(update);
         const done = finished(update.status, update.toolCallId, update.content, update.rawOutput, held.output);
         // A call whose input is still being written is announced once it is whole.
         return [...(hasInput(update.rawInput) || done.length ? this.announce(update.toolCallId) : []), ...done];
       }
       case 'tool_call_update': {
         const id = update.toolCallId;
+        // Some agents (Gemini CLI) send no `tool_call` first: the first update makes the entry, and it is shown as it is.
+        if (!this.calls.has(id)) {
+          const held = this.hold(update);
+          const done = finished(update.status, id, update.content, update.rawOutput, held.output);
+          return [...this.announce(id), ...done];
+        }
         const call = this.calls.get(id);
         if (call) call.output += terminalOutput(update._meta);
         const done = finished(update.status, id, update.content, update.rawOutput, call?.output ?? '');
@@ -73,11 +81,21 @@ export class AcpTurnMapper {
     }
   }
 
+  /** Starts keeping a call, from the first the agent says of it. */
+  private hold(update: ToolCallUpdate & { name?: string | null }): HeldCall {
+    const name = toolName(update) ?? this.nameOf(update) ?? update.title ?? 'tool';
+    const held: HeldCall = { name, input: update.rawInput, status: update.status ?? 'pending', details: details(update), announced: false, output: terminalOutput(update._meta) };
+    this.calls.set(update.toolCallId, held);
+    return held;
+  }
+
   /**
    * The `tool_call` event of a call not yet announced, with the input known so far
    * (`input`, when the agent asks about the call, carries it whole); nothing once announced.
+   * `asked`, the call as a permission request shows it, makes the entry of a call not seen before.
    */
-  announce(id: string, input?: unknown): AgentEvent[] {
+  announce(id: string, input?: unknown, asked?: ToolCallUpdate): AgentEvent[] {
+    if (asked && !this.calls.has(id)) this.hold(asked);
     const call = this.calls.get(id);
     if (!call || call.announced) return [];
     call.announced = true;
@@ -160,8 +178,11 @@ function details(u: {
   return out;
 }
 
+/** The diffs of a call's content; one that marks itself a new file (`_meta.kind: "add"`, as Gemini CLI's do) has no old text. */
 export function diffsOf(content: ToolCallContent[] | null | undefined): FileDiff[] {
-  return (content ?? []).flatMap((c) => (c.type === 'diff' ? [{ path: c.path, oldText: c.oldText ?? null, newText: c.newText }] : []));
+  return (content ?? []).flatMap((c) =>
+    c.type === 'diff' ? [{ path: c.path, oldText: c._meta?.kind === 'add' ? null : (c.oldText ?? null), newText: c.newText }] : [],
+  );
 }
 
 /** A tool_result for a call that has ended, or nothing while it runs. */

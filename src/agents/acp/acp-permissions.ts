@@ -11,10 +11,15 @@ const PLAN_KINDS: readonly PermissionOptionKind[] = ['allow_once', 'reject_once'
  * are the ACP kinds, one option per kind: agents name their options differently (and
  * rename them between versions), so the answer goes back by kind.
  */
-export function acpAsk(req: RequestPermissionRequest, cwd: string, shown: readonly FileDiff[] = []): PermissionAsk {
+export function acpAsk(
+  req: RequestPermissionRequest,
+  cwd: string,
+  shown: readonly FileDiff[] = [],
+  nameOf: (call: { toolCallId: string }) => string | null = () => null,
+): PermissionAsk {
   const call = req.toolCall;
   const claude = (call._meta?.claudeCode ?? {}) as { toolName?: unknown };
-  const tool = call.name ?? (typeof claude.toolName === 'string' ? claude.toolName : null) ?? call.title ?? 'tool';
+  const tool = call.name ?? (typeof claude.toolName === 'string' ? claude.toolName : null) ?? nameOf(call) ?? call.title ?? 'tool';
   const input = call.rawInput ?? {};
   const plan = planOf(tool, input);
   // A plan is approved or not, for this once.
