@@ -288,7 +288,7 @@ describe('chat API: bad input gets a clear 4xx and changes nothing', () => {
     assert.match(big.body.error.message, /5000 bytes; the limit is 4096/);
     const far = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'y'.repeat(100_000) });
     assert.equal(far.status, 413);
-    const unknownAgent = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'x', agent: 'gemini' });
+    const unknownAgent = await client.request('POST', `/api/chats/${chat.id}/messages`, { text: 'x', agent: 'no-such-agent' });
     assert.equal(unknownAgent.status, 400);
     const res = await fetch(`${client.baseUrl}/api/chats/${chat.id}/events`, {
       headers: { authorization: `Bearer ${TOKEN}`, 'last-event-id': 'yesterday' },
