@@ -4,7 +4,7 @@ import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
 import { codex, codexAcpPath } from './acp/agents/codex.js';
 import { gemini, geminiPath } from './acp/agents/gemini.js';
 import { bundledClaudePath } from './claude/claude-install.js';
-import { packageVersion } from './package-version.js';
+import { packageVersion } from './installed-package.js';
 
 /** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
 export interface CatalogAgent {

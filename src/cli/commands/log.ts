@@ -1,3 +1,4 @@
+import { inTurnOrder } from '../../api/turn-order.js';
 import type { StoredPart } from '../../api/parts.js';
 import type { StoredMessage } from '../../api/views.js';
 import type { HearthApi } from '../api-client.js';
@@ -23,18 +24,7 @@ export async function showLog(api: HearthApi, ref: string, options: { json: bool
  * so messages are gathered by turn rather than taken in stored order.
  */
 export function renderHistory(messages: StoredMessage[], style: Style): string {
-  const turns: StoredMessage[][] = [];
-  const byTurn = new Map<string, StoredMessage[]>();
-  for (const message of messages) {
-    const known = message.turnId === null ? undefined : byTurn.get(message.turnId);
-    if (known) {
-      known.push(message);
-      continue;
-    }
-    const turn = [message];
-    turns.push(turn);
-    if (message.turnId !== null) byTurn.set(message.turnId, turn);
-  }
+  const turns = inTurnOrder(messages);
   // In a chat that has talked to more than one agent, each reply says whose it is.
   const several = new Set(messages.map((m) => m.agent)).size > 1;
   return turns.length === 0 ? '' : turns.map((turn) => renderTurn(turn, style, several)).join('\n\n') + '\n';

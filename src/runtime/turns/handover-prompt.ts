@@ -1,16 +1,9 @@
+import { inTurnOrder } from '../../api/turn-order.js';
 import type { StoredPart } from '../../api/parts.js';
-import type { TurnStatus } from '../../api/views.js';
+import type { StoredMessage } from '../../api/views.js';
 
-/** A stored message of the chat, as the hand-over reads it. */
-export interface HistoryMessage {
-  turnId: string | null;
-  role: 'user' | 'assistant';
-  /** The agent the turn was for: the user's addressee, or the reply's author. */
-  agent: string | null;
-  parts: StoredPart[];
-  turnStatus: TurnStatus | null;
-  turnError: string | null;
-}
+/** A stored message of the chat, as the hand-over reads it; its agent is the user's addressee, or the reply's author. */
+export type HistoryMessage = Pick<StoredMessage, 'turnId' | 'role' | 'agent' | 'parts' | 'turnStatus' | 'turnError'>;
 
 /**
  * What the agent's own conversation lacks: `joining`, it starts a new one in a chat that
@@ -84,23 +77,6 @@ export function handover(input: HandoverInput, limits: HandoverLimits = HANDOVER
       : `[Hearth] Meanwhile, in this chat, since your last turn, the user talked to other agents in the same working directory. Here is what was said and done, oldest first:`;
   const prompt = `${intro}\n\n<conversation>\n${body}\n</conversation>\n\nNow the user says to you:\n\n${input.text}`;
   return { prompt, told: kept.length, leftOut: dropped > 0 || Boolean(input.older) };
-}
-
-/** Messages gathered by turn, turns in the order of their first message: a reply is stored after messages that came while it ran. */
-function inTurnOrder(history: readonly HistoryMessage[]): HistoryMessage[][] {
-  const turns: HistoryMessage[][] = [];
-  const byTurn = new Map<string, HistoryMessage[]>();
-  for (const message of history) {
-    const known = message.turnId === null ? undefined : byTurn.get(message.turnId);
-    if (known) {
-      known.push(message);
-      continue;
-    }
-    const turn = [message];
-    turns.push(turn);
-    if (message.turnId !== null) byTurn.set(message.turnId, turn);
-  }
-  return turns;
 }
 
 /** One turn as told: the user's words to an agent, what the agent did and said, and how the turn ended when it did not succeed. */

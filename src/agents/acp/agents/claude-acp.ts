@@ -1,18 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CLAUDE_ENV_PREFIXES } from '../../process/agent-env.js';
 import { claudeConfigDir } from '../../claude/pty/local-transcript.js';
+import { installedFile } from '../../installed-package.js';
 import { nodeScript, type AcpAgent } from '../acp-agent.js';
 
 /** The entry script of claude-agent-acp, installed as one of Hearth's own packages, if it is. */
 export function claudeAcpPath(): string | null {
-  try {
-    const pkg = fileURLToPath(import.meta.resolve('@agentclientprotocol/claude-agent-acp/package.json'));
-    return path.join(path.dirname(pkg), 'dist', 'index.js');
-  } catch {
-    return null;
-  }
+  return installedFile('@agentclientprotocol/claude-agent-acp', 'dist', 'index.js');
 }
 
 /**

@@ -25,8 +25,8 @@ import { randomBytes } from 'node:crypto';
 import { chown, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PermissionMode } from '../../../api/views.js';
+import { installedFile } from '../../installed-package.js';
 import { nodeScript, type AcpAgent } from '../acp-agent.js';
 
 /** The public OpenAI API, where OPENAI_BASE_URL does not point elsewhere. */
@@ -37,12 +37,7 @@ const PROVIDER = 'hearth-openai';
 
 /** The entry script of codex-acp, installed as one of Hearth's own packages, if it is. */
 export function codexAcpPath(): string | null {
-  try {
-    const pkg = fileURLToPath(import.meta.resolve('@agentclientprotocol/codex-acp/package.json'));
-    return path.join(path.dirname(pkg), 'dist', 'index.js');
-  } catch {
-    return null;
-  }
+  return installedFile('@agentclientprotocol/codex-acp', 'dist', 'index.js');
 }
 
 /**

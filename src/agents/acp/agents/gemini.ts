@@ -42,7 +42,7 @@
 import { randomUUID } from 'node:crypto';
 import { chown, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { installedFile } from '../../installed-package.js';
 import { nodeScript, type AcpAgent, type AcpSessionFiles } from '../acp-agent.js';
 
 /** The model when the chat names none: pinned, so gemini's router sends no model call of its own to choose one. */
@@ -50,12 +50,7 @@ export const GEMINI_DEFAULT_MODEL = 'gemini-2.5-pro';
 
 /** The entry script of Gemini CLI, installed as one of Hearth's own packages, if it is. */
 export function geminiPath(): string | null {
-  try {
-    const pkg = fileURLToPath(import.meta.resolve('@google/gemini-cli/package.json'));
-    return path.join(path.dirname(pkg), 'bundle', 'gemini.js');
-  } catch {
-    return null;
-  }
+  return installedFile('@google/gemini-cli', 'bundle', 'gemini.js');
 }
 
 /** Hearth's settings for gemini. */
