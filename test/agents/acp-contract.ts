@@ -21,7 +21,7 @@ export interface AcpContractFactory {
   toolCall?(chat: BackendChat, intent: ToolIntent, mode: PermissionMode | null): ToolCallScript;
   /** Lines of the agent's environment (`env` output) that must reach it. */
   reaches(chat: BackendChat): string[];
-  /** Variables of the agent's own kind that Hearth sets itself and keeps from the agent, by name. */
+  /** Variables the agent would take, set by the node, that the driver keeps from it because it sets what they set itself. */
   strays?(chat: BackendChat): Record<string, string>;
   /** What a case checks of this agent besides what it checks of every one. */
   also?: {
@@ -34,7 +34,7 @@ export interface AcpContractFactory {
   cannotHold?: Record<string, string>;
 }
 
-/** Whether any process of the group that `pid` leads, or `pid` itself, or one tagged for the chat is left. */
+/** Whether the process `pid`, one of its process group, or one tagged for the chat is still there. */
 const anyLeft = (chat: BackendChat, pid: number) => alive(pid) || alive(-pid) || taggedProcesses({ prefix: chat.tagPrefix }).length > 0;
 
 export function acpContract(factory: AcpContractFactory): void {
