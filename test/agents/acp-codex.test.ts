@@ -1,50 +1,29 @@
 // AcpDriver driving the real codex-acp (and the Codex it runs) against the fake model
-// server speaking the Responses API, on real git worktrees: the driver contract, then
-// what is Codex's own (one warm process across turns, asking before it leaves its
-// sandbox, resuming on another machine's empty home).
+// server speaking the Responses API, on real git worktrees: the driver contract and the
+// ACP contract, then what is Codex's own (asking before it leaves its sandbox, resuming
+// on another machine's empty home).
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pino } from 'pino';
-import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
+import { AcpDriver, modeFor } from '../../src/agents/acp/acp-driver.js';
 import { CODEX_CONFIG_TOML, CODEX_MODES, codexAcpPath, codexBinaryPath } from '../../src/agents/acp/agents/codex.js';
-import type { SessionSpec } from '../../src/agents/contract/driver.js';
-import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import type { PermissionMode } from '../../src/api/views.js';
 import { startDemo } from '../../src/demo/demo-mode.js';
-import { AgentSessionFiles } from '../../src/store/agent-session-files.js';
-import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
+import { acpDrivers, askWord, keepWord, log } from '../fixtures/acp-drivers.js';
+import type { BackendChat } from '../fixtures/backend-chats.js';
 import { codexEnv } from '../fixtures/codex-env.js';
 import { lastToolResult } from '../fixtures/fake-anthropic.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
 import { ChatSession, RecordedReports, runTurn, texts } from '../fixtures/driver-turns.js';
-import { alive } from '../fixtures/processes.js';
 import { pick, ScriptedPerson } from '../fixtures/scripted-person.js';
+import { acpContract } from './acp-contract.js';
 import { driverContract, type ToolCallScript, type ToolIntent } from './driver-contract.js';
 
-const log = pino({ level: 'silent' });
-let db: TestSchema;
-let files: AgentSessionFiles;
-before(async () => {
-  db = await testSchema('acp_codex');
-  files = new AgentSessionFiles(db.sql);
-});
-after(async () => {
-  await db.drop();
-});
-const LIMIT = { timeout: 90_000 };
 const ENTRY = codexAcpPath()!;
-
-function codexDriver(chat: BackendChat, homeDir = chat.configDir, extra: Partial<AcpDriverDeps> = {}): AcpDriver {
-  return new AcpDriver({ log, env: codexEnv(chat.fake, homeDir), processTagPrefix: chat.tagPrefix, homes: path.join(homeDir, 'agents'), sessionFiles: files, ...extra });
-}
-
-function codexSpec(chat: BackendChat, more: Partial<SessionSpec> = {}): SessionSpec {
-  return sessionSpec(chat, { agent: 'codex', installPath: ENTRY, ...more });
-}
+const acp = acpDrivers({ name: 'AcpDriver (codex-acp)', agent: 'codex', installPath: ENTRY, schema: 'acp_codex', timeout: 90_000, env: (chat, homeDir) => codexEnv(chat.fake, homeDir) });
+const LIMIT = acp.limit;
 
 /** Whether Codex runs the chat's commands where it may ask first: everywhere but full access. */
 const canAsk = (mode: PermissionMode | null) => mode !== 'bypassPermissions' && mode !== 'dontAsk';
@@ -81,10 +60,7 @@ function codexToolCall(chat: BackendChat, intent: ToolIntent, mode: PermissionMo
 const ACP_WORDS = 'an ACP permission outcome carries an option id and nothing else: the person’s words have no way to the agent';
 
 driverContract({
-  name: 'AcpDriver (codex-acp)',
-  driver: (chat, configDir) => codexDriver(chat, configDir),
-  spec: codexSpec,
-  script: (chat, ...replies) => chat.fake.enqueue(...replies),
+  ...acp.contract,
   toolCall: codexToolCall,
   // codex-acp reports tokens and no cost: it is unknown.
   price: () => null,
@@ -104,53 +80,22 @@ driverContract({
   },
 });
 
+acpContract({
+  acp,
+  toolCall: codexToolCall,
+  reaches: (chat) => ['HOME=', `OPENAI_BASE_URL=${chat.fake.url}/v1`, 'CODEX_HOME='],
+});
+
 describe('AcpDriver with the real codex-acp', () => {
-  let chats: BackendChats;
-  const drivers: AcpDriver[] = [];
-  before(() => {
-    chats = new BackendChats();
-  });
-  after(async () => {
-    await Promise.all(drivers.map((d) => d.dispose()));
-    await chats.close();
-  });
-  const chatSession = async (more: Partial<SessionSpec> = {}, homeDir?: string) => {
-    const chat = await chats.create();
-    const driver = codexDriver(chat, homeDir);
-    drivers.push(driver);
-    return { chat, driver, session: new ChatSession(driver, codexSpec(chat, more)) };
-  };
+  const chats = acp.chats();
 
   it('runs the native codex binary the adapter depends on', () => {
     const binary = codexBinaryPath(ENTRY);
     assert.ok(binary && existsSync(binary), `found ${binary}`);
   });
 
-  it('keeps one warm process across turns, and the second turn streams far sooner', LIMIT, async () => {
-    const { chat, session } = await chatSession();
-    chat.fake.enqueue({ kind: 'text', chunks: ['first ', 'answer'] }, { kind: 'text', chunks: ['second ', 'answer'] });
-    const opening = performance.now();
-    await session.session();
-    const openMs = performance.now() - opening;
-    const one = await session.turn('first question');
-    assert.equal(one.result.ok, true, JSON.stringify(one.result));
-    const pid = session.pid();
-    assert.ok(pid && alive(pid));
-    const two = await session.turn('second question');
-    assert.equal(two.result.ok, true, JSON.stringify(two.result));
-    assert.equal(session.pid(), pid, 'the same process served both turns');
-    assert.deepEqual(texts(two.events, 'text_delta'), ['second ', 'answer']);
-    const cold = openMs + one.firstDeltaMs!;
-    assert.ok(two.firstDeltaMs! * 2 < cold, `warm first delta ${two.firstDeltaMs!.toFixed(0)} ms vs cold ${cold.toFixed(0)} ms`);
-    const last = sent(chat.fake.mainRequests().at(-1));
-    assert.match(last, /first question/);
-    assert.match(last, /first answer/);
-    await session.close();
-    await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
-  });
-
   it('asks before a command leaves its sandbox, and runs it in the worktree once allowed', LIMIT, async () => {
-    const { chat, session } = await chatSession({ permissionMode: 'default' });
+    const { chat, session } = await chats.chatSession({ permissionMode: 'default' });
     const command = 'echo allowed > allowed.txt && cat allowed.txt';
     chat.fake.enqueue(codexToolCall(chat, { kind: 'shell', command, description: 'write a file' }, 'default').reply, { kind: 'text', chunks: ['ran it'] });
     const person = new ScriptedPerson(pick('allow_once'));
@@ -170,7 +115,7 @@ describe('AcpDriver with the real codex-acp', () => {
   });
 
   it('fails a turn whose model call fails, with the error, and the next turn works', LIMIT, async () => {
-    const { chat, session } = await chatSession();
+    const { chat, session } = await chats.chatSession();
     chat.fake.enqueue({ kind: 'error', status: 400, message: 'the scripted request was refused' });
     const t = await session.turn('this fails');
     assert.ok(!t.result.ok && t.result.code === 'api_error', JSON.stringify(t.result));
@@ -185,9 +130,8 @@ describe('AcpDriver with the real codex-acp', () => {
 
   it('retries a failed model call as often as CODEX_REQUEST_MAX_RETRIES allows', LIMIT, async () => {
     const chat = await chats.create();
-    const driver = codexDriver(chat, chat.configDir, { env: codexEnv(chat.fake, chat.configDir, { CODEX_REQUEST_MAX_RETRIES: '1' }) });
-    drivers.push(driver);
-    const session = new ChatSession(driver, codexSpec(chat));
+    const driver = chats.driver(chat, chat.configDir, { env: codexEnv(chat.fake, chat.configDir, { CODEX_REQUEST_MAX_RETRIES: '1' }) });
+    const session = new ChatSession(driver, acp.spec(chat));
     chat.fake.enqueue({ kind: 'error', status: 500 }, { kind: 'text', chunks: ['second try'] });
     const t = await session.turn('try twice');
     assert.equal(t.result.ok, true, JSON.stringify(t.result));
@@ -197,7 +141,7 @@ describe('AcpDriver with the real codex-acp', () => {
   });
 
   it("keeps a person's standing answer to the chat: Codex is allowed once, and writes no rule of its own for the node", LIMIT, async () => {
-    const { chat, session } = await chatSession({ permissionMode: 'default' });
+    const { chat, session } = await chats.chatSession({ permissionMode: 'default' });
     const command = 'echo always >> always.txt';
     const run = () => codexToolCall(chat, { kind: 'shell', command, description: 'append' }, 'default').reply;
     chat.fake.enqueue(run(), { kind: 'text', chunks: ['once'] }, run(), { kind: 'text', chunks: ['twice'] });
@@ -212,7 +156,7 @@ describe('AcpDriver with the real codex-acp', () => {
   });
 
   it('keeps the sandbox where nobody allowed more: a command that writes fails, and nothing is written', LIMIT, async () => {
-    const { chat, session } = await chatSession({ permissionMode: 'default' });
+    const { chat, session } = await chats.chatSession({ permissionMode: 'default' });
     chat.fake.enqueue(codexToolCall(chat, { kind: 'shell', command: 'echo no > sandboxed.txt', description: 'write' }, 'bypassPermissions').reply, { kind: 'text', chunks: ['could not'] });
     const t = await session.turn('write it');
     assert.equal(t.result.ok, true, JSON.stringify(t.result));
@@ -224,64 +168,21 @@ describe('AcpDriver with the real codex-acp', () => {
     await session.close();
   });
 
-  it('returns crashed for an agent killed mid-turn, leaves no process, and the next session resumes the conversation', LIMIT, async () => {
-    const { chat, driver, session } = await chatSession();
-    chat.fake.enqueue({ kind: 'text', chunks: ['I will keep HERON'] });
-    assert.equal((await session.turn('keep the word HERON')).result.ok, true);
-    const token = session.reports.last;
-    assert.ok(token);
-    chat.fake.enqueue({ kind: 'stall', chunks: ['working'] });
-    let killed = 0;
-    const t = await session.turn('stall', {
-      onEvent: (e, s) => {
-        if (e.kind === 'text_delta' && !killed) {
-          killed = s.pid()!;
-          process.kill(killed, 'SIGKILL');
-        }
-      },
-    });
-    assert.ok(killed > 0);
-    assert.ok(!t.result.ok && t.result.code === 'crashed', JSON.stringify(t.result));
-    assert.match(t.result.error, /codex exited mid-turn.*SIGKILL/s);
-    await waitUntil('every tagged process to be gone', () => !alive(killed) && !alive(-killed) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
-
-    const again = new ChatSession(driver, codexSpec(chat, { resume: token }));
-    chat.fake.enqueue({ kind: 'text', chunks: ['HERON'] });
-    const next = await again.turn('which word?');
-    assert.equal(next.result.ok, true, JSON.stringify(next.result));
-    assert.equal(again.reports.last, token, 'the same conversation goes on');
-    assert.deepEqual(texts(next.events, 'text_delta'), ['HERON'], 'nothing of the history comes back as events');
-    const last = sent(chat.fake.mainRequests().at(-1));
-    assert.match(last, /keep the word HERON/);
-    assert.match(last, /I will keep HERON/);
-    await again.close();
-  });
-
   it('resumes with the whole history after dispose, on an empty home, from PostgreSQL', LIMIT, async () => {
-    const { chat, driver, session } = await chatSession();
-    chat.fake.enqueue({ kind: 'text', chunks: ['I will keep LYNX'] });
-    assert.equal((await session.turn('keep the word LYNX')).result.ok, true);
-    const token = session.reports.last;
-    assert.ok(token);
+    const { chat, driver, session } = await chats.chatSession();
+    const token = await keepWord(chat, session, 'LYNX');
     await driver.dispose();
 
     const elsewhere = await chats.configDir();
-    const fresh = codexDriver(chat, elsewhere);
-    drivers.push(fresh);
+    const fresh = chats.driver(chat, elsewhere);
     assert.equal(existsSync(path.join(elsewhere, 'agents')), false, 'nothing of the first machine is here');
-    const again = new ChatSession(fresh, codexSpec(chat, { resume: token }));
-    chat.fake.enqueue({ kind: 'text', chunks: ['LYNX'] });
-    const t = await again.turn('which word?');
-    assert.equal(t.result.ok, true, JSON.stringify(t.result));
-    assert.equal(again.reports.last, token);
-    const last = sent(chat.fake.mainRequests().at(-1));
-    assert.match(last, /keep the word LYNX/);
-    assert.match(last, /I will keep LYNX/);
+    const again = new ChatSession(fresh, acp.spec(chat, { resume: token }));
+    await askWord(chat, again, 'LYNX', token);
     await again.close();
   });
 
   it("runs the chat's model, and its home's config.toml is Hearth's", LIMIT, async () => {
-    const { chat, session } = await chatSession({ model: 'gpt-6-astra' });
+    const { chat, session } = await chats.chatSession({ model: 'gpt-6-astra' });
     chat.fake.enqueue({ kind: 'text', chunks: ['astra here'] });
     const t = await session.turn('which model?');
     assert.equal(t.result.ok, true, JSON.stringify(t.result));
@@ -297,9 +198,8 @@ describe('AcpDriver with the real codex-acp', () => {
     const dataDir = await chats.configDir();
     const demo = await startDemo(dataDir, { PATH: process.env.PATH, HOME: dataDir, OPENAI_API_KEY: 'a-real-key-that-must-stay-out', OPENAI_BASE_URL: 'https://api.example.invalid/v1' });
     try {
-      const driver = new AcpDriver({ log, env: demo.agentEnv as Record<string, string>, processTagPrefix: chat.tagPrefix, homes: path.join(dataDir, 'agents') });
-      drivers.push(driver);
-      const session = await driver.open(codexSpec(chat), new RecordedReports());
+      const driver = chats.keep(new AcpDriver({ log, env: demo.agentEnv as Record<string, string>, processTagPrefix: chat.tagPrefix, homes: path.join(dataDir, 'agents') }));
+      const session = await driver.open(acp.spec(chat), new RecordedReports());
       const t = await runTurn(session, 'what is here?');
       assert.equal(t.result.ok, true, JSON.stringify(t.result));
       const result = t.events.find((e) => e.kind === 'tool_result');
@@ -311,29 +211,6 @@ describe('AcpDriver with the real codex-acp', () => {
     } finally {
       await demo.close();
     }
-  });
-
-  it("gives the agent what it needs and none of Hearth's secrets", LIMIT, async () => {
-    const chat = await chats.create();
-    const driver = codexDriver(chat, chat.configDir, {
-      env: {
-        ...codexEnv(chat.fake, chat.configDir),
-        DATABASE_URL: 'postgres://hearth:db-secret@db/hearth',
-        HEARTH_TOKEN: 'token-secret',
-        STRIPE_KEY: 'configured-secret',
-        RANDOM_SERVER_SETTING: 'not-allowlisted',
-      },
-      secrets: ['STRIPE_KEY'],
-    });
-    drivers.push(driver);
-    const session = await driver.open(codexSpec(chat, { permissionMode: 'bypassPermissions' }), new RecordedReports());
-    chat.fake.enqueue(codexToolCall(chat, { kind: 'shell', command: 'env > env.txt', description: 'print env' }, 'bypassPermissions').reply, { kind: 'text', chunks: ['printed'] });
-    const t = await runTurn(session, 'print the environment');
-    assert.equal(t.result.ok, true, JSON.stringify(t.result));
-    const env = await readFile(path.join(chat.worktree, 'env.txt'), 'utf8');
-    for (const present of ['PATH=', 'HOME=', `OPENAI_BASE_URL=${chat.fake.url}/v1`, 'CODEX_HOME=']) assert.ok(env.includes(present), `${present} reaches the agent`);
-    for (const secret of ['db-secret', 'token-secret', 'configured-secret', 'not-allowlisted']) assert.ok(!env.includes(secret), `${secret} stays out`);
-    await session.close();
   });
 });
 

@@ -1,16 +1,15 @@
 // AcpDriver driving the real claude-agent-acp against the fake model server, on real git
-// worktrees: the driver contract, then what is the ACP driver's own (one warm process
-// across turns, the client's file system confined to the worktree, options by kind).
+// worktrees: the driver contract and the ACP contract, then what is the ACP driver's own
+// (the client's file system confined to the worktree, options by kind) and claude-agent-acp's.
 
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
-import { AcpDriver, modeFor, type AcpDriverDeps } from '../../src/agents/acp/acp-driver.js';
+import { AcpDriver, modeFor } from '../../src/agents/acp/acp-driver.js';
 import { claudeAcpPath } from '../../src/agents/acp/agents/claude-acp.js';
 import { OutsideWorktreeError, readWorktreeFile, worktreePath, writeWorktreeFile } from '../../src/agents/acp/acp-fs.js';
 import { acpAsk, acpOutcome } from '../../src/agents/acp/acp-permissions.js';
@@ -18,40 +17,19 @@ import { AcpTurnMapper } from '../../src/agents/acp/acp-mapper.js';
 import { isCurrent, modelChoice } from '../../src/agents/acp/acp-config.js';
 import type { SessionSpec } from '../../src/agents/contract/driver.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
+import { acpDrivers, askWord, keepWord, log } from '../fixtures/acp-drivers.js';
 import { claudeEnv } from '../fixtures/claude-env.js';
-import { BackendChats, sent, sessionSpec, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
-import { ChatSession, RecordedReports, runTurn, texts } from '../fixtures/driver-turns.js';
+import { waitUntil } from '../fixtures/backend-chats.js';
+import { ChatSession, RecordedReports, runTurn, stoppedTurn, texts } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
+import { acpContract } from './acp-contract.js';
 import { driverContract } from './driver-contract.js';
-import { AgentSessionFiles } from '../../src/store/agent-session-files.js';
-import { testSchema, type TestSchema } from '../fixtures/database.js';
 
-const log = pino({ level: 'silent' });
-let db: TestSchema;
-let files: AgentSessionFiles;
-before(async () => {
-  db = await testSchema('acp_driver');
-  files = new AgentSessionFiles(db.sql);
-});
-after(async () => {
-  await db.drop();
-});
-const LIMIT = { timeout: 60_000 };
-const ENTRY = claudeAcpPath()!;
-
-function acpDriver(chat: BackendChat, configDir = chat.configDir, extra: Partial<AcpDriverDeps> = {}): AcpDriver {
-  return new AcpDriver({ log, env: claudeEnv(chat.fake, configDir), processTagPrefix: chat.tagPrefix, homes: path.join(configDir, 'agents'), sessionFiles: files, ...extra });
-}
-
-function acpSpec(chat: BackendChat, more: Partial<SessionSpec> = {}): SessionSpec {
-  return sessionSpec(chat, { agent: 'claude-acp', installPath: ENTRY, ...more });
-}
+const acp = acpDrivers({ name: 'AcpDriver (claude-agent-acp)', agent: 'claude-acp', installPath: claudeAcpPath()!, schema: 'acp_driver', timeout: 60_000, env: (chat, homeDir) => claudeEnv(chat.fake, homeDir) });
+const LIMIT = acp.limit;
 
 driverContract({
-  name: 'AcpDriver (claude-agent-acp)',
-  driver: (chat, configDir) => acpDriver(chat, configDir),
-  spec: acpSpec,
-  script: (chat, ...replies) => chat.fake.enqueue(...replies),
+  ...acp.contract,
   // claude-agent-acp offers "always" for the tool as a whole, with no command prefix.
   suggestsPrefixes: false,
   cannotHold: {
@@ -66,22 +44,13 @@ driverContract({
   },
 });
 
+acpContract({
+  acp,
+  reaches: (chat) => ['HOME=', `ANTHROPIC_BASE_URL=${chat.fake.url}`, 'CLAUDE_CONFIG_DIR='],
+});
+
 describe('AcpDriver with the real claude-agent-acp', () => {
-  let chats: BackendChats;
-  const drivers: AcpDriver[] = [];
-  before(() => {
-    chats = new BackendChats();
-  });
-  after(async () => {
-    await Promise.all(drivers.map((d) => d.dispose()));
-    await chats.close();
-  });
-  const chatSession = async (more: Partial<SessionSpec> = {}) => {
-    const chat = await chats.create();
-    const driver = acpDriver(chat);
-    drivers.push(driver);
-    return { chat, driver, session: new ChatSession(driver, acpSpec(chat, more)) };
-  };
+  const chats = acp.chats();
 
   it('is warm, and says why when switched off', () => {
     const off = new AcpDriver({ log, switchedOff: 'switched off by ACP_BACKEND', homes: tmpdir() });
@@ -90,31 +59,8 @@ describe('AcpDriver with the real claude-agent-acp', () => {
     assert.equal(off.unavailable(), 'switched off by ACP_BACKEND');
   });
 
-  it('keeps one warm process across turns, and the second turn streams far sooner', LIMIT, async () => {
-    const { chat, session } = await chatSession();
-    chat.fake.enqueue({ kind: 'text', chunks: ['first ', 'answer'] }, { kind: 'text', chunks: ['second ', 'answer'] });
-    const opening = performance.now();
-    await session.session();
-    const openMs = performance.now() - opening;
-    const one = await session.turn('first question');
-    assert.equal(one.result.ok, true, JSON.stringify(one.result));
-    const pid = session.pid();
-    assert.ok(pid && alive(pid));
-    const two = await session.turn('second question');
-    assert.equal(two.result.ok, true, JSON.stringify(two.result));
-    assert.equal(session.pid(), pid, 'the same process served both turns');
-    assert.deepEqual(texts(two.events, 'text_delta'), ['second ', 'answer']);
-    const cold = openMs + one.firstDeltaMs!;
-    assert.ok(two.firstDeltaMs! * 2 < cold, `warm first delta ${two.firstDeltaMs!.toFixed(0)} ms vs cold ${cold.toFixed(0)} ms`);
-    const last = sent(chat.fake.mainRequests().at(-1));
-    assert.match(last, /first question/);
-    assert.match(last, /first answer/);
-    await session.close();
-    await waitUntil('every tagged process to be gone', () => taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
-  });
-
   it("runs the chat's model through the agent's model option, and changes it on the same process", LIMIT, async () => {
-    const { chat, session } = await chatSession({ model: 'sonnet' });
+    const { chat, session } = await chats.chatSession({ model: 'sonnet' });
     assert.equal((await session.turn('which model?')).result.ok, true);
     const pid = session.pid();
     assert.match(String(chat.fake.mainRequests().at(-1)!.body.model), /sonnet/);
@@ -126,65 +72,14 @@ describe('AcpDriver with the real claude-agent-acp', () => {
   });
 
   it('resumes the conversation on the same machine without replaying it, and counts only the new turn', LIMIT, async () => {
-    const { chat, driver, session } = await chatSession();
-    chat.fake.enqueue({ kind: 'text', chunks: ['I will keep OCELOT'] });
-    assert.equal((await session.turn('keep the word OCELOT')).result.ok, true);
-    const token = session.reports.last;
-    assert.ok(token);
+    const { chat, driver, session } = await chats.chatSession();
+    const token = await keepWord(chat, session, 'OCELOT');
     await session.close();
 
-    const again = new ChatSession(driver, acpSpec(chat, { resume: token }));
-    chat.fake.enqueue({ kind: 'text', chunks: ['OCELOT'] });
-    const t = await again.turn('which word?');
-    assert.equal(t.result.ok, true, JSON.stringify(t.result));
-    assert.equal(again.reports.last, token, 'the same conversation goes on');
-    assert.deepEqual(texts(t.events, 'text_delta'), ['OCELOT'], 'nothing of the history comes back as events');
-    const last = sent(chat.fake.mainRequests().at(-1));
-    assert.match(last, /keep the word OCELOT/);
-    assert.match(last, /I will keep OCELOT/);
+    const again = new ChatSession(driver, acp.spec(chat, { resume: token }));
+    const t = await askWord(chat, again, 'OCELOT', token);
     assert.equal(t.result.ok && t.result.usage?.inputTokens, 10);
     await again.close();
-  });
-
-  it("gives the agent what it needs and none of Hearth's secrets", LIMIT, async () => {
-    const chat = await chats.create();
-    const driver = acpDriver(chat, chat.configDir, {
-      env: {
-        ...claudeEnv(chat.fake, chat.configDir),
-        DATABASE_URL: 'postgres://hearth:db-secret@db/hearth',
-        HEARTH_TOKEN: 'token-secret',
-        STRIPE_KEY: 'configured-secret',
-        RANDOM_SERVER_SETTING: 'not-allowlisted',
-      },
-      secrets: ['STRIPE_KEY'],
-    });
-    drivers.push(driver);
-    const session = new ChatSession(driver, acpSpec(chat, { permissionMode: 'bypassPermissions' }));
-    chat.fake.enqueue({ kind: 'tool_use', name: 'Bash', input: { command: 'env > env.txt', description: 'print env' } }, { kind: 'text', chunks: ['printed'] });
-    const t = await session.turn('print the environment');
-    assert.equal(t.result.ok, true, JSON.stringify(t.result));
-    const env = await readFile(path.join(chat.worktree, 'env.txt'), 'utf8');
-    for (const present of ['PATH=', 'HOME=', `ANTHROPIC_BASE_URL=${chat.fake.url}`, 'CLAUDE_CONFIG_DIR=']) assert.ok(env.includes(present), `${present} reaches the agent`);
-    for (const secret of ['db-secret', 'token-secret', 'configured-secret', 'not-allowlisted']) assert.ok(!env.includes(secret), `${secret} stays out`);
-    await session.close();
-  });
-
-  it('returns crashed with the signal for an agent killed mid-turn, and leaves no process', LIMIT, async () => {
-    const { chat, session } = await chatSession();
-    chat.fake.enqueue({ kind: 'stall', chunks: ['working'] });
-    let killed = 0;
-    const t = await session.turn('stall', {
-      onEvent: (e, s) => {
-        if (e.kind === 'text_delta' && !killed) {
-          killed = s.pid()!;
-          process.kill(killed, 'SIGKILL');
-        }
-      },
-    });
-    assert.ok(killed > 0);
-    assert.ok(!t.result.ok && t.result.code === 'crashed', JSON.stringify(t.result));
-    assert.match(t.result.error, /claude-acp exited mid-turn.*SIGKILL/s);
-    await waitUntil('every tagged process to be gone', () => !alive(killed) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
   });
 });
 
@@ -227,21 +122,12 @@ describe("the ACP client's file system", () => {
 
 describe('AcpDriver with a stand-in agent', () => {
   const STUB = fileURLToPath(new URL('../fixtures/stub-acp-agent.mjs', import.meta.url));
-  let chats: BackendChats;
-  const drivers: AcpDriver[] = [];
-  before(() => {
-    chats = new BackendChats();
-  });
-  after(async () => {
-    await Promise.all(drivers.map((d) => d.dispose()));
-    await chats.close();
-  });
+  const chats = acp.chats();
   const open = async (more: Partial<SessionSpec> = {}) => {
     const chat = await chats.create();
-    const driver = acpDriver(chat, chat.configDir, { cancelGraceMs: 500 });
-    drivers.push(driver);
+    const driver = chats.driver(chat, chat.configDir, { cancelGraceMs: 500 });
     const reports = new RecordedReports();
-    return { chat, reports, session: await driver.open(acpSpec(chat, { installPath: STUB, ...more }), reports) };
+    return { chat, reports, session: await driver.open(acp.spec(chat, { installPath: STUB, ...more }), reports) };
   };
 
   it('loads a conversation where the agent cannot resume one, and shows none of the history it replays', LIMIT, async () => {
@@ -268,9 +154,8 @@ describe('AcpDriver with a stand-in agent', () => {
       CLAUDE_CODE_MAX_RETRIES: '0',
       UNRELATED_VARIABLE: 'not for agents',
     };
-    const driver = new AcpDriver({ log, env, secrets: ['MY_OWN_SECRET'], processTagPrefix: chat.tagPrefix, homes: path.join(chat.configDir, 'agents') });
-    drivers.push(driver);
-    const session = await driver.open(acpSpec(chat, { installPath: STUB }), new RecordedReports());
+    const driver = chats.keep(new AcpDriver({ log, env, secrets: ['MY_OWN_SECRET'], processTagPrefix: chat.tagPrefix, homes: path.join(chat.configDir, 'agents') }));
+    const session = await driver.open(acp.spec(chat, { installPath: STUB }), new RecordedReports());
     assert.equal((await runTurn(session, 'env')).result.ok, true);
     const seen = JSON.parse(await readFile(path.join(chat.worktree, 'env.json'), 'utf8')) as Record<string, string>;
     assert.equal(seen.CLAUDE_CODE_MAX_RETRIES, '0', "the agent's own variables pass");
@@ -311,22 +196,11 @@ describe('AcpDriver with a stand-in agent', () => {
 
   it('ends an agent that ignores a cancel once the grace period is over, and the turn is aborted', LIMIT, async () => {
     const { chat, session } = await open();
-    const controller = new AbortController();
     const pid = session.pid()!;
-    let abortedAt = 0;
-    const t = await runTurn(session, 'hang', {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.kind === 'text_delta' && !abortedAt) {
-          abortedAt = performance.now();
-          controller.abort();
-        }
-      },
-    });
-    const took = performance.now() - abortedAt;
-    assert.ok(abortedAt > 0, 'the turn streamed');
+    const t = await stoppedTurn((options) => runTurn(session, 'hang', options));
+    assert.ok(t.stopMs !== null, 'the turn streamed');
     assert.deepEqual(t.result, { ok: false, code: 'aborted', error: 'aborted', usage: null });
-    assert.ok(took < 3_000, `the stop took ${took.toFixed(0)} ms`);
+    assert.ok(t.stopMs < 3_000, `the stop took ${t.stopMs.toFixed(0)} ms`);
     assert.equal(session.state(), 'closed', 'a process that had to be ended serves no more');
     await waitUntil('the stand-in to be gone', () => !alive(pid) && taggedProcesses({ prefix: chat.tagPrefix }).length === 0);
   });

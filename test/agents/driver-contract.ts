@@ -15,7 +15,7 @@ import { AgentStartError } from '../../src/agents/contract/errors.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { DEFAULT_USAGE, type RecordedRequest, type ScriptedReply } from '../fixtures/fake-anthropic.js';
 import { BackendChats, sent, waitUntil, type BackendChat } from '../fixtures/backend-chats.js';
-import { atListPrice, ChatSession, RecordedReports, runTurn, texts, type Usage } from '../fixtures/driver-turns.js';
+import { atListPrice, ChatSession, RecordedReports, runTurn, stoppedTurn, texts, type Usage } from '../fixtures/driver-turns.js';
 import { alive } from '../fixtures/processes.js';
 import { pick, ScriptedPerson, untilStopped } from '../fixtures/scripted-person.js';
 import { proposePlan } from '../fixtures/plan-replies.js';
@@ -216,22 +216,11 @@ export function driverContract(factory: DriverFactory): void {
       const pid = session.pid();
 
       factory.script(chat, { kind: 'stall', chunks: ['partial '] });
-      const controller = new AbortController();
-      let abortedAt = 0;
-      const t = await runTurn(session, 'this one stalls', {
-        signal: controller.signal,
-        onEvent: (e) => {
-          if (e.kind === 'text_delta' && !abortedAt) {
-            abortedAt = performance.now();
-            controller.abort();
-          }
-        },
-      });
-      const took = performance.now() - abortedAt;
-      assert.ok(abortedAt > 0, 'the turn streamed');
+      const t = await stoppedTurn((options) => runTurn(session, 'this one stalls', options));
+      assert.ok(t.stopMs !== null, 'the turn streamed');
       assert.equal(t.result.ok, false);
       assert.ok(!t.result.ok && t.result.code === 'aborted' && t.result.error === 'aborted', JSON.stringify(t.result));
-      assert.ok(took < 3_000, `the abort took ${took.toFixed(0)} ms`);
+      assert.ok(t.stopMs < 3_000, `the abort took ${t.stopMs.toFixed(0)} ms`);
       assert.equal(session.state(), 'idle', 'an abort is not a crash');
       if (driver.warm) assert.equal(session.pid(), pid, 'still the same warm process');
 
