@@ -84,9 +84,15 @@ describe('prewarming over HTTP', () => {
   it('warms an evicted chat again through its route, and says when it is warm already', LIMIT, async () => {
     const chat = await newChat();
     const first = await pooledPid(chat.id);
-    const again = await client.request('POST', `/api/chats/${chat.id}/prewarm`, {});
+    // The session is pooled a moment before its prewarm has finished recording it: until then the route says it is opening.
+    let again = await client.request('POST', `/api/chats/${chat.id}/prewarm`, {});
+    for (const deadline = Date.now() + 10_000; again.body.prewarm === 'opening' && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      again = await client.request('POST', `/api/chats/${chat.id}/prewarm`, {});
+    }
     assert.equal(again.status, 202);
     assert.deepEqual(again.body, { prewarm: 'warm', backend: 'claude_sdk' });
+    assert.equal(runtime.pool.sessions().find((s) => s.chatId === chat.id)?.session.pid(), first, 'no second agent was started');
 
     await runtime.pool.remove(chat.id, 'claude', 'evicted for the test');
     assert.equal(alive(first), false, 'the evicted agent is gone');
