@@ -63,12 +63,21 @@ async function firstTurn(b: Bench, c: Chat, text: string): Promise<Sample> {
   }
 }
 
-/**
- * The baseline: warm turns of the same agent through the ACP library alone, with nothing
- * of Hearth between the first chunk and the clock.
- */
-async function bareWarmTurns(b: Bench, c: Chat, n: number): Promise<Sample[]> {
-  const launch = await b.agent.launch({ installPath: b.installPath, env: agentEnv(b.env, { allowPrefixes: b.agent.envPrefixes }), home: await newDir(b.ctx, 'hearth-bench-acp-bare-'), worktreePath: c.worktree, model: null, permissionMode: null });
+/** A session of the same agent through the ACP library alone, with nothing of Hearth between its first chunk and the clock. */
+interface BareSession {
+  turn(text: string): Promise<Sample>;
+  close(): void;
+}
+
+async function bareSession(b: Bench, c: Chat): Promise<BareSession> {
+  const launch = await b.agent.launch({
+    installPath: b.installPath,
+    env: agentEnv(b.env, { allowPrefixes: b.agent.envPrefixes }),
+    home: await newDir(b.ctx, 'hearth-bench-acp-bare-'),
+    worktreePath: c.worktree,
+    model: null,
+    permissionMode: null,
+  });
   const child = spawn(launch.command, launch.args, { cwd: c.worktree, env: launch.env, stdio: ['pipe', 'pipe', 'ignore'] });
   let onChunk: (() => void) | null = null;
   const conn = client({ name: 'bench' })
@@ -77,26 +86,30 @@ async function bareWarmTurns(b: Bench, c: Chat, n: number): Promise<Sample[]> {
     })
     .onRequest(methods.client.session.requestPermission, async () => ({ outcome: { outcome: 'cancelled' as const } }))
     .connect(ndJsonStream(Writable.toWeb(child.stdin) as WritableStream<Uint8Array>, Readable.toWeb(child.stdout) as unknown as ReadableStream<Uint8Array>));
+  const close = () => {
+    conn.close();
+    child.stdin.end();
+    child.kill('SIGKILL');
+  };
   try {
     await conn.agent.request(methods.agent.initialize, { protocolVersion: PROTOCOL_VERSION, clientCapabilities: {} });
     const meta = b.agent.sessionMeta ? { _meta: b.agent.sessionMeta } : {};
     const { sessionId } = await conn.agent.request(methods.agent.session.new, { cwd: c.worktree, mcpServers: [], ...meta });
-    const samples: Sample[] = [];
-    for (let i = 0; i <= n; i++) {
-      const started = performance.now();
-      let firstDelta = NaN;
-      onChunk = () => {
-        if (Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
-      };
-      await conn.agent.request(methods.agent.session.prompt, { sessionId, prompt: [{ type: 'text', text: `bare ${i}` }] });
-      // The first turn is the agent's own first one, left out as Hearth's is.
-      if (i > 0) samples.push({ firstDelta, end: performance.now() - started });
-    }
-    return samples;
-  } finally {
-    conn.close();
-    child.stdin.end();
-    child.kill('SIGKILL');
+    return {
+      async turn(text) {
+        const started = performance.now();
+        let firstDelta = NaN;
+        onChunk = () => {
+          if (Number.isNaN(firstDelta)) firstDelta = performance.now() - started;
+        };
+        await conn.agent.request(methods.agent.session.prompt, { sessionId, prompt: [{ type: 'text', text }] });
+        return { firstDelta, end: performance.now() - started };
+      },
+      close,
+    };
+  } catch (err) {
+    close();
+    throw err;
   }
 }
 
@@ -115,13 +128,21 @@ async function benchAgent(b: Bench): Promise<void> {
     resumed.push(await firstTurn(b, history, `resume ${i}`));
   }
 
+  // Warm turns through Hearth and through a bare client, in turn, so both see the same machine.
   const wc = await chat(b.ctx);
   const wd = await driver(b);
   const ws = await open(b, wd, wc);
+  const bareClient = await bareSession(b, await chat(b.ctx));
+  // Each process's own first turn is left out.
   await timedTurn(ws, 'spawn');
+  await bareClient.turn('spawn');
   const warm: Sample[] = [];
-  const bare = await bareWarmTurns(b, await chat(b.ctx), SAMPLES);
-  for (let i = 0; i < SAMPLES; i++) warm.push(await timedTurn(ws, `warm ${i}`));
+  const bare: Sample[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    warm.push(await timedTurn(ws, `warm ${i}`));
+    bare.push(await bareClient.turn(`bare ${i}`));
+  }
+  bareClient.close();
   const table0 = ProcessTable.scan();
   const pid = ws.pid()!;
   const MiB = 1024 * 1024;
@@ -146,7 +167,8 @@ async function benchAgent(b: Bench): Promise<void> {
   );
   console.log(
     `\nHearth's overhead on a warm turn: ${ms(median(fd(warm)) - median(fd(bare)))} at the median to first delta ` +
-      `(${ms(median(fd(warm)))} vs ${ms(median(fd(bare)))} bare); resident memory of one warm session: ` +
+      `(${ms(median(fd(warm)))} vs ${ms(median(fd(bare)))} bare), ${ms(median(warm.map((x) => x.end)) - median(bare.map((x) => x.end)))} to the turn's end ` +
+      `(the session files mirrored into PostgreSQL before it ends); resident memory of one warm session: ` +
       `${rss.self.toFixed(0)} MiB (agent process), ${rss.tree.toFixed(0)} MiB with its children\n`,
   );
 }

@@ -13,6 +13,7 @@ import { apiSuite } from '../fixtures/api-suite.js';
 import { lastUserText, type RecordedRequest, type Usage } from '../fixtures/fake-anthropic.js';
 import { untilTurnEnd, type SseEvent } from '../fixtures/hearth-client.js';
 import type { TestServer } from '../fixtures/test-server.js';
+import { sent } from '../fixtures/backend-chats.js';
 
 const TOKEN = 'handover-token-0123456789';
 const LIMIT = { timeout: 120_000 };
@@ -148,6 +149,36 @@ describe('one chat, several agents', () => {
       'the chat shows each agent with its own usage',
     );
     console.log(`hand-over: ${handoverChars} characters before the user's words; five turns on two agents in ${elapsed} ms`);
+  });
+
+  it('hands a chat from claude to codex and back, each seeing the whole conversation in its own API', LIMIT, async () => {
+    await ready();
+    const chat = (await server.client.request('POST', '/api/chats', { repoPath: suite.repo })).body;
+    const usage = { input_tokens: 10, output_tokens: 5 };
+    const one = await turn(chat.id, 'Name the module MODULE-KAPPA', 'claude', 'CLAUDE-ONE: it is MODULE-KAPPA.', usage);
+    assert.equal(one.requests[0]!.dialect, 'anthropic');
+
+    const two = await turn(chat.id, 'What did claude call it?', 'codex', 'CODEX-TWO: MODULE-KAPPA, as claude said.', usage);
+    assert.equal(backendOf(two), 'warm_acp');
+    assert.equal(two.requests[0]!.dialect, 'openai-responses', 'codex speaks the Responses API');
+    assert.match(two.prompt, /^\[Hearth\] You \(codex\) are joining a conversation in progress\./);
+    assert.match(two.prompt, /User \(to claude\): Name the module MODULE-KAPPA\nclaude: CLAUDE-ONE: it is MODULE-KAPPA\./);
+    assert.ok(two.prompt.endsWith('Now the user says to you:\n\nWhat did claude call it?'), two.prompt);
+
+    const three = await turn(chat.id, 'And what did codex say?', 'claude', 'CLAUDE-THREE: codex agreed.', usage);
+    assert.match(three.prompt, /User \(to codex\): What did claude call it\?\ncodex: CODEX-TWO: MODULE-KAPPA, as claude said\./);
+    assert.match(sent(three.requests[0]), /CLAUDE-ONE/, "claude's own conversation went on");
+
+    const four = await turn(chat.id, 'Anything to add?', 'codex', 'CODEX-FOUR: nothing.', usage);
+    assert.match(four.prompt, /^\[Hearth\] Meanwhile/);
+    assert.match(four.prompt, /claude: CLAUDE-THREE: codex agreed\./);
+    assert.doesNotMatch(four.prompt, /CODEX-TWO|CLAUDE-ONE/, 'what is in its own conversation is not told again');
+    assert.match(sent(four.requests[0]), /CODEX-TWO/, "codex's own conversation went on");
+
+    const rows = await sessionRows(chat.id);
+    assert.deepEqual(rows.map((r) => [r.agent, r.backend]), [['claude', 'claude_sdk'], ['codex', 'warm_acp']]);
+    assert.equal(rows.find((r) => r.agent === 'codex')!.cost, null, 'codex reports no cost: unknown, not zero');
+    assert.ok(Number(rows.find((r) => r.agent === 'claude')!.cost) > 0);
   });
 
   it("tells an agent whose earlier session was lost the whole chat, its own part included", LIMIT, async () => {
