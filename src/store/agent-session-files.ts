@@ -3,12 +3,8 @@ import { chown, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import type { Sql } from '../db/sql.js';
 import { confinedPath } from '../util/confined-path.js';
+import type { FileOwner } from '../util/write-atomically.js';
 
-/** Who the restored files should belong to, when not the server's own user. */
-export interface FileOwner {
-  uid: number;
-  gid: number;
-}
 
 /**
  * The files an agent keeps on its own disk to continue a session, kept in PostgreSQL.

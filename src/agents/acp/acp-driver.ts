@@ -31,9 +31,9 @@ import {
   type TurnResult,
 } from '../contract/driver.js';
 import { AgentStartError } from '../contract/errors.js';
-import { agentEnv, configuredSecrets } from '../process/agent-env.js';
+import { agentProcessEnv } from '../process/agent-env.js';
 import { AgentProcess } from '../process/agent-process.js';
-import { asUserEnv, giveTo } from '../process/agent-user.js';
+import { giveTo } from '../process/agent-user.js';
 import type { DriverProcessOptions } from '../process/driver-process-options.js';
 import { within } from '../../util/within.js';
 import { makePrivateDir } from '../../util/private-dir.js';
@@ -80,11 +80,11 @@ export class AcpDriver implements AgentDriver {
   /** The agent's allowlisted environment, and the process that serves one session of it. */
   private async launch(agent: AcpAgent, spec: SessionSpec) {
     const { user } = this.deps;
-    const allowed = agentEnv(this.deps.env ?? process.env, { allowPrefixes: agent.envPrefixes, secrets: this.deps.secrets ?? configuredSecrets() });
+    const env = agentProcessEnv(this.deps.env ?? process.env, agent.envPrefixes, { secrets: this.deps.secrets, user });
     const home = path.join(this.deps.homes, spec.agent);
     await makePrivateDir(home);
     if (user) await giveTo(user, home);
-    return agent.launch({ installPath: spec.installPath, env: user ? asUserEnv(allowed, user) : allowed, home, worktreePath: spec.worktreePath, model: spec.model, permissionMode: spec.permissionMode });
+    return agent.launch({ installPath: spec.installPath, env, home, worktreePath: spec.worktreePath, model: spec.model, permissionMode: spec.permissionMode });
   }
 
   unavailable(): string | null {

@@ -83,13 +83,19 @@ export function agentEnv(source: EnvSource, options: AgentEnvOptions = {}): Reco
 }
 
 /**
- * The environment Claude Code gets, on either road: the allowlist with Claude's own
- * variables, and as its own user's where it runs as another.
+ * The environment an agent process gets: the allowlist with the agent's own variables,
+ * and as its own user's where it runs as another.
  */
-export function claudeAgentEnv(
+export function agentProcessEnv(
   source: EnvSource,
+  allowPrefixes: readonly string[],
   options: { secrets?: readonly string[]; user?: AgentUser | null } = {},
 ): Record<string, string> {
-  const env = agentEnv(source, { allowPrefixes: CLAUDE_ENV_PREFIXES, secrets: options.secrets ?? configuredSecrets() });
+  const env = agentEnv(source, { allowPrefixes, secrets: options.secrets ?? configuredSecrets() });
   return options.user ? asUserEnv(env, options.user) : env;
+}
+
+/** The environment Claude Code gets, on any road. */
+export function claudeAgentEnv(source: EnvSource, options: { secrets?: readonly string[]; user?: AgentUser | null } = {}): Record<string, string> {
+  return agentProcessEnv(source, CLAUDE_ENV_PREFIXES, options);
 }

@@ -702,7 +702,6 @@ function isPermissionMode(mode: string): mode is PermissionMode {
   return (PERMISSION_MODES as readonly string[]).includes(mode);
 }
 
-
 /** How a turn ended, as its record and its turn_end say. */
 type TurnOutcome = { ok: true; stopReason: StopReason } | { ok: false; code: TurnErrorCode; error: string };
 

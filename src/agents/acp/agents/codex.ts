@@ -21,12 +21,12 @@
 // the thread goes on without them, their results being in its own rollout.
 
 import { existsSync, realpathSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { chown, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { PermissionMode } from '../../../api/views.js';
 import { installedFile } from '../../installed-package.js';
+import { writeAtomically } from '../../../util/write-atomically.js';
 import { nodeScript, type AcpAgent } from '../acp-agent.js';
 
 /** The public OpenAI API, where OPENAI_BASE_URL does not point elsewhere. */
@@ -108,16 +108,7 @@ export const CODEX_CONFIG_TOML = [
  * written; it belongs to whoever owns the home, the user Codex runs as.
  */
 async function writeConfigToml(home: string): Promise<void> {
-  const file = path.join(home, 'config.toml');
-  const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(partial, CODEX_CONFIG_TOML, { mode: 0o600 });
-    const owner = await stat(home);
-    if (owner.uid !== process.getuid?.()) await chown(partial, owner.uid, owner.gid);
-    await rename(partial, file);
-  } finally {
-    await rm(partial, { force: true });
-  }
+  await writeAtomically(path.join(home, 'config.toml'), CODEX_CONFIG_TOML, { owner: await stat(home) });
 }
 
 /**

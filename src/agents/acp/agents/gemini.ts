@@ -39,10 +39,10 @@
 // goes on after the load answers; the driver waits for it to go quiet. A load that
 // still fails fails the session's start.
 
-import { randomUUID } from 'node:crypto';
-import { chown, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { installedFile } from '../../installed-package.js';
+import { writeAtomically } from '../../../util/write-atomically.js';
 import { nodeScript, type AcpAgent, type AcpSessionFiles } from '../acp-agent.js';
 
 /** The model when the chat names none: pinned, so gemini's router sends no model call of its own to choose one. */
@@ -77,16 +77,9 @@ function settingsPath(home: string): string {
 /** The settings file, written whole through a temporary file, its directory and it owned as the home is. */
 async function writeSettings(home: string): Promise<void> {
   const file = settingsPath(home);
-  const dir = path.dirname(file);
   const text = `${JSON.stringify(GEMINI_SETTINGS, null, 2)}\n`;
-  const owner = await stat(home);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chown(dir, owner.uid, owner.gid);
   if ((await readFile(file, 'utf8').catch(() => null)) === text) return;
-  const temp = `${file}.${randomUUID()}.tmp`;
-  await writeFile(temp, text, { mode: 0o600 });
-  await chown(temp, owner.uid, owner.gid);
-  await rename(temp, file);
+  await writeAtomically(file, text, { owner: await stat(home) });
 }
 
 const SESSION_PREFIX = 'session-';
