@@ -1,16 +1,17 @@
 /** The shapes of the HTTP API's answers, as the server sends them and its clients read them. */
 import type { StoredPart } from './parts.js';
 
-/** The ways Hearth runs an agent: Claude Code through its SDK or its CLI under a terminal, or an ACP agent kept warm. */
-export type BackendKind = 'claude_sdk' | 'claude_pty' | 'warm_acp';
+/** The ways Hearth runs an agent: Claude Code through its SDK or its CLI under a terminal, an ACP agent kept warm, or OpenCode through its own server. */
+export type BackendKind = 'claude_sdk' | 'claude_pty' | 'warm_acp' | 'opencode_server';
 
-export const BACKEND_KINDS = ['claude_sdk', 'claude_pty', 'warm_acp'] as const satisfies readonly BackendKind[];
+export const BACKEND_KINDS = ['claude_sdk', 'claude_pty', 'warm_acp', 'opencode_server'] as const satisfies readonly BackendKind[];
 
 /** Each backend in a word, where space is short. */
 export const BACKEND_SHORT_NAMES: Record<BackendKind, string> = {
   claude_sdk: 'SDK',
   claude_pty: 'PTY',
   warm_acp: 'ACP',
+  opencode_server: 'OpenCode',
 };
 
 /** Each backend as a sentence names it. */
@@ -18,6 +19,7 @@ export const BACKEND_LABELS: Record<BackendKind, string> = {
   claude_sdk: 'the claude SDK backend',
   claude_pty: 'the PTY path',
   warm_acp: 'the warm ACP backend',
+  opencode_server: "OpenCode's server",
 };
 
 /** Permission modes a chat may choose; null leaves the agent's own default. */

@@ -13,7 +13,7 @@ const log = pino({ level: 'silent' });
 function setup(options: Partial<SessionPoolOptions> = {}) {
   const closed: string[] = [];
   const pool = new SessionPool({ maxWarm: 4, idleMs: 60_000, log, onClosed: (chatId, agent) => void closed.push(`${chatId}/${agent}`), ...options });
-  const drivers = { claude_sdk: new ScriptedDriver({ backend: 'claude_sdk' }), claude_pty: new ScriptedDriver({ backend: 'claude_pty' }), warm_acp: new ScriptedDriver({ backend: 'warm_acp' }) };
+  const drivers = { claude_sdk: new ScriptedDriver({ backend: 'claude_sdk' }), claude_pty: new ScriptedDriver({ backend: 'claude_pty' }), warm_acp: new ScriptedDriver({ backend: 'warm_acp' }), opencode_server: new ScriptedDriver({ backend: 'opencode_server' }) };
   const open = (chatId: string, agent = 'claude', backend: BackendKind = 'claude_sdk') => () =>
     drivers[backend].open(
       { chatId, agent, installPath: '/bin/true', worktreePath: '/tmp', model: null, permissionMode: null, resume: null },
