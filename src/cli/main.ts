@@ -15,7 +15,6 @@ import { listPending } from './commands/pending.js';
 import { listRules, removeRule } from './commands/rules.js';
 import { sendMessage } from './commands/send.js';
 import { stopChat } from './commands/stop.js';
-import { serve } from './serve.js';
 import { BACKEND_KINDS, PERMISSION_MODES } from '../api/views.js';
 
 const SERVE_ENVIRONMENT = `
@@ -111,6 +110,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--demo', 'try Hearth without an API key: the agents talk to a scripted model on this machine')
     .addHelpText('after', SERVE_ENVIRONMENT)
     .action(async (options: { demo?: boolean }) => {
+      // The server's modules load only for `serve`: every other command is a short-lived client.
+      const { serve } = await import('./serve.js');
       await serve(configFromEnv(), process.env, { demo: Boolean(options.demo) });
     });
 
