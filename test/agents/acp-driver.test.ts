@@ -263,14 +263,14 @@ describe('ACP permission requests', () => {
   };
 
   it("offers Hearth's option ids, the ACP kinds, with the agent's labels and the command", () => {
-    const ask = acpAsk(request, '/work/tree');
+    const ask = acpAsk(request, '/srv/chat-worktree');
     assert.deepEqual(ask.options, [
       { id: 'allow_once', kind: 'allow_once', label: 'Yes' },
       { id: 'allow_always', kind: 'allow_always', label: 'Always' },
       { id: 'reject_once', kind: 'reject_once', label: 'No' },
     ]);
     assert.equal(ask.toolCallId, 'call-1');
-    assert.deepEqual(ask.details, { title: 'Run npm test', toolKind: 'execute', command: 'npm test', cwd: '/work/tree' });
+    assert.deepEqual(ask.details, { title: 'Run npm test', toolKind: 'execute', command: 'npm test', cwd: '/srv/chat-worktree' });
     assert.equal(ask.subject, 'npm test');
   });
 
