@@ -1,83 +1,26 @@
 // AcpDriver driving the real OpenCode (`opencode acp`) against the scripted model
-// speaking chat completions, on real git worktrees: the driver contract and the ACP
-// contract, then what is OpenCode's own (asking by its configured permissions, a new
-// process for a new mode, its model errors, its own HTTP server, its database).
+// speaking chat completions, on real git worktrees: the ACP contract, then what is
+// OpenCode's own (asking by its configured permissions, a new process for a new mode,
+// its model errors, its own HTTP server, its database). The driver contract runs
+// against it in acp-opencode-driver.test.ts.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { OPENCODE_PERMISSIONS, opencode, opencodeConfig, opencodePath } from '../../src/agents/acp/agents/opencode.js';
+import { OPENCODE_PERMISSIONS, opencode, opencodeConfig } from '../../src/agents/acp/agents/opencode.js';
 import { AgentStartError } from '../../src/agents/contract/errors.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
-import { acpDrivers } from '../fixtures/acp-drivers.js';
-import { sent, type BackendChat } from '../fixtures/backend-chats.js';
-import { RecordedReports, texts, type Usage } from '../fixtures/driver-turns.js';
-import { forOpencode, OPENCODE_COST, OPENCODE_MODEL_REF, opencodeEnv } from '../fixtures/opencode-env.js';
+import { sent } from '../fixtures/backend-chats.js';
+import { RecordedReports, texts } from '../fixtures/driver-turns.js';
+import { opencodeAcp, opencodeHome, opencodePrice as price, opencodeToolCall } from '../fixtures/opencode-acp.js';
+import { OPENCODE_MODEL_REF } from '../fixtures/opencode-env.js';
 import { pick, ScriptedPerson } from '../fixtures/scripted-person.js';
 import { acpContract } from './acp-contract.js';
-import { driverContract, type ToolCallScript, type ToolIntent } from './driver-contract.js';
 
-const acp = acpDrivers({
-  name: 'AcpDriver (opencode)',
-  agent: 'opencode',
-  installPath: opencodePath()!,
-  schema: 'acp_opencode',
-  timeout: 90_000,
-  deps: { startTimeoutMs: 60_000 },
-  env: (chat, homeDir) => opencodeEnv(chat.fake, homeDir),
-  reply: forOpencode,
-});
+const acp = opencodeAcp('acp_opencode');
 const LIMIT = acp.limit;
-/** The home the driver gives opencode on the chat's machine. */
-const opencodeHome = (chat: BackendChat) => path.join(chat.configDir, 'agents', 'opencode');
-
-/** What OpenCode charges for Hearth's figures of a turn, at the test model's price, as the driver rounds it. */
-function price(u: Partial<Usage>): number {
-  const usd = ((u.inputTokens ?? 0) * OPENCODE_COST.input + (u.outputTokens ?? 0) * OPENCODE_COST.output + (u.cacheReadTokens ?? 0) * OPENCODE_COST.cache_read + (u.cacheWriteTokens ?? 0) * OPENCODE_COST.cache_write) / 1e6;
-  return Number(usd.toFixed(10));
-}
-
-/**
- * OpenCode's tool call for an intent: its bash and write tools. It announces a command's
- * call before the model's input is parsed, with the working directory only (the command
- * follows in an update), and asks about it under the command itself; a file's call it
- * announces whole, and asks about it under the file's path.
- */
-function opencodeToolCall(chat: BackendChat, intent: ToolIntent): ToolCallScript {
-  if (intent.kind === 'shell') {
-    return { reply: { kind: 'tool_use', name: 'bash', input: { command: intent.command, description: intent.description } }, name: 'bash', input: { cwd: chat.worktree }, askedTool: intent.command };
-  }
-  const input = { filePath: intent.path, content: intent.content };
-  return { reply: { kind: 'tool_use', name: 'write', input }, name: 'write', input, askedTool: intent.path };
-}
-
-const ACP_WORDS = 'an ACP permission outcome carries an option id and nothing else: the person’s words have no way to the agent';
-const NO_PLAN = 'the case scripts Claude Code’s plan tools (a plan file, ExitPlanMode); OpenCode’s plan agent asks nobody to approve a plan';
-
-driverContract({
-  ...acp.contract,
-  toolCall: opencodeToolCall,
-  price,
-  sessionIdSent: (req) => req.headers['x-session-id'],
-  suggestsPrefixes: false,
-  cannotHold: {
-    "returns each turn's usage once, with the model's figures, and reports the agent's resume token":
-      'chat completions has no figure for tokens written to the cache: OpenCode counts them as input (the rest of its usage is held below)',
-    "counts a stopped turn's tokens and cost from the same figures, and the next turn only its own":
-      'OpenCode answers a cancelled prompt with zero tokens: the stopped call reported no usage, and it estimates none',
-    'resumes from PostgreSQL alone, on an empty configuration directory, and counts only the new turn':
-      "OpenCode keeps its sessions in its SQLite database in the agent's home, which no mirror carries: a session resumes on the node that holds it",
-    'asks before writing a file, with the diff and options of ACP kinds, and writes it when allowed':
-      "OpenCode's diff of a new file gives its old text as an empty string, which cannot be told from an emptied file (the rest of the ask is held below)",
-    'writes nothing when denied, and the agent hears the person’s words': ACP_WORDS,
-    "puts the agent's questions with their choices, and the agent gets the answers":
-      "the case scripts Claude Code's AskUserQuestion; OpenCode offers its question tool to no ACP client",
-    'asks approval of a plan with its text, and once approved the agent leaves plan mode, for this turn only': NO_PLAN,
-    'keeps the agent planning when its plan is not approved, with the person’s note': NO_PLAN,
-  },
-});
 
 acpContract({
   acp,
@@ -96,9 +39,17 @@ acpContract({
     async warm(chat, first) {
       assert.deepEqual(first.result.ok && first.result.usage, { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: price({ inputTokens: 10, outputTokens: 5 }) });
       assert.ok(chat.fake.requests.every((r) => r.dialect === 'openai-chat' && r.body.model === 'scripted'), chat.fake.requests.map((r) => r.path).join(', '));
-      assert.equal(chat.fake.requests.filter((r) => !r.main).length, 1, 'one title call, answered apart from the script');
+      assert.deepEqual(chat.fake.requests.filter((r) => !r.main), [], 'no title call');
+      // Its sessions are in its own database, in the agent's home.
+      assert.ok(existsSync(path.join(opencodeHome(chat), 'data', 'opencode', 'opencode.db')));
+      // Its own HTTP API, on loopback, answers only with the launch's password.
+      const ports = taggedProcesses({ prefix: chat.tagPrefix }).flatMap(listeningPorts);
+      assert.ok(ports.length > 0, 'it serves its API on loopback');
+      for (const port of ports) {
+        const res = await fetch(`http://127.0.0.1:${port}/session`, { headers: { 'x-opencode-directory': chat.worktree } });
+        assert.equal(res.status, 401, `port ${port} answers only with the password`);
+      }
     },
-    async env() {},
   },
 });
 
@@ -179,20 +130,6 @@ describe('AcpDriver with the real OpenCode', () => {
     await session.close();
   });
 
-  it('keeps its sessions in its own database in the agent home, and guards its own HTTP server with a password of the launch', LIMIT, async () => {
-    const { chat, session } = await chats.chatSession();
-    chat.fake.enqueue({ kind: 'text', chunks: ['here'] });
-    assert.equal((await session.turn('hello')).result.ok, true);
-    assert.ok(existsSync(path.join(opencodeHome(chat), 'data', 'opencode', 'opencode.db')));
-    const ports = listeningPorts(session.pid()!);
-    assert.ok(ports.length > 0, 'it serves its API on loopback');
-    for (const port of ports) {
-      const res = await fetch(`http://127.0.0.1:${port}/session`, { headers: { 'x-opencode-directory': chat.worktree } });
-      assert.equal(res.status, 401, `port ${port} answers only with the password`);
-    }
-    await session.close();
-  });
-
   it('fails the start for the session, saying why, when it has no such session to resume', LIMIT, async () => {
     const chat = await chats.create();
     const driver = chats.driver(chat);
@@ -227,9 +164,18 @@ describe('AcpDriver with the real OpenCode', () => {
   it("puts Hearth's settings over the node's configuration, the permissions of the chat's mode among them", () => {
     const node = JSON.stringify({ provider: { mine: { npm: '@ai-sdk/openai-compatible' } }, model: 'mine/default', permission: { '*': 'allow' }, share: 'auto' });
     const asking = opencodeConfig(node, 'mine/big', 'default');
-    assert.deepEqual(asking, { provider: { mine: { npm: '@ai-sdk/openai-compatible' } }, model: 'mine/big', permission: OPENCODE_PERMISSIONS.default, autoupdate: false, share: 'disabled' });
+    assert.deepEqual(asking, {
+      provider: { mine: { npm: '@ai-sdk/openai-compatible' } },
+      model: 'mine/big',
+      permission: OPENCODE_PERMISSIONS.default,
+      agent: { title: { disable: true } },
+      autoupdate: false,
+      share: 'disabled',
+    });
+    const agents = opencodeConfig(JSON.stringify({ agent: { build: { temperature: 0.2 }, title: { model: 'mine/small' } } }), null, null).agent;
+    assert.deepEqual(agents, { build: { temperature: 0.2 }, title: { model: 'mine/small', disable: true } }, "the node's agents, the title's switched off");
     assert.equal(opencodeConfig(node, null, null).model, 'mine/default', "the node's model where the chat names none");
-    assert.deepEqual(opencodeConfig(undefined, null, 'plan'), { permission: OPENCODE_PERMISSIONS.plan, default_agent: 'plan', autoupdate: false, share: 'disabled' });
+    assert.deepEqual(opencodeConfig(undefined, null, 'plan'), { permission: OPENCODE_PERMISSIONS.plan, agent: { title: { disable: true } }, default_agent: 'plan', autoupdate: false, share: 'disabled' });
     assert.deepEqual(opencodeConfig('', OPENCODE_MODEL_REF, 'bypassPermissions').permission, { '*': 'allow' });
     assert.equal(opencodeConfig('', null, 'acceptEdits').permission && (opencodeConfig('', null, 'acceptEdits').permission as Record<string, string>).edit, 'allow');
     assert.equal(opencode.modeAtLaunch, true);

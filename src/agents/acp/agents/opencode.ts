@@ -4,9 +4,9 @@
 // which wins over every file it would read: the node's own (its providers, their
 // `baseURL`s and keys), given to Hearth in the same variable, with Hearth's settings
 // over it at each launch: the chat's model, the permissions of the chat's mode, no
-// sharing, no auto-update. A repository's own `opencode.json` and `.opencode/` count
-// for nothing (OPENCODE_DISABLE_PROJECT_CONFIG): they could grant themselves what the
-// chat's mode asks about, or add a provider or plugin. Its data, config, state and
+// sharing, no auto-update, no title call. A repository's own `opencode.json` and
+// `.opencode/` count for nothing (OPENCODE_DISABLE_PROJECT_CONFIG): they could grant
+// themselves what the chat's mode asks about, or add a provider or plugin. Its data, config, state and
 // caches (the SQLite database that holds its sessions among them) live under the
 // agent's own home on this node, through the four XDG variables; nothing is fetched
 // (models, plugins, language servers, updates).
@@ -64,15 +64,23 @@ export function opencodeConfig(nodeConfig: string | undefined, model: string | n
     }
     if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new Error('OPENCODE_CONFIG_CONTENT is not a JSON object');
   }
+  const node = base as Record<string, unknown>;
   const permission = OPENCODE_PERMISSIONS[mode ?? 'default'] ?? ASKS;
+  const agents = objectOr(node.agent);
   return {
-    ...(base as Record<string, unknown>),
+    ...node,
     ...(model ? { model } : {}),
     permission,
+    // No title call: a model call of its own at each session's start, for a title Hearth does not show.
+    agent: { ...agents, title: { ...objectOr(agents.title), disable: true } },
     ...(mode === 'plan' ? { default_agent: 'plan' } : {}),
     autoupdate: false,
     share: 'disabled',
   };
+}
+
+function objectOr(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
 /** OpenCode's data, config, state and cache directories, all in the agent's home. */
@@ -107,8 +115,6 @@ export const opencode: AcpAgent = {
     };
   },
   modeAtLaunch: true,
-  // Its "always" is kept for the project, which every chat of the repository shares: Hearth's rule for the chat stands in for it.
-  alwaysOutlivesChat: true,
   // Its cost is the session's running total, kept with the session in its database.
   costIsSessionTotal: true,
   // Its output tokens leave out the reasoning, which it counts apart (`thoughtTokens`); the model's output holds both.
