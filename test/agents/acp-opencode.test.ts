@@ -1,8 +1,8 @@
 // AcpDriver driving the real OpenCode (`opencode acp`) against the scripted model
 // speaking chat completions, on real git worktrees: the ACP contract, then what is
 // OpenCode's own (asking by its configured permissions, a new process for a new mode,
-// its model errors, its own HTTP server, its database). The driver contract runs
-// against it in acp-opencode-driver.test.ts.
+// its models, its model errors, its own HTTP server, its database). The driver contract
+// runs against it in acp-opencode-driver.test.ts.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,9 +13,9 @@ import { OPENCODE_PERMISSIONS, opencode, opencodeConfig } from '../../src/agents
 import { AgentStartError } from '../../src/agents/contract/errors.js';
 import { taggedProcesses } from '../../src/agents/process/agent-process.js';
 import { sent } from '../fixtures/backend-chats.js';
-import { RecordedReports, texts } from '../fixtures/driver-turns.js';
+import { ChatSession, RecordedReports, texts } from '../fixtures/driver-turns.js';
 import { opencodeAcp, opencodeHome, opencodePrice as price, opencodeToolCall } from '../fixtures/opencode-acp.js';
-import { OPENCODE_MODEL_REF } from '../fixtures/opencode-env.js';
+import { OPENCODE_MODEL_REF, opencodeEnv } from '../fixtures/opencode-env.js';
 import { pick, ScriptedPerson } from '../fixtures/scripted-person.js';
 import { acpContract } from './acp-contract.js';
 
@@ -109,6 +109,23 @@ describe('AcpDriver with the real OpenCode', () => {
     const three = await session.turn('which word?');
     assert.ok(three.result.ok);
     assert.equal(three.result.usage?.costUsd, price({ inputTokens: 10, outputTokens: 5 }));
+    await session.close();
+  });
+
+  it('starts on the chat’s model, and takes another of its providers’ models in the warm process', LIMIT, async () => {
+    const chat = await chats.create();
+    const driver = chats.driver(chat, chat.configDir, { env: opencodeEnv(chat.fake, chat.configDir, { models: ['second'] }) });
+    const session = new ChatSession(driver, acp.spec(chat, { model: 'hearth/second' }));
+    chat.fake.enqueue({ kind: 'text', chunks: ['one'] });
+    assert.equal((await session.turn('first')).result.ok, true);
+    assert.equal(chat.fake.mainRequests().at(-1)!.body.model, 'second');
+    const pid = session.pid();
+    chat.fake.enqueue({ kind: 'text', chunks: ['two'] });
+    const two = await session.turn('next', { with: { model: OPENCODE_MODEL_REF } });
+    assert.equal(two.result.ok, true, JSON.stringify(two.result));
+    assert.equal(session.pid(), pid, 'the same process');
+    assert.equal(chat.fake.mainRequests().at(-1)!.body.model, 'scripted');
+    assert.match(sent(chat.fake.mainRequests().at(-1)), /first.*one/s, 'with the conversation');
     await session.close();
   });
 
