@@ -85,6 +85,24 @@ describe('AcpDriver with the real OpenCode', () => {
     await session.close();
   });
 
+  it('plans without editing: its plan agent refuses a write unasked, asks before a command, and a refusal runs nothing', LIMIT, async () => {
+    const { chat, session } = await chats.chatSession({ permissionMode: 'plan' });
+    const file = path.join(chat.worktree, 'planned.txt');
+    chat.fake.enqueue(
+      { kind: 'tool_use', name: 'write', input: { filePath: file, content: 'no\n' } },
+      { kind: 'tool_use', name: 'bash', input: { command: 'echo ran > ran.txt', description: 'x' } },
+      { kind: 'text', chunks: ['planned'] },
+    );
+    const person = new ScriptedPerson(pick('reject_once'));
+    const t = await session.turn('plan it', { answer: person.answer });
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.equal(person.only().subject, 'echo ran > ran.txt', 'only the command was asked about');
+    assert.deepEqual(results(t).map((r) => r.isError), [true, true]);
+    assert.equal(existsSync(file), false);
+    assert.equal(existsSync(path.join(chat.worktree, 'ran.txt')), false);
+    await session.close();
+  });
+
   it('opens a new process for a new mode, which resumes the session and runs unasked; the cost of its first turn is unknown, then known again', LIMIT, async () => {
     const { chat, session } = await chats.chatSession({ permissionMode: 'default' });
     chat.fake.enqueue({ kind: 'text', chunks: ['I will keep LYNX'] });

@@ -13,8 +13,12 @@
 //
 // Modes. OpenCode takes what it asks about from its configuration's `permission`, read
 // at its start: a chat that changes its mode gets a new process, which resumes the
-// session. Hearth's `plan` is OpenCode's plan agent, which edits nothing, as the
-// session's default agent.
+// session. Hearth's `plan` is OpenCode's plan agent, as the session's default agent,
+// which refuses edits unasked and asks before commands.
+//
+// Usage. Its prompt answer counts the turn's last model call only (its output without
+// the reasoning, counted apart); its cost, a running total for the session in USD from
+// the model's prices in the configuration, covers every call.
 //
 // Its own server. `opencode acp` also serves OpenCode's HTTP API on loopback (port 4096
 // if free), which runs tools for anyone who can reach it: each launch gets a random
@@ -39,10 +43,14 @@ type Permission = Record<string, 'ask' | 'allow' | 'deny'>;
 /** Asks before an edit, a command, a fetch, or anything outside the worktree. */
 const ASKS: Permission = { edit: 'ask', bash: 'ask', webfetch: 'ask', external_directory: 'ask' };
 
-/** OpenCode's `permission` for each of Hearth's permission modes it serves. */
+/**
+ * OpenCode's `permission` for each of Hearth's permission modes it serves. In `plan` its
+ * plan agent's own rules refuse every edit but of its plan files: a rule for edits here
+ * would stand over them.
+ */
 export const OPENCODE_PERMISSIONS: Partial<Record<PermissionMode, Permission>> = {
   default: ASKS,
-  plan: ASKS,
+  plan: { bash: 'ask', webfetch: 'ask', external_directory: 'ask' },
   acceptEdits: { ...ASKS, edit: 'allow' },
   bypassPermissions: { '*': 'allow' },
 };
