@@ -3,6 +3,7 @@ import type { AcpAgent } from './acp/acp-agent.js';
 import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
 import { codex, codexAcpPath } from './acp/agents/codex.js';
 import { gemini, geminiPath } from './acp/agents/gemini.js';
+import { opencode, opencodePath } from './acp/agents/opencode.js';
 import { bundledClaudePath } from './claude/claude-install.js';
 import { packageVersion } from './installed-package.js';
 
@@ -56,6 +57,16 @@ export const AGENT_CATALOG: readonly CatalogAgent[] = [
     version: () => packageVersion('@google/gemini-cli'),
     acp: gemini,
     // It resumes by `session/load` alone; Hearth's `dontAsk` and `auto` have no mode of its own.
+    capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'bypassPermissions'] },
+  },
+  // OpenCode in its ACP mode, against the providers of the node's OpenCode configuration.
+  {
+    name: 'opencode',
+    backends: ['warm_acp'],
+    locate: opencodePath,
+    version: () => packageVersion('opencode-ai'),
+    acp: opencode,
+    // It resumes where its database is; its permissions are set per mode at its launch, and Hearth's `dontAsk` and `auto` have none.
     capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'bypassPermissions'] },
   },
 ];

@@ -22,7 +22,7 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
   const configDir = path.resolve(dataDir, 'demo-claude');
   await mkdir(configDir, { recursive: true, mode: 0o700 });
   // No credential or endpoint of the user's may reach the scripted model or win over it.
-  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_', 'GEMINI_', 'GOOGLE_'];
+  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_', 'GEMINI_', 'GOOGLE_', 'OPENCODE_'];
   const base = Object.fromEntries(Object.entries(env).filter(([name]) => !theirs.some((p) => name.startsWith(p))));
   return {
     url: model.url,
@@ -41,7 +41,24 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
       // Gemini CLI speaks the Gemini API to the same model.
       GEMINI_API_KEY: 'hearth-demo-key-not-a-secret',
       GOOGLE_GEMINI_BASE_URL: model.url,
+      // OpenCode speaks chat completions to the same model, its one provider.
+      OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeDemoConfig(model.url)),
     },
     close: () => model.close(),
+  };
+}
+
+/** OpenCode's configuration for the demo: the scripted model as an OpenAI-compatible provider, and its model. */
+function opencodeDemoConfig(url: string): Record<string, unknown> {
+  return {
+    model: 'hearth-demo/scripted',
+    provider: {
+      'hearth-demo': {
+        npm: '@ai-sdk/openai-compatible',
+        name: "Hearth's demo",
+        options: { baseURL: `${url}/v1`, apiKey: 'hearth-demo-key-not-a-secret' },
+        models: { scripted: { name: 'Scripted demo model', tool_call: true, limit: { context: 200_000, output: 8_192 } } },
+      },
+    },
   };
 }

@@ -76,7 +76,8 @@ describe('the new chat dialog', () => {
     const acp = server.runtime.registry.get('claude-acp').version;
     const codex = server.runtime.registry.get('codex').version;
     const gemini = server.runtime.registry.get('gemini').version;
-    assert.deepEqual(await dialog.getByLabel('Agent').locator('option').allInnerTexts(), [`claude ${version}`, `claude-acp ${acp}`, `codex ${codex}`, `gemini ${gemini}`]);
+    const opencode = server.runtime.registry.get('opencode').version;
+    assert.deepEqual(await dialog.getByLabel('Agent').locator('option').allInnerTexts(), [`claude ${version}`, `claude-acp ${acp}`, `codex ${codex}`, `gemini ${gemini}`, `opencode ${opencode}`]);
     assert.equal(await dialog.getByLabel('Agent').inputValue(), 'claude');
     assert.match(await dialog.getByText(/agent's default/).first().innerText(), /Optional/);
     await shot(page, 'dialog');

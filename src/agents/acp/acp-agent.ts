@@ -36,8 +36,22 @@ export interface AcpAgent {
   sessionFiles?: AcpSessionFiles;
   /** The tool's own name for a call the agent names by title only; null where it cannot tell. */
   toolName?(call: { toolCallId: string }): string | null;
-  /** A turn's tokens where the agent returns them elsewhere than in the prompt response's `usage`. */
-  usage?(response: { _meta?: Record<string, unknown> | null }): AcpTokens | null;
+  /**
+   * A turn's tokens where the agent returns them elsewhere than in the prompt response's
+   * `usage`, or counts them otherwise; null leaves the response's `usage` as it is.
+   */
+  usage?(response: { usage?: unknown; _meta?: Record<string, unknown> | null }): AcpTokens | null;
+  /**
+   * Whether the agent takes Hearth's permission mode only at its launch, from its
+   * configuration: a session that changes its mode gets a new process.
+   */
+  modeAtLaunch?: boolean;
+  /**
+   * Whether the cost the agent reports is its session's running total, kept with the
+   * session, rather than its process's: in a process that resumed the session, the total
+   * before it is not known until a turn has reported one.
+   */
+  costIsSessionTotal?: boolean;
   /** The client file-system methods offered to it, where not both. */
   clientFs?: { readTextFile: boolean; writeTextFile: boolean };
   /** Whether the history `session/load` replays may still be coming after the load has answered. */

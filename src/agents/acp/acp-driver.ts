@@ -235,8 +235,8 @@ class AcpSession implements AgentSession {
   /** Whether the agent offers `session/close`, which lets it end the session its own way before its process goes. */
   private closable = false;
   private options: SessionOptions;
-  /** The session's running cost as the agent last reported it. */
-  private costSeen = 0;
+  /** The session's running cost as the agent last reported it; null while unknown (a resumed session's total before this process). */
+  private costSeen: number | null = 0;
   private readonly unknownKinds = new Set<string>();
   /** How many updates have come, for telling when a replay has gone quiet. */
   private updateCount = 0;
@@ -299,6 +299,7 @@ class AcpSession implements AgentSession {
     const caps = init.agentCapabilities ?? {};
     const meta = this.agent.sessionMeta ? { _meta: this.agent.sessionMeta } : {};
     this.closable = Boolean(caps.sessionCapabilities?.close);
+    if (token && this.agent.costIsSessionTotal) this.costSeen = null;
     if (token && caps.sessionCapabilities?.resume) {
       const r = await Promise.race([agent.request(methods.agent.session.resume, { sessionId: token, cwd, mcpServers: [], ...meta }), died]);
       this.sessionId = token;
@@ -374,6 +375,7 @@ class AcpSession implements AgentSession {
     // The working directory is the process's own; so is a model the agent takes only at its launch.
     if (options.worktreePath !== this.options.worktreePath) return false;
     if (options.model !== this.options.model && !modelChoice(options.model, this.config)) return false;
+    if (this.agent.modeAtLaunch && options.permissionMode !== this.options.permissionMode) return false;
     // The agent changes its own mode (an approved plan leaves plan mode): what it is in now is compared.
     try {
       await this.applyMode(options.permissionMode);
@@ -465,13 +467,13 @@ class AcpSession implements AgentSession {
 
   /** The turn's tokens as the agent returns them with its answer, and its cost as the change in the session's running cost. */
   private usageOf(response: { usage?: unknown }, mapper: AcpTurnMapper): TurnUsage | null {
-    const u = (response.usage ?? this.agent.usage?.(response as { _meta?: Record<string, unknown> | null })) as
+    const u = (this.agent.usage?.(response as { usage?: unknown; _meta?: Record<string, unknown> | null }) ?? response.usage) as
       | { inputTokens?: number; outputTokens?: number; cachedReadTokens?: number; cachedWriteTokens?: number }
       | null
       | undefined;
     const cost = mapper.costUsd;
-    // An agent that reports no cost leaves it unknown rather than free.
-    const costUsd = cost !== null ? round(Math.max(0, cost - this.costSeen)) : null;
+    // An agent that reports no cost leaves it unknown rather than free; so does a total whose start is unknown.
+    const costUsd = cost !== null && this.costSeen !== null ? round(Math.max(0, cost - this.costSeen)) : null;
     if (cost !== null) this.costSeen = cost;
     if (!u) return cost !== null ? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd } : null;
     return {
