@@ -4,7 +4,7 @@ import { claudeAcp, claudeAcpPath } from './acp/agents/claude-acp.js';
 import { codex, codexAcpPath } from './acp/agents/codex.js';
 import { gemini, geminiPath } from './acp/agents/gemini.js';
 import { bundledClaudePath } from './claude/claude-install.js';
-import { packageVersion } from './installed-package.js';
+import { installedFile, packageVersion } from './installed-package.js';
 
 /** An agent Hearth knows how to run: where to find it, and the backends that run it, in the order they are tried. */
 export interface CatalogAgent {
@@ -57,6 +57,15 @@ export const AGENT_CATALOG: readonly CatalogAgent[] = [
     acp: gemini,
     // It resumes by `session/load` alone; Hearth's `dontAsk` and `auto` have no mode of its own.
     capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'bypassPermissions'] },
+  },
+  // OpenCode through its own server: one `opencode serve` for the node, shared by its chats.
+  {
+    name: 'opencode',
+    backends: ['opencode_server'],
+    locate: () => installedFile('opencode-ai', 'bin', 'opencode.exe'),
+    version: () => packageVersion('opencode-ai'),
+    // Each of Hearth's modes maps onto session permission rules, and plan onto OpenCode's plan agent.
+    capabilities: { resumes: true, permissionModes: PERMISSION_MODES },
   },
 ];
 
