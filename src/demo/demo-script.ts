@@ -1,4 +1,5 @@
 import { geminiApi } from './dialects/gemini-api.js';
+import { openaiChat } from './dialects/openai-chat.js';
 import { offeredTools, openaiResponses } from './dialects/openai-responses.js';
 import type { ServedReply } from './model-dialect.js';
 import { lastToolResult, lastUserText, type RecordedRequest, type ScriptedReply } from './scripted-model.js';
@@ -7,6 +8,7 @@ import { lastToolResult, lastUserText, type RecordedRequest, type ScriptedReply 
 const STANDS_IN_FOR: Record<string, { model: string; instead: string }> = {
   [openaiResponses.name]: { model: "Codex's model", instead: 'with `OPENAI_API_KEY` set, to talk to OpenAI itself' },
   [geminiApi.name]: { model: 'Gemini', instead: 'with `GEMINI_API_KEY` set, to talk to Gemini itself' },
+  [openaiChat.name]: { model: "OpenCode's model", instead: "with a provider and its key in OpenCode's configuration, to talk to that model itself" },
 };
 const CLAUDE = {
   model: 'Claude',
@@ -47,12 +49,13 @@ export function demoReply(req: RecordedRequest): ScriptedReply {
 
 /**
  * The call that lists the repository, in the agent's own tools: Claude Code's Bash,
- * Gemini CLI's run_shell_command, or Codex's exec_command, which its catalog models
- * reach through JavaScript for `exec`.
+ * Gemini CLI's run_shell_command, OpenCode's bash, or Codex's exec_command, which its
+ * catalog models reach through JavaScript for `exec`.
  */
 function listing(req: RecordedRequest): Extract<ServedReply, { kind: 'tool_use' }> {
   // Gemini CLI runs commands in a terminal, where ls lists in columns unless told one a line.
   if (req.dialect === geminiApi.name) return { kind: 'tool_use', name: 'run_shell_command', input: { command: 'ls -A1', description: 'List the repository' } };
+  if (req.dialect === openaiChat.name) return { kind: 'tool_use', name: 'bash', input: { command: 'ls -A', description: 'List the repository' } };
   if (req.dialect !== openaiResponses.name) return { kind: 'tool_use', name: 'Bash', input: { command: 'ls -A', description: 'List the repository' } };
   if (offeredTools(req.body).get('exec') === 'custom') {
     return { kind: 'tool_use', name: 'exec', input: { input: "const r = await tools.exec_command({ cmd: 'ls -A' });\ntext(r.output ?? r);" } };

@@ -5,6 +5,8 @@ export interface Usage {
   output_tokens: number;
   cache_read_input_tokens?: number;
   cache_creation_input_tokens?: number;
+  /** Of the output tokens, those spent reasoning; reported where an API details them. */
+  reasoning_tokens?: number;
 }
 
 /**

@@ -15,13 +15,14 @@ import type { AddressInfo } from 'node:net';
 import { anthropicMessages } from './dialects/anthropic-messages.js';
 import { openaiResponses } from './dialects/openai-responses.js';
 import { geminiApi } from './dialects/gemini-api.js';
+import { openaiChat } from './dialects/openai-chat.js';
 import { sendJson, ZERO_USAGE, type ModelDialect, type RecordedRequest, type ReplyTools, type ServedReply, type UnclassifiedRequest, type Usage } from './model-dialect.js';
 
 export type { RecordedRequest, Usage } from './model-dialect.js';
 export { defaultIsMain } from './dialects/anthropic-messages.js';
 
 /** The APIs the scripted model speaks, the first that serves a request answering it. */
-export const DIALECTS: readonly ModelDialect[] = [anthropicMessages, openaiResponses, geminiApi];
+export const DIALECTS: readonly ModelDialect[] = [anthropicMessages, openaiResponses, geminiApi, openaiChat];
 
 /**
  * A reply to a main request. `from_request` makes it from the request it answers, for

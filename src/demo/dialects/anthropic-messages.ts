@@ -252,7 +252,7 @@ function contentBlocks(reply: ServedReply, n: string): Block[] {
   }
 }
 
-function fullUsage(u: Usage): Required<Usage> {
+function fullUsage(u: Usage): Required<Omit<Usage, 'reasoning_tokens'>> {
   return {
     input_tokens: u.input_tokens,
     output_tokens: u.output_tokens,
