@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import { createOpencodeClient, type Event, type OpencodeClient } from '@opencode-ai/sdk/v2';
 import type { Logger } from 'pino';
@@ -84,9 +85,12 @@ export class OpencodeServer {
   /** Starts a server and waits until it listens, answers a real request and streams events. */
   static async start(options: OpencodeServerOptions): Promise<OpencodeServer> {
     const password = randomBytes(24).toString('base64url');
+    // A port of its own: with `--port 0` it tries 4096 first, which a server still stopping
+    // (or another program) may share with it, and requests then reach the wrong one.
+    const port = await freePort();
     const proc = new AgentProcess({
       command: options.installPath,
-      args: ['serve', '--hostname', '127.0.0.1', '--port', '0'],
+      args: ['serve', '--hostname', '127.0.0.1', '--port', String(port)],
       cwd: options.home,
       env: serverEnv(options.env, options.home, password, options.config),
       tagPrefix: options.tagPrefix,
@@ -108,7 +112,7 @@ export class OpencodeServer {
   /** Ready once a request that needs its configuration succeeds and its event stream is open. */
   private async ready(): Promise<void> {
     const providers = await this.client.config.providers({ directory: this.options.home });
-    if (providers.error || !providers.data) throw new Error(`its providers could not be read: ${JSON.stringify(providers.error)}`);
+    if (providers.error || !providers.data) throw new Error(`its providers could not be read (HTTP ${providers.response?.status}): ${JSON.stringify(providers.error)}${this.proc.stderrTail() ? `\n${this.proc.stderrTail()}` : ''}`);
     const connected = new Promise<void>((resolve) => void this.pump(resolve));
     await connected;
   }
@@ -205,6 +209,18 @@ export class OpencodeServer {
     this.stream?.abort();
     await this.proc.stop(2_000);
   }
+}
+
+/** A loopback port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** The server's URL, once it says it listens; rejects when it exits first. */
