@@ -81,6 +81,8 @@ driverContract({
   price: atListPrice,
   sessionIdSent: (req) => req.headers['x-session-id'] ?? req.headers['x-opencode-session'],
   cannotHold: {
+    "counts a stopped turn's tokens and cost from the same figures, and the next turn only its own":
+      'OpenCode records no tokens for a step it aborts: a step’s usage comes with its finish, which a stopped stream never reaches, and OpenCode estimates none',
     "puts the agent's questions with their choices, and the agent gets the answers":
       'the case scripts Claude Code’s AskUserQuestion; OpenCode’s question tool takes other fields, and is tested below',
     'asks approval of a plan with its text, and once approved the agent leaves plan mode, for this turn only':
