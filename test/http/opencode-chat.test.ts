@@ -31,12 +31,15 @@ async function turn(server: TestServer, chatId: string, text: string, ...replies
 }
 
 describe('a chat with OpenCode through its server', () => {
-  it('streams turns, runs tools in the worktree, adds up usage, and goes on on another node', LIMIT, async () => {
+  it('streams turns, runs tools in the worktree, adds up usage, and goes on on another node', LIMIT, async (t) => {
+    const at = performance.now();
+    const mark = (what: string) => t.diagnostic(`${what} at ${(performance.now() - at).toFixed(0)} ms`);
     const one = await suite.serve({ runtime: { prewarm: false } });
     const chat = (await one.client.request('POST', '/api/chats', { repoPath: suite.repo, agent: 'opencode', permissionMode: 'bypassPermissions' })).body;
     assert.equal(chat.agent, 'opencode');
     const u1 = { input_tokens: 100, output_tokens: 20 };
     const first = await turn(one, chat.id, 'keep the word KESTREL', { kind: 'text', chunks: ['I keep ', 'KESTREL'], usage: u1 });
+    mark('first turn ended');
     assert.equal(first.find((e) => e.event === 'turn_start')?.data.backend, 'opencode_server');
     assert.deepEqual(first.filter((e) => e.event === 'text_delta').map((e) => e.data.text), ['I keep ', 'KESTREL']);
     assert.deepEqual(first.find((e) => e.event === 'message' && e.data.role === 'assistant')?.data.parts, [{ type: 'text', text: 'I keep KESTREL' }]);
@@ -66,11 +69,15 @@ describe('a chat with OpenCode through its server', () => {
     assert.equal(Number(row!.input_tokens), steps.reduce((n, s) => n + s.input + s.cache.read + s.cache.write, 0));
     assert.equal(Number(row!.output_tokens), steps.reduce((n, s) => n + s.output + s.reasoning, 0));
     assert.ok(Math.abs(Number(row!.cost) - steps.reduce((n, s) => n + opencodeCost(s), 0)) < 1e-9, `cost ${row!.cost}`);
+    mark('second turn ended');
     await one.close();
+    mark('first node closed');
 
     // Another node: its own empty OpenCode directories, the same database.
     const two = await suite.serve({ runtime: { prewarm: false } });
+    mark('second node up');
     const third = await turn(two, chat.id, 'which word?', { kind: 'text', chunks: ['KESTREL'] });
+    mark('third turn ended');
     assert.deepEqual(third.filter((e) => e.event === 'text_delta').map((e) => e.data.text), ['KESTREL']);
     const conversation = sent(suite.fake.mainRequests().at(-1));
     for (const earlier of ['keep the word KESTREL', 'I keep KESTREL', 'make a file', 'which word?']) assert.ok(conversation.includes(earlier), `the request carries "${earlier}"`);
