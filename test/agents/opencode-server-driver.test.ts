@@ -140,6 +140,20 @@ describe('OpenCode’s configuration of Hearth’s making', () => {
   });
 });
 
+/** What the node's environment holds that no agent may see. */
+const SECRETS = { HEARTH_TOKEN: 'token-secret', DATABASE_URL: 'postgres://hearth:db-secret@db/hearth', STRIPE_KEY: 'configured-secret', RANDOM_SERVER_SETTING: 'not-allowlisted' };
+
+describe('OpencodeDriver without a server', () => {
+  it('is warm, says why when switched off, and refuses a node configuration that is not JSON', () => {
+    const off = new OpencodeDriver({ log, switchedOff: 'switched off', homes: tmpdir() });
+    assert.equal(off.warm, true);
+    assert.equal(off.backend, 'opencode_server');
+    assert.equal(off.unavailable(), 'switched off');
+    const bad = new OpencodeDriver({ log, env: { OPENCODE_CONFIG_CONTENT: '{"model": ' }, homes: tmpdir() });
+    assert.match(bad.unavailable() ?? '', /OPENCODE_CONFIG_CONTENT is not JSON/);
+  });
+});
+
 describe('OpencodeDriver with the real opencode serve', () => {
   let chats: BackendChats;
   let chat: BackendChat;
@@ -147,7 +161,8 @@ describe('OpencodeDriver with the real opencode serve', () => {
   let driver: OpencodeDriver;
   const drivers: OpencodeDriver[] = [];
   const make = (homeDir: string, extra: Partial<OpencodeDriverDeps> = {}) => {
-    const d = new OpencodeDriver({ log, env: opencodeEnv(chat.fake, homeDir, { models: ['other'] }), processTagPrefix: chat.tagPrefix, homes: path.join(homeDir, 'agents'), sessions: store, abortGraceMs: 2_000, ...extra });
+    const env = opencodeEnv(chat.fake, homeDir, { models: ['other'], extra: SECRETS });
+    const d = new OpencodeDriver({ log, env, secrets: ['STRIPE_KEY'], processTagPrefix: chat.tagPrefix, homes: path.join(homeDir, 'agents'), sessions: store, abortGraceMs: 2_000, ...extra });
     drivers.push(d);
     return d;
   };
@@ -389,6 +404,50 @@ describe('OpencodeDriver with the real opencode serve', () => {
       await Promise.all(sessions.map((s) => s.session.close()));
       await Promise.all(sessions.filter((s) => s.i > 0).map((s) => rm(s.dir, { recursive: true, force: true })));
     }
+  });
+
+  it('fails a turn whose model call fails, with the model’s words, and the next turn works', LIMIT, async () => {
+    const session = new ChatSession(driver, ocSpec());
+    chat.fake.enqueue({ kind: 'error', status: 400, message: 'the scripted request was refused' });
+    const t = await session.turn('this fails');
+    assert.ok(!t.result.ok && t.result.code === 'api_error', JSON.stringify(t.result));
+    assert.match(t.result.error, /the scripted request was refused/);
+    chat.fake.enqueue({ kind: 'text', chunks: ['fine again'] });
+    const next = await session.turn('again');
+    assert.equal(next.result.ok, true, JSON.stringify(next.result));
+    assert.deepEqual(texts(next.events, 'text_delta'), ['fine again'], 'the failed turn’s late idle does not end this one');
+    await session.close();
+  });
+
+  it("gives OpenCode and its tools what they need and none of Hearth's secrets", LIMIT, async (tc) => {
+    const session = new ChatSession(driver, ocSpec({ permissionMode: 'bypassPermissions' }));
+    chat.fake.enqueue({ kind: 'tool_use', name: 'bash', input: { command: 'env > env.txt', description: 'print env' } }, { kind: 'text', chunks: ['printed'] });
+    const t = await session.turn('print the environment');
+    const diagnostic = (m: string) => tc.diagnostic(m);
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    const seen = chat.fake.mainRequests().slice(-3).map((r) => [r.headers['x-session-id'], JSON.stringify(r.body.messages?.at(-1)).slice(0, 200)]);
+    assert.ok(t.events.some((e) => e.kind === 'tool_result'), JSON.stringify({ events: t.events, seen, token: session.reports.last }));
+    const env = await readFile(path.join(chat.worktree, 'env.txt'), 'utf8');
+    for (const secret of Object.values(SECRETS)) assert.ok(!env.includes(secret), `the tool sees ${secret}`);
+    assert.match(env, /^OPENCODE_DISABLE_AUTOUPDATE=1$/m);
+    // OpenCode hands its own environment to its tools: the server's password with it, which lets a command the person allowed reach the server on loopback.
+    diagnostic(`the server's password ${/^OPENCODE_SERVER_PASSWORD=/m.test(env) ? 'is' : 'is not'} in the tools' environment`);
+    assert.match(env, new RegExp(`^XDG_DATA_HOME=${path.join(home, 'agents', 'opencode', 'data')}$`, 'm'));
+    await session.close();
+  });
+
+  it('opens a silent event stream again, and the turns go on', LIMIT, async () => {
+    const quick = make(await chats.configDir(), { silenceMs: 1_500 });
+    const session = new ChatSession(quick, ocSpec());
+    await session.session();
+    const server = quick.current()!;
+    // The stream beats every 10 s: silent past 1.5 s, it counts as dead.
+    await waitUntil('the stream to be opened again', () => server.connections >= 2, 8_000);
+    chat.fake.enqueue({ kind: 'text', chunks: ['still ', 'here'] });
+    const t = await session.turn('are you there?');
+    assert.equal(t.result.ok, true, JSON.stringify(t.result));
+    assert.equal(texts(t.events, 'text_delta').join(''), 'still here');
+    await session.close();
   });
 
   it('stops its server with its last session, and leaves nothing', LIMIT, async () => {

@@ -257,7 +257,10 @@ interface Turn {
   ctx: TurnContext;
   mapper: OpencodeTurnMapper;
   stop: { kind: 'running' } | { kind: 'aborted' } | { kind: 'unasked'; message: string };
-  /** Whether OpenCode has taken the prompt up (the session went busy, or a message of the turn came). */
+  /**
+   * Whether OpenCode has taken the prompt up: the session went busy since it was sent. An
+   * idle before that is the end of what came before (a failed turn's comes late).
+   */
   begun: boolean;
   /** Requests already put to a person, by OpenCode's id: a re-read after a reconnect asks none twice. */
   asked: Set<string>;
@@ -520,7 +523,6 @@ class OpencodeSession implements AgentSession {
     };
     switch (event.type) {
       case 'message.updated':
-        if (!this.known.has(event.properties.info.id)) turn.begun = true;
         emit(turn.mapper.message(event.properties.info));
         return;
       case 'message.part.updated':
@@ -582,7 +584,7 @@ class OpencodeSession implements AgentSession {
     const got = await server.client.session.messages({ sessionID: this.sessionId!, directory: this.directory, limit: Math.max(8, turn.mapper.messageIds().length + 4) });
     for (const m of got.data ?? []) {
       if (this.known.has(m.info.id)) continue;
-      turn.begun = true;
+      if (m.info.role === 'assistant') turn.begun = true;
       for (const e of turn.mapper.message(m.info)) turn.ctx.emit(e);
       for (const p of m.parts) for (const e of turn.mapper.part(p)) turn.ctx.emit(e);
     }
