@@ -536,10 +536,10 @@ class OpencodeSession implements AgentSession {
         return;
       case 'session.status':
         if (event.properties.status.type === 'busy') turn.begun = true;
-        else if (event.properties.status.type === 'idle' && turn.begun) turn.end({ kind: 'idle' });
+        else if (event.properties.status.type === 'idle') this.idle(turn);
         return;
       case 'session.idle':
-        if (turn.begun) turn.end({ kind: 'idle' });
+        this.idle(turn);
         return;
       case 'session.error':
         if (event.properties.error) {
@@ -557,6 +557,16 @@ class OpencodeSession implements AgentSession {
       default:
         return;
     }
+  }
+
+  /**
+   * The session says it is idle. After an error OpenCode says so before it has stored the
+   * failed message, and a prompt sent then is lost: the turn ends at the idle that follows.
+   */
+  private idle(turn: Turn): void {
+    if (!turn.begun) return;
+    if (turn.failure && !turn.mapper.completed()) return;
+    turn.end({ kind: 'idle' });
   }
 
   /**
