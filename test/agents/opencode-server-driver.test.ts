@@ -386,7 +386,7 @@ describe('OpencodeDriver with the real opencode serve', () => {
     await resumed.close();
   });
 
-  it('serves five chats at once from one server', LIMIT, async () => {
+  it('serves five chats at once from one server', LIMIT, async (t) => {
     const sessions = await Promise.all(
       [0, 1, 2, 3, 4].map(async (i) => {
         const dir = i === 0 ? chat.worktree : await worktree();
@@ -400,6 +400,8 @@ describe('OpencodeDriver with the real opencode serve', () => {
         assert.equal(texts(t.events, 'text_delta').join(''), `reply to echo: chat ${i}`);
       }
       assert.equal(new Set(sessions.map((s) => s.session.pid())).size, 1, 'one server for all');
+      const pid = sessions[0]!.session.pid()!;
+      t.diagnostic(`five chats, five worktrees, one server: RSS ${rssMiB(pid).toFixed(0)} MiB`);
     } finally {
       await Promise.all(sessions.map((s) => s.session.close()));
       await Promise.all(sessions.filter((s) => s.i > 0).map((s) => rm(s.dir, { recursive: true, force: true })));

@@ -95,7 +95,9 @@ export class OpencodeDriver implements AgentDriver {
     }
     this.config = config;
     this.defaultModel = model;
+    // Hearth's configuration stands in for the node's; a permission set beside it would outrank the sessions' rules.
     delete this.env.OPENCODE_CONFIG_CONTENT;
+    delete this.env.OPENCODE_PERMISSION;
   }
 
   unavailable(): string | null {
