@@ -11,6 +11,18 @@ export interface Demo {
   close(): Promise<void>;
 }
 
+/** OpenCode's configuration for the demo: the scripted model as its one provider and default model. */
+function demoOpencodeConfig(url: string): Record<string, unknown> {
+  const model = { name: 'Hearth demo model', tool_call: true, reasoning: true, attachment: false, temperature: false, limit: { context: 200_000, output: 8_192 } };
+  return {
+    model: 'hearth-demo/scripted',
+    small_model: 'hearth-demo/scripted',
+    provider: {
+      'hearth-demo': { npm: '@ai-sdk/openai-compatible', name: 'Hearth demo', options: { baseURL: `${url}/v1`, apiKey: 'hearth-demo-key-not-a-secret' }, models: { scripted: model } },
+    },
+  };
+}
+
 /**
  * `hearth serve --demo`: a scripted model on loopback with the agents pointed at it, so a
  * round trip works with no API key. The agents get a configuration directory of their
@@ -22,7 +34,7 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
   const configDir = path.resolve(dataDir, 'demo-claude');
   await mkdir(configDir, { recursive: true, mode: 0o700 });
   // No credential or endpoint of the user's may reach the scripted model or win over it.
-  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_', 'GEMINI_', 'GOOGLE_'];
+  const theirs = ['ANTHROPIC_', 'CLAUDE_', 'OPENAI_', 'CODEX_', 'GEMINI_', 'GOOGLE_', 'OPENCODE_'];
   const base = Object.fromEntries(Object.entries(env).filter(([name]) => !theirs.some((p) => name.startsWith(p))));
   return {
     url: model.url,
@@ -41,6 +53,8 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
       // Gemini CLI speaks the Gemini API to the same model.
       GEMINI_API_KEY: 'hearth-demo-key-not-a-secret',
       GOOGLE_GEMINI_BASE_URL: model.url,
+      // OpenCode speaks chat completions to the same model, through a provider of its config.
+      OPENCODE_CONFIG_CONTENT: JSON.stringify(demoOpencodeConfig(model.url)),
     },
     close: () => model.close(),
   };
