@@ -44,6 +44,8 @@ export interface OpencodeDriverDeps extends DriverProcessOptions {
   abortGraceMs?: number;
   /** How long the event stream may be silent before it is opened again. Default: 25 s (its heartbeat comes every 10 s). */
   silenceMs?: number;
+  /** How long OpenCode may take to go busy on a prompt before the turn fails. Default: 30 s. */
+  takeUpMs?: number;
   /** Resident bytes past which the server is restarted between turns (never during one); null or absent: no ceiling. */
   maxServerMemory?: number | null;
 }
@@ -60,6 +62,8 @@ const KEEP_WAIT_MS = 5_000;
 const IMPORT_TIMEOUT_MS = 60_000;
 /** How long a turn waits for its session to go idle after OpenCode reported its error. */
 const ERROR_IDLE_MS = 5_000;
+/** How long OpenCode may take to go busy on a prompt before the driver looks whether it took it at all. */
+const TAKE_UP_MS = 30_000;
 
 /**
  * OpenCode through `opencode serve`: one server for the node, shared by every session
@@ -271,7 +275,7 @@ interface Turn {
   end: (how: TurnEnd) => void;
 }
 
-type TurnEnd = { kind: 'idle' } | { kind: 'crashed'; why: string } | { kind: 'closed' } | { kind: 'abandoned' };
+type TurnEnd = { kind: 'idle' } | { kind: 'crashed'; why: string } | { kind: 'closed' } | { kind: 'abandoned' } | { kind: 'untaken' };
 
 type State = { kind: 'opening' } | { kind: 'idle' } | { kind: 'turn'; turn: Turn } | { kind: 'closed' };
 
@@ -453,6 +457,7 @@ class OpencodeSession implements AgentSession {
     const onExit = () => turn.end({ kind: 'crashed', why: `opencode serve exited mid-turn${server.exitNote()}` });
     void server.proc.exited.then(onExit);
     let watchdog: NodeJS.Timeout | undefined;
+    let takeUp: NodeJS.Timeout | undefined;
     const onAbort = () => {
       if (turn.stop.kind === 'running') turn.stop = { kind: 'aborted' };
       void this.abort(server);
@@ -473,8 +478,11 @@ class OpencodeSession implements AgentSession {
         if (!server.running) return this.crashed(server, `opencode serve exited mid-turn${server.exitNote()}`);
         return failedTurn('agent_error', `opencode refused the prompt: ${JSON.stringify(sent.error)}`);
       }
+      // A prompt OpenCode never takes up would leave the turn waiting for ever: it is looked for, and the turn fails.
+      takeUp = setTimeout(() => void this.takenUp(server, turn), this.driver.options.takeUpMs ?? TAKE_UP_MS);
       const how = await ending;
       if (how.kind === 'crashed') return await this.crashed(server, how.why);
+      if (how.kind === 'untaken') return failedTurn('agent_error', `opencode did not take the prompt up within ${this.driver.options.takeUpMs ?? TAKE_UP_MS} ms`);
       if (how.kind === 'closed') return failedTurn('closed', 'the session was closed during the turn');
       // What the turn left is read whole before its end, whatever the stream carried.
       if (how.kind === 'idle') await this.catchUp(server, turn).catch(() => {});
@@ -494,9 +502,17 @@ class OpencodeSession implements AgentSession {
       return failedTurn('agent_error', `opencode: ${(err as Error).message}`, turn.mapper.usage());
     } finally {
       clearTimeout(watchdog);
+      clearTimeout(takeUp);
       ctx.signal.removeEventListener('abort', onAbort);
       unlisten();
     }
+  }
+
+  /** A turn that has not seen its session go busy: what OpenCode stored is read, and a prompt it did not take ends the turn. */
+  private async takenUp(server: OpencodeServer, turn: Turn): Promise<void> {
+    if (turn.begun || turn.stop.kind !== 'running') return;
+    await this.resync(server, turn);
+    if (!turn.begun) turn.end({ kind: 'untaken' });
   }
 
   /** A turn whose server died under it: the session serves no more; the next one starts a new server. */
@@ -585,7 +601,8 @@ class OpencodeSession implements AgentSession {
       const questions = await server.client.question.list({ directory: this.directory });
       for (const q of questions.data ?? []) if (q.sessionID === this.sessionId) void this.question(server, turn, q);
       const mine = status.data?.[this.sessionId!];
-      if (turn.begun && (!mine || mine.type === 'idle')) turn.end({ kind: 'idle' });
+      if (mine && mine.type !== 'idle') turn.begun = true;
+      else if (turn.begun) this.idle(turn);
     } catch (err) {
       this.log.warn({ chatId: this.spec.chatId, err }, 'opencode: what the stream missed could not be read');
     }
