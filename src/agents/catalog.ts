@@ -59,15 +59,17 @@ export const AGENT_CATALOG: readonly CatalogAgent[] = [
     // It resumes by `session/load` alone; Hearth's `dontAsk` and `auto` have no mode of its own.
     capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'bypassPermissions'] },
   },
-  // OpenCode in its ACP mode, against the providers of the node's OpenCode configuration.
+  // OpenCode through its own server (one `opencode serve` for the node, shared by its chats),
+  // or in its ACP mode; both keep its sessions in the same database under the agent's home.
   {
     name: 'opencode',
-    backends: ['warm_acp'],
+    backends: ['opencode_server', 'warm_acp'],
     locate: opencodePath,
     version: () => packageVersion('opencode-ai'),
     acp: opencode,
-    // It resumes where its database is; its permissions are set per mode at its launch, and Hearth's `dontAsk` and `auto` have none.
-    capabilities: { resumes: true, permissionModes: ['default', 'acceptEdits', 'plan', 'bypassPermissions'] },
+    // On its server each of Hearth's modes is a set of session rules, and plan its plan agent;
+    // its ACP mode sets permissions per mode at launch and serves `dontAsk` and `auto` as `default`.
+    capabilities: { resumes: true, permissionModes: PERMISSION_MODES },
   },
 ];
 

@@ -18,6 +18,8 @@ export interface ServeConfig {
   maxWarm: number;
   /** Resident bytes the warm sessions may hold together; null: only their count is capped. */
   maxWarmMemory: number | null;
+  /** Resident bytes past which OpenCode's server is restarted between turns; null: no ceiling. */
+  maxOpencodeMemory: number | null;
   idleMs: number;
   maxQueued: number;
   /** Open a chat's warm session before its first message. */
@@ -143,6 +145,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServeConfig
     worktreesDir: path.resolve(env.HEARTH_WORKTREES_DIR || path.join(dataDir, 'worktrees')),
     maxWarm: int(env, 'HEARTH_POOL_MAX', 8, 1, 1000),
     maxWarmMemory: size(env, 'HEARTH_POOL_MAX_MEMORY'),
+    maxOpencodeMemory: size(env, 'HEARTH_OPENCODE_MAX_MEMORY'),
     idleMs: int(env, 'HEARTH_POOL_IDLE_SECONDS', 900, 1, 7 * 24 * 3600) * 1000,
     maxQueued: int(env, 'HEARTH_QUEUE_MAX', 5, 0, 1000),
     prewarm: flag(env, 'HEARTH_PREWARM', true),

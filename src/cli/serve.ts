@@ -45,6 +45,7 @@ export async function serve(config: ServeConfig, env: NodeJS.ProcessEnv = proces
       worktrees: { repoRoots: config.repoRoots, worktreesDir: config.worktreesDir },
       maxWarm: config.maxWarm,
       maxWarmMemory: config.maxWarmMemory,
+      maxOpencodeMemory: config.maxOpencodeMemory,
       idleMs: config.idleMs,
       maxQueued: config.maxQueued,
       prewarm: config.prewarm,

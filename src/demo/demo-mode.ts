@@ -11,6 +11,18 @@ export interface Demo {
   close(): Promise<void>;
 }
 
+/** OpenCode's configuration for the demo: the scripted model as its one provider and default model. */
+function demoOpencodeConfig(url: string): Record<string, unknown> {
+  const model = { name: 'Hearth demo model', tool_call: true, reasoning: true, attachment: false, temperature: false, limit: { context: 200_000, output: 8_192 } };
+  return {
+    model: 'hearth-demo/scripted',
+    small_model: 'hearth-demo/scripted',
+    provider: {
+      'hearth-demo': { npm: '@ai-sdk/openai-compatible', name: 'Hearth demo', options: { baseURL: `${url}/v1`, apiKey: 'hearth-demo-key-not-a-secret' }, models: { scripted: model } },
+    },
+  };
+}
+
 /**
  * `hearth serve --demo`: a scripted model on loopback with the agents pointed at it, so a
  * round trip works with no API key. The agents get a configuration directory of their
@@ -41,24 +53,9 @@ export async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promis
       // Gemini CLI speaks the Gemini API to the same model.
       GEMINI_API_KEY: 'hearth-demo-key-not-a-secret',
       GOOGLE_GEMINI_BASE_URL: model.url,
-      // OpenCode speaks chat completions to the same model, its one provider.
-      OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeDemoConfig(model.url)),
+      // OpenCode speaks chat completions to the same model, through a provider of its config.
+      OPENCODE_CONFIG_CONTENT: JSON.stringify(demoOpencodeConfig(model.url)),
     },
     close: () => model.close(),
-  };
-}
-
-/** OpenCode's configuration for the demo: the scripted model as an OpenAI-compatible provider, and its model. */
-function opencodeDemoConfig(url: string): Record<string, unknown> {
-  return {
-    model: 'hearth-demo/scripted',
-    provider: {
-      'hearth-demo': {
-        npm: '@ai-sdk/openai-compatible',
-        name: "Hearth's demo",
-        options: { baseURL: `${url}/v1`, apiKey: 'hearth-demo-key-not-a-secret' },
-        models: { scripted: { name: 'Scripted demo model', tool_call: true, limit: { context: 200_000, output: 8_192 } } },
-      },
-    },
   };
 }

@@ -6,6 +6,7 @@ import type { AgentDriver } from '../agents/contract/driver.js';
 import { ClaudeSdkDriver } from '../agents/claude/sdk/claude-sdk-driver.js';
 import { ClaudePtyDriver } from '../agents/claude/pty/claude-pty-driver.js';
 import { AcpDriver } from '../agents/acp/acp-driver.js';
+import { OpencodeDriver } from '../agents/opencode/opencode-driver.js';
 import { claudeAgentEnv, type EnvSource } from '../agents/process/agent-env.js';
 import { AgentCgroups } from '../agents/process/agent-cgroups.js';
 import type { AgentUser } from '../agents/process/agent-user.js';
@@ -13,6 +14,7 @@ import { AgentReaper } from '../agents/process/agent-reaper.js';
 import type { BackendKind } from '../api/views.js';
 import { PostgresSessionStore } from '../store/postgres-session-store.js';
 import { AgentSessionFiles } from '../store/agent-session-files.js';
+import { OpencodeSessions } from '../store/opencode-sessions.js';
 import { claudeCredentialSource, credentialWarnings, noCredentialsMessage, type RuntimeWarning as CredentialWarning } from '../agents/claude/claude-credentials.js';
 import { AgentRegistry } from './routing/agent-registry.js';
 import { Router } from './routing/router.js';
@@ -56,6 +58,8 @@ export interface RuntimeConfig {
   databaseWaitMs?: number;
   /** The user agents run as, when not the server's own (the server then runs as root). */
   agentUser?: AgentUser | null;
+  /** Resident bytes past which OpenCode's server is restarted between turns; null or absent: no ceiling. */
+  maxOpencodeMemory?: number | null;
   /** How long a permission request waits for a person before it is denied; null or absent: as long as its turn lives. */
   permissionTimeoutMs?: number | null;
 }
@@ -108,6 +112,7 @@ export async function createRuntime(sql: Sql, log: Logger, config: RuntimeConfig
     ['claude_sdk', new ClaudeSdkDriver({ ...common, switchedOff: config.claudeSdk ? null : 'switched off by CLAUDE_SDK_BACKEND', executable: config.sdkExecutable })],
     ['claude_pty', new ClaudePtyDriver(common)],
     ['warm_acp', new AcpDriver({ ...common, homes: config.agentHomes, sessionFiles: new AgentSessionFiles(sql) })],
+    ['opencode_server', new OpencodeDriver({ ...common, homes: config.agentHomes, sessions: new OpencodeSessions(sql), maxServerMemory: config.maxOpencodeMemory ?? null })],
   ]);
   const router = new Router(drivers, config.retryMs ?? 60_000, () => registry.list());
   const starts = new StartGate(config.maxStarts ?? availableParallelism());

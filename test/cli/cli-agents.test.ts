@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { BACKEND_SHORT_NAMES } from '../../src/api/views.js';
 import { apiSuite } from '../fixtures/api-suite.js';
 import { lastUserText } from '../fixtures/fake-anthropic.js';
 import type { TestServer } from '../fixtures/test-server.js';
@@ -66,13 +67,14 @@ describe('hearth with several agents', () => {
     assert.equal(listed.code, 0, shown(listed));
     const lines = listed.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/));
     const version = (agent: string) => server.runtime.registry.get(agent).version;
-    const acpAgents = server.runtime.registry.list().filter((a) => a.agent !== 'claude');
+    // Every agent the node has installed, each with its backends in the order they are tried.
+    const others = server.runtime.registry.list().filter((a) => a.agent !== 'claude');
     assert.deepEqual(lines, [
       ['AGENT', 'VERSION', 'BACKENDS', 'RESUMES'],
       ['claude', version('claude'), 'SDK up, PTY up', 'yes'],
-      ...acpAgents.map((a) => [a.agent, a.version, 'ACP up', 'yes']),
+      ...others.map((a) => [a.agent, a.version, a.backends.map((b) => `${BACKEND_SHORT_NAMES[b]} up`).join(', '), 'yes']),
     ]);
-    assert.ok(acpAgents.some((a) => a.agent === 'claude-acp'), 'claude-acp is among them');
+    assert.ok(others.some((a) => a.agent === 'claude-acp'), 'claude-acp is among them');
 
     const made = await hearth(['new', '--agent', 'claude-acp', '--json', suite.repo]);
     assert.equal(made.code, 0, shown(made));

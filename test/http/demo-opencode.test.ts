@@ -1,6 +1,6 @@
-// An opencode chat in a real `hearth serve --demo`: OpenCode, on the warm ACP backend,
-// talks to the scripted model in chat-completions words, runs its own bash tool in the
-// chat's worktree, and the answer is built from what the tool found.
+// An opencode chat in a real `hearth serve --demo`: OpenCode's server talks to the scripted
+// model in chat completions, runs its own bash tool in the chat's worktree, and the answer
+// is built from what the tool found.
 
 import { after, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,8 +39,8 @@ it('runs an opencode chat of the demo against the scripted model, its bash tool 
     HEARTH_REPO_ROOTS: path.join(root, 'repos'),
     HEARTH_PORT: '0',
     HEARTH_TOKEN: TOKEN,
-    // A configuration of the user's must not reach the demo's OpenCode or win over it.
-    OPENCODE_CONFIG_CONTENT: JSON.stringify({ model: 'theirs/model', provider: { theirs: { npm: '@ai-sdk/openai-compatible', options: { baseURL: 'http://127.0.0.1:9/v1' }, models: { model: {} } } } }),
+    // A key or endpoint of the user's must not reach the scripted model or win over it.
+    OPENCODE_CONFIG_CONTENT: JSON.stringify({ model: 'theirs/model', provider: { theirs: { options: { baseURL: 'http://127.0.0.1:9/not-the-demo' } } } }),
   };
   const { process: server, client, output } = await spawnServe({ env, token: TOKEN, started: servers, args: ['--demo'], timeoutMs: 60_000 });
   const agents = await client.request('GET', '/api/agents');

@@ -69,6 +69,8 @@ describe('the memory cap of the warm pool', () => {
     assert.equal(configFromEnv(base).maxWarmMemory, null);
     assert.equal(configFromEnv({ ...base, HEARTH_POOL_MAX_MEMORY: '' }).maxWarmMemory, null);
     assert.equal(configFromEnv({ ...base, HEARTH_POOL_MAX_MEMORY: '4G' }).maxWarmMemory, 4 * 1024 ** 3);
+    assert.equal(configFromEnv(base).maxOpencodeMemory, null);
+    assert.equal(configFromEnv({ ...base, HEARTH_OPENCODE_MAX_MEMORY: '2G' }).maxOpencodeMemory, 2 * 1024 ** 3);
     for (const raw of ['4X', '0', '0M', 'a lot']) {
       assert.throws(
         () => configFromEnv({ ...base, HEARTH_POOL_MAX_MEMORY: raw }),

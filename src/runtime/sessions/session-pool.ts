@@ -294,8 +294,15 @@ function latestUse(entries: Entry[]): Entry | null {
 /** Each session's process tree's resident bytes, from one scan of /proc for them all. */
 function processTreeMemory(sessions: readonly AgentSession[]): Array<number | null> {
   const table = ProcessTable.scan();
+  // A process that serves several sessions (OpenCode's server) is shared among them, so the total counts it once.
+  const sharing = new Map<number, number>();
+  for (const s of sessions) {
+    const pid = s.pid();
+    if (pid !== null) sharing.set(pid, (sharing.get(pid) ?? 0) + 1);
+  }
   return sessions.map((s) => {
     const pid = s.pid();
-    return pid === null ? null : table.treeRss(pid);
+    const rss = pid === null ? null : table.treeRss(pid);
+    return rss === null ? null : Math.round(rss / sharing.get(pid!)!);
   });
 }
