@@ -8,6 +8,7 @@ import { benchClaudeSdkDriver } from './claude-sdk-driver.js';
 import { benchEventLog } from './event-log.js';
 import { benchHttpApi } from './http-api.js';
 import { benchFirstMessage } from './first-message.js';
+import { benchOpencode } from './opencode.js';
 import { benchPermissions } from './permissions.js';
 import { sessionStoreBench } from './session-store.js';
 
@@ -20,6 +21,7 @@ const benches: Record<string, () => Promise<void>> = {
   events: benchEventLog,
   permissions: benchPermissions,
   acp: benchAcpAgents,
+  opencode: benchOpencode,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(benches)) {
