@@ -19,9 +19,9 @@ const TOKEN = 'opencode-chat-token-0123456789';
 const LIMIT = { timeout: 180_000 };
 const suite = apiSuite('opencode_chat', TOKEN);
 
-async function turn(server: TestServer, chatId: string, text: string, ...replies: ScriptedReply[]): Promise<SseEvent[]> {
+async function turn(server: TestServer, chatId: string, message: string | { text: string; backend: string }, ...replies: ScriptedReply[]): Promise<SseEvent[]> {
   suite.fake.enqueue(...replies);
-  const posted = await server.client.request('POST', `/api/chats/${chatId}/messages`, { text });
+  const posted = await server.client.request('POST', `/api/chats/${chatId}/messages`, typeof message === 'string' ? { text: message } : message);
   assert.equal(posted.status, 202, JSON.stringify(posted.body));
   const events = (await server.client.follow(chatId, untilTurnEnd(posted.body.turnId), { after: 0 })).filter((e) => e.data.turnId === posted.body.turnId);
   const end = events.at(-1)!;
@@ -83,5 +83,31 @@ describe('a chat with OpenCode through its server', () => {
     for (const earlier of ['keep the word KESTREL', 'I keep KESTREL', 'make a file', 'which word?']) assert.ok(conversation.includes(earlier), `the request carries "${earlier}"`);
     const [after] = await suite.db.sql<{ agent_session_id: string }[]>`SELECT agent_session_id FROM agent_sessions WHERE chat_id = ${chat.id}`;
     assert.equal(after!.agent_session_id, row!.agent_session_id, 'the same OpenCode session goes on');
+  });
+
+  it('moves a chat from its server to its ACP mode and back, the same OpenCode session going on', LIMIT, async () => {
+    const server = await suite.serve({ runtime: { prewarm: false } });
+    const chat = (await server.client.request('POST', '/api/chats', { repoPath: suite.repo, agent: 'opencode', permissionMode: 'bypassPermissions' })).body;
+    const backendOf = (events: SseEvent[]) => events.find((e) => e.event === 'turn_start')?.data.backend;
+    const sessionRow = async () => (await suite.db.sql<{ backend: string; agent_session_id: string }[]>`SELECT backend, agent_session_id FROM agent_sessions WHERE chat_id = ${chat.id}`)[0]!;
+
+    const first = await turn(server, chat.id, 'keep the word HERON', { kind: 'text', chunks: ['I keep HERON'] });
+    assert.equal(backendOf(first), 'opencode_server');
+    const started = await sessionRow();
+
+    // Both roads keep OpenCode's sessions in the one database of the agent's home on this node.
+    const second = await turn(server, chat.id, { text: 'which bird?', backend: 'warm_acp' }, { kind: 'text', chunks: ['HERON'] });
+    assert.equal(backendOf(second), 'warm_acp');
+    assert.deepEqual(second.filter((e) => e.event === 'text_delta').map((e) => e.data.text), ['HERON']);
+    const onAcp = sent(suite.fake.mainRequests().at(-1));
+    for (const earlier of ['keep the word HERON', 'I keep HERON', 'which bird?']) assert.ok(onAcp.includes(earlier), `the ACP road's request carries "${earlier}"`);
+    assert.deepEqual(await sessionRow(), { backend: 'warm_acp', agent_session_id: started.agent_session_id }, 'the same OpenCode session goes on');
+
+    const third = await turn(server, chat.id, { text: 'and again?', backend: 'opencode_server' }, { kind: 'text', chunks: ['HERON again'] });
+    assert.equal(backendOf(third), 'opencode_server');
+    const back = sent(suite.fake.mainRequests().at(-1));
+    for (const earlier of ['keep the word HERON', 'which bird?', 'HERON', 'and again?']) assert.ok(back.includes(earlier), `the server's request carries "${earlier}"`);
+    assert.deepEqual(await sessionRow(), { backend: 'opencode_server', agent_session_id: started.agent_session_id });
+    await server.close();
   });
 });

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Config, PermissionRuleset } from '@opencode-ai/sdk/v2';
 import type { PermissionMode } from '../../api/views.js';
 
@@ -9,6 +10,43 @@ import type { PermissionMode } from '../../api/views.js';
 
 /** Variables OpenCode reads that the node's environment may set (its own, and its providers' keys through its config). */
 export const OPENCODE_ENV_PREFIXES = ['OPENCODE_'] as const;
+
+/**
+ * Variables that would bring in configuration, permissions or a database other than
+ * Hearth's: OpenCode is given its whole configuration in OPENCODE_CONFIG_CONTENT.
+ */
+const STRAYS = ['OPENCODE_CONFIG', 'OPENCODE_CONFIG_DIR', 'OPENCODE_PERMISSION', 'OPENCODE_DB', 'OPENCODE_TUI_CONFIG', 'OPENCODE_TEST_HOME', 'OPENCODE_TEST_MANAGED_CONFIG_DIR'];
+
+/** OpenCode's data, config, state and cache directories, all in the agent's home: the SQLite database of its sessions among them. */
+export function opencodeDirs(home: string): Record<string, string> {
+  return {
+    XDG_DATA_HOME: path.join(home, 'data'),
+    XDG_CONFIG_HOME: path.join(home, 'config'),
+    XDG_STATE_HOME: path.join(home, 'state'),
+    XDG_CACHE_HOME: path.join(home, 'cache'),
+  };
+}
+
+/**
+ * The environment of an OpenCode process, on either road: the allowlisted one without the
+ * strays, its directories in the agent's home, Hearth's configuration, and nothing
+ * fetched (models, plugins, language servers, updates). A repository's own
+ * `opencode.json` and `.opencode/` count for nothing: they could grant themselves what
+ * the chat's mode asks about, or add a provider or a plugin that runs unasked.
+ */
+export function opencodeEnv(base: Record<string, string>, home: string, config: string): Record<string, string> {
+  const rest = Object.fromEntries(Object.entries(base).filter(([name]) => !STRAYS.includes(name)));
+  return {
+    ...rest,
+    ...opencodeDirs(home),
+    OPENCODE_CONFIG_CONTENT: config,
+    OPENCODE_DISABLE_PROJECT_CONFIG: '1',
+    OPENCODE_DISABLE_AUTOUPDATE: '1',
+    OPENCODE_DISABLE_MODELS_FETCH: '1',
+    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
+    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+  };
+}
 
 /**
  * The server's configuration: the node's own (`OPENCODE_CONFIG_CONTENT` where the node

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import { createOpencodeClient, type Event, type OpencodeClient } from '@opencode-ai/sdk/v2';
 import type { Logger } from 'pino';
 import { AgentProcess } from '../process/agent-process.js';
 import type { DriverProcessOptions } from '../process/driver-process-options.js';
 import { processTreeRss } from '../process/process-memory.js';
 import { within } from '../../util/within.js';
+import { opencodeEnv } from './opencode-config.js';
 
 export interface OpencodeServerOptions extends Pick<DriverProcessOptions, 'cgroups' | 'user'> {
   log: Logger;
@@ -35,22 +35,13 @@ export interface SessionListener {
 const LISTENING = /opencode server listening on (http:\/\/[^\s]+)/;
 const RECONNECT_MS = 250;
 
-/** The OpenCode environment: its homes under the server's own directory, and the switches that keep it offline and quiet. */
+/** The server's environment: OpenCode's on either road, its home as HOME, and its password. */
 export function serverEnv(base: Record<string, string>, home: string, password: string, config: string): Record<string, string> {
   return {
-    ...base,
+    ...opencodeEnv(base, home, config),
     HOME: home,
-    XDG_DATA_HOME: path.join(home, 'data'),
-    XDG_CONFIG_HOME: path.join(home, 'config'),
-    XDG_STATE_HOME: path.join(home, 'state'),
-    XDG_CACHE_HOME: path.join(home, 'cache'),
     OPENCODE_SERVER_USERNAME: 'opencode',
     OPENCODE_SERVER_PASSWORD: password,
-    OPENCODE_CONFIG_CONTENT: config,
-    OPENCODE_DISABLE_AUTOUPDATE: '1',
-    OPENCODE_DISABLE_MODELS_FETCH: '1',
-    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
-    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
   };
 }
 

@@ -28,10 +28,10 @@
 // resumes (`session/resume`) where it ran, on the node whose home holds it.
 
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import type { PermissionMode } from '../../../api/views.js';
 import { installedFile } from '../../installed-package.js';
 import type { AcpAgent } from '../acp-agent.js';
+import { opencodeEnv, parseNodeConfig } from '../../opencode/opencode-config.js';
 
 /** OpenCode's native binary, installed with Hearth's `opencode-ai` package, if it is. */
 export function opencodePath(): string | null {
@@ -55,24 +55,13 @@ export const OPENCODE_PERMISSIONS: Partial<Record<PermissionMode, Permission>> =
   bypassPermissions: { '*': 'allow' },
 };
 
-/** Variables that would bring in configuration or a database other than Hearth's. */
-const STRAYS = ['OPENCODE_CONFIG', 'OPENCODE_CONFIG_DIR', 'OPENCODE_PERMISSION', 'OPENCODE_DB', 'OPENCODE_TUI_CONFIG', 'OPENCODE_TEST_HOME', 'OPENCODE_TEST_MANAGED_CONFIG_DIR'];
 
 /**
  * The configuration of one launch: the node's OPENCODE_CONFIG_CONTENT (a JSON object),
  * with Hearth's settings over it. Throws, naming the variable, when it is no JSON object.
  */
 export function opencodeConfig(nodeConfig: string | undefined, model: string | null, mode: PermissionMode | null): Record<string, unknown> {
-  let base: unknown = {};
-  if (nodeConfig?.trim()) {
-    try {
-      base = JSON.parse(nodeConfig);
-    } catch (err) {
-      throw new Error(`OPENCODE_CONFIG_CONTENT is not JSON: ${(err as Error).message}`);
-    }
-    if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new Error('OPENCODE_CONFIG_CONTENT is not a JSON object');
-  }
-  const node = base as Record<string, unknown>;
+  const node = parseNodeConfig(nodeConfig) as Record<string, unknown>;
   const permission = OPENCODE_PERMISSIONS[mode ?? 'default'] ?? ASKS;
   const agents = objectOr(node.agent);
   return {
@@ -91,33 +80,15 @@ function objectOr(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-/** OpenCode's data, config, state and cache directories, all in the agent's home. */
-export function opencodeDirs(home: string): Record<string, string> {
-  return {
-    XDG_DATA_HOME: path.join(home, 'data'),
-    XDG_CONFIG_HOME: path.join(home, 'config'),
-    XDG_STATE_HOME: path.join(home, 'state'),
-    XDG_CACHE_HOME: path.join(home, 'cache'),
-  };
-}
-
 export const opencode: AcpAgent = {
   envPrefixes: ['OPENCODE_'],
   launch: async ({ installPath, env, home, worktreePath, model, permissionMode }) => {
     const config = opencodeConfig(env.OPENCODE_CONFIG_CONTENT, model, permissionMode);
-    const rest = Object.fromEntries(Object.entries(env).filter(([name]) => !STRAYS.includes(name)));
     return {
       command: installPath,
       args: ['acp', '--cwd', worktreePath],
       env: {
-        ...rest,
-        ...opencodeDirs(home),
-        OPENCODE_CONFIG_CONTENT: JSON.stringify(config),
-        OPENCODE_DISABLE_PROJECT_CONFIG: '1',
-        OPENCODE_DISABLE_AUTOUPDATE: '1',
-        OPENCODE_DISABLE_MODELS_FETCH: '1',
-        OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
-        OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+        ...opencodeEnv(env, home, JSON.stringify(config)),
         OPENCODE_SERVER_PASSWORD: randomBytes(24).toString('base64url'),
       },
     };
