@@ -1,8 +1,8 @@
 // AcpDriver driving the real OpenCode (`opencode acp`) against the scripted model
 // speaking chat completions, on real git worktrees: the ACP contract, then what is
 // OpenCode's own (asking by its configured permissions, a new process for a new mode,
-// its models, its model errors, its own HTTP server, its database). The driver contract
-// runs against it in acp-opencode-driver.test.ts.
+// its models, its model errors, its own HTTP server, its database). The full driver
+// contract runs against OpenCode on its server road (opencode-server-driver.test.ts).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
