@@ -11,6 +11,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { AGENT_CATALOG } from '../src/agents/catalog.js';
 import type { AgentSession, SessionSpec } from '../src/agents/contract/driver.js';
+import { seedConfigDir } from '../src/agents/opencode/opencode-config.js';
 import { OpencodeDriver } from '../src/agents/opencode/opencode-driver.js';
 import { ProcessTable } from '../src/agents/process/process-memory.js';
 import { OpencodeSessions } from '../src/store/opencode-sessions.js';
@@ -105,6 +106,8 @@ export async function benchOpencode(): Promise<void> {
   const ctx: Ctx = { fake, db: await testSchema('bench_opencode'), dirs: [] };
   const home = await newDir(ctx, 'hearth-bench-opencode-');
   const env = opencodeEnv(fake, home);
+  // As Hearth readies its own, so that the cold runs fetch nothing from the npm registry either.
+  await seedConfigDir(home);
   const driver = new OpencodeDriver({ log, env, homes: path.join(home, 'agents'), sessions: new OpencodeSessions(ctx.db.sql) });
   try {
     // The cold runs' home is made once, as a user's would be: its database is not created inside the times.

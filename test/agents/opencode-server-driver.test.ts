@@ -210,6 +210,8 @@ describe('OpencodeDriver with the real opencode serve', () => {
     assert.match(last, /first answer in parts/);
     t.diagnostic(`server start + session ${openMs.toFixed(0)} ms, first delta ${one.firstDeltaMs!.toFixed(0)} ms after the prompt, warm turn ${warmMs.toFixed(0)} ms (first delta ${two.firstDeltaMs!.toFixed(0)} ms), RSS ${rssMiB(pid).toFixed(0)} MiB`);
     assert.ok(two.firstDeltaMs! * 2 < openMs + one.firstDeltaMs!, `warm ${two.firstDeltaMs!.toFixed(0)} ms vs cold ${(openMs + one.firstDeltaMs!).toFixed(0)} ms`);
+    // OpenCode would fetch its plugin SDK from the npm registry into its configuration directory; npm's cache would be in its HOME.
+    assert.equal(existsSync(path.join(home, 'agents', 'opencode', '.npm')), false, 'nothing was fetched from the npm registry');
     await session.close();
   });
 

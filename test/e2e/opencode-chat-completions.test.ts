@@ -14,6 +14,7 @@ import { demoReply } from '../../src/demo/demo-script.js';
 import { lastToolResult, lastUserText, startScriptedModel, type ScriptedModelOptions, type ScriptedModelServer } from '../../src/demo/scripted-model.js';
 import { installedFile } from '../../src/agents/installed-package.js';
 import { makeRepo } from '../fixtures/git-repo.js';
+import { seedConfigDir } from '../../src/agents/opencode/opencode-config.js';
 import { OPENCODE_MODEL, opencodeCost, opencodeEnv, opencodeTokens, type OpencodeTokens } from '../fixtures/opencode-env.js';
 
 const OPENCODE = installedFile('opencode-ai', 'bin', 'opencode.exe');
@@ -31,7 +32,10 @@ async function setup(opts: ScriptedModelOptions = {}): Promise<{ model: Scripted
   models.push(model);
   const root = await mkdtemp(path.join(tmpdir(), 'hearth-opencode-run-'));
   dirs.push(root);
-  return { model, repo: makeRepo(path.join(root, 'repo')), home: path.join(root, 'home') };
+  const home = path.join(root, 'home');
+  // As Hearth does, so that OpenCode fetches nothing from the npm registry.
+  await seedConfigDir(home);
+  return { model, repo: makeRepo(path.join(root, 'repo')), home };
 }
 
 interface RunEvent {

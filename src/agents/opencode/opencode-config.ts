@@ -1,5 +1,8 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, PermissionRuleset } from '@opencode-ai/sdk/v2';
+import { writeAtomically } from '../../util/write-atomically.js';
+import { packageVersion } from '../installed-package.js';
 import type { PermissionMode } from '../../api/views.js';
 
 /**
@@ -18,13 +21,33 @@ export const OPENCODE_ENV_PREFIXES = ['OPENCODE_'] as const;
 const STRAYS = ['OPENCODE_CONFIG', 'OPENCODE_CONFIG_DIR', 'OPENCODE_PERMISSION', 'OPENCODE_DB', 'OPENCODE_TUI_CONFIG', 'OPENCODE_TEST_HOME', 'OPENCODE_TEST_MANAGED_CONFIG_DIR'];
 
 /** OpenCode's data, config, state and cache directories, all in the agent's home: the SQLite database of its sessions among them. */
-export function opencodeDirs(home: string): Record<string, string> {
+export function opencodeDirs(home: string): { XDG_DATA_HOME: string; XDG_CONFIG_HOME: string; XDG_STATE_HOME: string; XDG_CACHE_HOME: string } {
   return {
     XDG_DATA_HOME: path.join(home, 'data'),
     XDG_CONFIG_HOME: path.join(home, 'config'),
     XDG_STATE_HOME: path.join(home, 'state'),
     XDG_CACHE_HOME: path.join(home, 'cache'),
   };
+}
+
+/**
+ * Readies OpenCode's own configuration directory so that it downloads nothing. At each
+ * start OpenCode installs its plugin SDK (`@opencode-ai/plugin`) into that directory
+ * from the npm registry, unless the directory has a `node_modules` and its
+ * `package.json` and `package-lock.json` both name the package. Hearth loads no plugins,
+ * so the SDK is never needed; the files say it is there. Returns what it wrote, for a
+ * caller that must give it to the agents' user.
+ */
+export async function seedConfigDir(home: string): Promise<string[]> {
+  const dir = path.join(opencodeDirs(home).XDG_CONFIG_HOME, 'opencode');
+  const modules = path.join(dir, 'node_modules');
+  await mkdir(modules, { recursive: true, mode: 0o700 });
+  const dependencies = { '@opencode-ai/plugin': packageVersion('opencode-ai') ?? '*' };
+  const manifest = path.join(dir, 'package.json');
+  const lock = path.join(dir, 'package-lock.json');
+  await writeAtomically(manifest, JSON.stringify({ private: true, dependencies }, null, 2));
+  await writeAtomically(lock, JSON.stringify({ lockfileVersion: 3, requires: true, packages: { '': { dependencies } } }, null, 2));
+  return [path.dirname(dir), dir, modules, manifest, lock];
 }
 
 /**

@@ -25,7 +25,7 @@ import type { DriverProcessOptions } from '../process/driver-process-options.js'
 import { makePrivateDir } from '../../util/private-dir.js';
 import { within } from '../../util/within.js';
 import type { OpencodeExportMessage, OpencodeSessions } from '../../store/opencode-sessions.js';
-import { agentFor, modelRef, OPENCODE_ENV_PREFIXES, serverConfig, sessionPermission } from './opencode-config.js';
+import { agentFor, modelRef, OPENCODE_ENV_PREFIXES, seedConfigDir, serverConfig, sessionPermission } from './opencode-config.js';
 import { errorText, OpencodeTurnMapper, type OpencodeError } from './opencode-mapper.js';
 import { OpencodeServer, serverEnv } from './opencode-server.js';
 import { cancelledByStop, permissionAsk, splitAnswer } from './opencode-permissions.js';
@@ -177,7 +177,8 @@ export class OpencodeDriver implements AgentDriver {
     const started = performance.now();
     try {
       await makePrivateDir(this.home);
-      if (this.deps.user) await giveTo(this.deps.user, this.home);
+      const seeded = await seedConfigDir(this.home);
+      if (this.deps.user) await giveTo(this.deps.user, this.home, ...seeded);
       const server = await OpencodeServer.start({
         log: this.deps.log,
         installPath,

@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 import type { PermissionMode } from '../../../api/views.js';
 import { installedFile } from '../../installed-package.js';
 import type { AcpAgent } from '../acp-agent.js';
-import { opencodeEnv, parseNodeConfig } from '../../opencode/opencode-config.js';
+import { opencodeEnv, parseNodeConfig, seedConfigDir } from '../../opencode/opencode-config.js';
 
 /** OpenCode's native binary, installed with Hearth's `opencode-ai` package, if it is. */
 export function opencodePath(): string | null {
@@ -84,6 +84,8 @@ export const opencode: AcpAgent = {
   envPrefixes: ['OPENCODE_'],
   launch: async ({ installPath, env, home, worktreePath, model, permissionMode }) => {
     const config = opencodeConfig(env.OPENCODE_CONFIG_CONTENT, model, permissionMode);
+    // Under another user the seeded directory is the server's: OpenCode, unable to write there, installs nothing either.
+    await seedConfigDir(home);
     return {
       command: installPath,
       args: ['acp', '--cwd', worktreePath],
