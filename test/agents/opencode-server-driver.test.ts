@@ -405,6 +405,12 @@ describe('OpencodeDriver with the real opencode serve', () => {
       assert.equal(new Set(sessions.map((s) => s.session.pid())).size, 1, 'one server for all');
       const pid = sessions[0]!.session.pid()!;
       t.diagnostic(`five chats, five worktrees, one server: RSS ${rssMiB(pid).toFixed(0)} MiB`);
+      // Closing four of the chats leaves the fifth its server, warm.
+      await Promise.all(sessions.slice(1).map((s) => s.session.close()));
+      assert.ok(alive(pid), 'the server outlives the sessions that closed');
+      const after = await sessions[0]!.session.turn('echo: still here');
+      assert.equal(after.result.ok, true, JSON.stringify(after.result));
+      assert.equal(sessions[0]!.session.pid(), pid, 'the same server');
     } finally {
       await Promise.all(sessions.map((s) => s.session.close()));
       await Promise.all(sessions.filter((s) => s.i > 0).map((s) => rm(s.dir, { recursive: true, force: true })));

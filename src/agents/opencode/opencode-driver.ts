@@ -78,6 +78,8 @@ export class OpencodeDriver implements AgentDriver {
   private server: ServerState = { kind: 'down' };
   private readonly sessions = new Set<OpencodeSession>();
   readonly home: string;
+  /** The stop of the server its last session's close began. */
+  private lastStop: Promise<void> = Promise.resolve();
   private readonly env: Record<string, string>;
   private readonly config: string;
   /** The model the server's configuration makes its default, as `provider/model`. */
@@ -233,14 +235,13 @@ export class OpencodeDriver implements AgentDriver {
     const state = this.server;
     if (state.kind === 'up') {
       this.server = { kind: 'down' };
-      void state.server.stop();
+      this.lastStop = state.server.stop();
     }
   }
 
-  /** Stops the server once its last session is gone, and waits for it. */
+  /** Waits until the server is gone, where the last session's close stopped it; the other sessions' server is left alone. */
   async stopped(): Promise<void> {
-    const state = this.server;
-    if (state.kind === 'up') await state.server.stop();
+    await this.lastStop;
   }
 
   /** The environment a CLI command of the server's own gets: the same homes and configuration. */
